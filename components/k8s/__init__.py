@@ -1,0 +1,1 @@
+"""Cloud-neutral Kubernetes components: serving, training, MLflow, Feast, monitoring."""

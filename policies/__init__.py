@@ -1,0 +1,1 @@
+"""CrossGuard policies for the platform, importable so CI can evaluate them offline."""

@@ -1,0 +1,30 @@
+"""Helpers shared by the command modules: one console, and user errors printed without tracebacks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+__all__ = ["EXIT_USAGE", "UserError", "console", "err_console", "user_errors"]
+
+console = Console()
+err_console = Console(stderr=True)
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """An error in what the user asked for; printed as a message, never as a traceback."""
+
+
+@contextmanager
+def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
+    """Print ``UserError`` and the given exception kinds as a red message and exit 2."""
+    caught: tuple[type[BaseException], ...] = (UserError, *kinds)
+    try:
+        yield
+    except caught as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        raise typer.Exit(EXIT_USAGE) from None

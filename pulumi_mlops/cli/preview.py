@@ -1,0 +1,32 @@
+"""``mlops preview``: run a stack's program offline under mocks and show what it would create."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._common import console, user_errors
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("preview")
+    def preview(
+        stack: str = typer.Option("dev", "--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml)."),
+        json_out: Path | None = typer.Option(None, "--json", help="Write the whole resource graph as JSON here."),
+        tree: bool = typer.Option(True, "--tree/--no-tree", help="Print the resource tree."),
+    ) -> None:
+        """Preview a stack with no cloud credentials and no Pulumi CLI."""
+        from pulumi_mlops.preview import preview_stack
+        from pulumi_mlops.preview.render import render_graph
+        from pulumi_mlops.spec import SpecError
+
+        with user_errors(SpecError, FileNotFoundError):
+            result = preview_stack(stack)
+        console.print(render_graph(result.graph, tree=tree))
+        if json_out is not None:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(result.graph.to_json())
+            console.print(f"wrote {json_out}")

@@ -1,0 +1,179 @@
+"""Pulumi mocks that answer like the clouds would, so dependent values resolve realistically.
+
+``new_resource`` echoes the inputs and adds the outputs other resources read (ids, ARNs,
+endpoints); ``call`` answers the data-source invokes the components use. An invoke with no
+handler is an error naming its token, so a new data source cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+
+__all__ = ["ACCOUNT_ID", "INVOKES", "OUTPUTS", "PlatformMocks", "render_policy_document"]
+
+ACCOUNT_ID = "123456789012"
+GCP_PROJECT_NUMBER = "987654321098"
+
+OutputFn = Callable[["PlatformMocks", str, dict[str, Any]], dict[str, Any]]
+InvokeFn = Callable[["PlatformMocks", dict[str, Any]], dict[str, Any]]
+
+
+def _aws_arn(mocks: PlatformMocks, service: str, resource: str) -> str:
+    return f"arn:aws:{service}:{mocks.region}:{ACCOUNT_ID}:{resource}"
+
+
+def _bucket(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    bucket = inputs.get("bucket") or f"{name}-mock"
+    return {
+        "bucket": bucket,
+        "arn": f"arn:aws:s3:::{bucket}",
+        "bucketRegionalDomainName": f"{bucket}.s3.{m.region}.amazonaws.com",
+    }
+
+
+def _kms_key(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    key_id = f"{name}-key-id"
+    return {"keyId": key_id, "arn": _aws_arn(m, "kms", f"key/{key_id}")}
+
+
+def _gcs_bucket(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    bucket = inputs.get("name") or f"{name}-mock"
+    return {"name": bucket, "url": f"gs://{bucket}", "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}"}
+
+
+def _gcp_kms_key(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    ring = inputs.get("keyRing", f"projects/{m.gcp_project}/locations/{m.region}/keyRings/ring")
+    return {"id": f"{ring}/cryptoKeys/{inputs.get('name', name)}"}
+
+
+def _gcp_key_ring(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    location = inputs.get("location", m.region)
+    return {"id": f"projects/{m.gcp_project}/locations/{location}/keyRings/{inputs.get('name', name)}"}
+
+
+OUTPUTS: dict[str, OutputFn] = {
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:kms/key:Key": _kms_key,
+    "gcp:storage/bucket:Bucket": _gcs_bucket,
+    "gcp:kms/cryptoKey:CryptoKey": _gcp_kms_key,
+    "gcp:kms/keyRing:KeyRing": _gcp_key_ring,
+}
+"""Extra outputs per resource type, beyond the echoed inputs, ``id`` and (AWS) ``arn``."""
+
+
+def render_policy_document(args: dict[str, Any]) -> dict[str, Any]:
+    """Render ``aws.iam.get_policy_document`` arguments (wire names) to the IAM JSON the provider returns."""
+    statements = []
+    for st in args.get("statements") or []:
+        out: dict[str, Any] = {}
+        if st.get("sid"):
+            out["Sid"] = st["sid"]
+        out["Effect"] = st.get("effect") or "Allow"
+        for key, wire in (("Action", "actions"), ("NotAction", "notActions")):
+            if st.get(wire):
+                values = sorted(st[wire])
+                out[key] = values[0] if len(values) == 1 else values
+        for key, wire in (("Resource", "resources"), ("NotResource", "notResources")):
+            if st.get(wire):
+                values = sorted(st[wire])
+                out[key] = values[0] if len(values) == 1 else values
+        for key, wire in (("Principal", "principals"), ("NotPrincipal", "notPrincipals")):
+            if st.get(wire):
+                principals: dict[str, Any] = {}
+                for p in st[wire]:
+                    ids = sorted(p["identifiers"])
+                    principals[p["type"]] = ids[0] if len(ids) == 1 else ids
+                out[key] = "*" if principals == {"*": "*"} else principals
+        if st.get("conditions"):
+            cond: dict[str, dict[str, Any]] = {}
+            for c in st["conditions"]:
+                values = c["values"]
+                cond.setdefault(c["test"], {})[c["variable"]] = values[0] if len(values) == 1 else values
+            out["Condition"] = cond
+        statements.append(out)
+    doc = {"Version": "2012-10-17", "Statement": statements}
+    return {"json": json.dumps(doc, indent=2), "minifiedJson": json.dumps(doc, separators=(",", ":"))}
+
+
+def _caller_identity(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "accountId": ACCOUNT_ID,
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/preview",
+        "userId": "AIDAPREVIEW",
+        "id": ACCOUNT_ID,
+    }
+
+
+def _region(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    return {"name": m.region, "region": m.region, "id": m.region, "description": m.region}
+
+
+def _zones(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    names = [f"{m.region}{s}" for s in "abc"]
+    return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 4)], "id": m.region}
+
+
+def _partition(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+
+
+def _gcp_project(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    project = args.get("projectId") or m.gcp_project
+    return {"projectId": project, "number": GCP_PROJECT_NUMBER, "name": project, "id": f"projects/{project}"}
+
+
+def _gcs_service_account(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    return {"emailAddress": f"service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com"}
+
+
+INVOKES: dict[str, InvokeFn] = {
+    "aws:iam/getPolicyDocument:getPolicyDocument": lambda m, a: render_policy_document(a),
+    "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
+    "aws:index/getRegion:getRegion": _region,
+    "aws:index/getAvailabilityZones:getAvailabilityZones": _zones,
+    "aws:index/getPartition:getPartition": _partition,
+    "gcp:organizations/getProject:getProject": _gcp_project,
+    "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": _gcs_service_account,
+}
+"""Handlers for data-source invokes, by token."""
+
+
+class UnmockedInvokeError(RuntimeError):
+    """A component called a data source the preview has no answer for."""
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """Answers resource registrations and invokes with plausible cloud values."""
+
+    def __init__(self, region: str = "us-east-1", gcp_project: str = "preview-project") -> None:
+        self.region = region
+        self.gcp_project = gcp_project
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        state = dict(args.inputs)
+        if not args.custom:
+            return None, state
+        resource_id = args.resource_id or f"{args.name}-id"
+        if args.typ.startswith("aws:"):
+            service = args.typ.split(":")[1].split("/")[0]
+            state.setdefault("arn", _aws_arn(self, service, args.name))
+        if args.typ.startswith("gcp:"):
+            state.setdefault("project", self.gcp_project)
+        extra = OUTPUTS.get(args.typ)
+        if extra is not None:
+            state.update(extra(self, args.name, args.inputs))
+        state.setdefault("name", args.inputs.get("name", args.name))
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        handler = INVOKES.get(args.token)
+        if handler is None:
+            raise UnmockedInvokeError(
+                f"offline preview has no answer for invoke {args.token}: add a handler to "
+                "pulumi_mlops.preview.mocks.INVOKES"
+            )
+        return handler(self, args.args), []

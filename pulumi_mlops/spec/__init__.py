@@ -1,0 +1,57 @@
+"""The typed platform spec: one class tree drives AWS and GCP alike."""
+
+from .accelerators import ACCELERATORS, check_accelerator
+from .loading import CONFIG_KEY, PROJECT, SpecError, load_stack_config, parse_spec, stack_file
+from .platform import (
+    AlertReceiver,
+    BucketsSpec,
+    CanarySpec,
+    ClusterSpec,
+    CostSpec,
+    EndpointSpec,
+    ExistingCluster,
+    FeatureStoreSpec,
+    GpuPoolSpec,
+    ImagesSpec,
+    MonitoringSpec,
+    NetworkSpec,
+    PlatformSpec,
+    RegistrySpec,
+    ShadowSpec,
+    TagsSpec,
+    Taint,
+    TrackingSpec,
+    TrainingJobSpec,
+)
+from .profiles import PROFILE_DEFAULTS
+
+__all__ = [
+    "ACCELERATORS",
+    "CONFIG_KEY",
+    "PROFILE_DEFAULTS",
+    "PROJECT",
+    "AlertReceiver",
+    "BucketsSpec",
+    "CanarySpec",
+    "ClusterSpec",
+    "CostSpec",
+    "EndpointSpec",
+    "ExistingCluster",
+    "FeatureStoreSpec",
+    "GpuPoolSpec",
+    "ImagesSpec",
+    "MonitoringSpec",
+    "NetworkSpec",
+    "PlatformSpec",
+    "RegistrySpec",
+    "ShadowSpec",
+    "SpecError",
+    "TagsSpec",
+    "Taint",
+    "TrackingSpec",
+    "TrainingJobSpec",
+    "check_accelerator",
+    "load_stack_config",
+    "parse_spec",
+    "stack_file",
+]

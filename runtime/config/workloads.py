@@ -1,0 +1,200 @@
+"""Workload specs shared by the platform (which deploys them) and the runtime (which runs them).
+
+Everything here depends on pydantic only: the runtime reads these classes from ``MLOPS_*``
+environment variables and mounted JSON, the infrastructure components embed them in
+``PlatformSpec`` and serialize them into ConfigMaps.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "DriftSpec",
+    "DriftThresholds",
+    "ModelRef",
+    "PredictionLogSpec",
+    "ResourceSpec",
+    "ServingSpec",
+    "StrictModel",
+    "TrainingSpec",
+]
+
+_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_CRON = re.compile(r"^(@(hourly|daily|weekly|monthly|yearly))$|^(\S+\s+){4}\S+$")
+_CPU = re.compile(r"^([0-9]+m|[0-9]+(\.[0-9]+)?)$")
+_MEMORY = re.compile(r"^[0-9]+(Ki|Mi|Gi|Ti)$")
+
+
+class StrictModel(BaseModel):
+    """Base for every spec class: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
+
+
+def check_cron(value: str) -> str:
+    """Accept a five-field cron expression or one of the ``@daily``-style macros."""
+    if not _CRON.match(value.strip()):
+        raise ValueError(f"{value!r} is not a cron schedule: use five fields like '0 3 * * *' or '@daily'")
+    return value.strip()
+
+
+class ModelRef(StrictModel):
+    """A registered model and the registry alias that selects its version."""
+
+    name: str = Field(pattern=_NAME, max_length=50)
+    """Registered model name in the model registry (lowercase letters, digits and '-')."""
+    alias: str = Field(default="champion", pattern=r"^[a-z][a-z0-9_-]*$")
+    """Registry alias to serve; the server follows the alias when it moves."""
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        """Parse ``name@alias`` (alias defaults to ``champion``)."""
+        name, _, alias = text.partition("@")
+        return cls(name=name, alias=alias or "champion")
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.alias}"
+
+
+class ResourceSpec(StrictModel):
+    """Container resource requests; limits are derived (memory limit = request, CPU limit = 2x)."""
+
+    cpu: str = "500m"
+    """CPU request in Kubernetes quantity form ('500m', '2')."""
+    memory: str = "1Gi"
+    """Memory request in Kubernetes quantity form ('512Mi', '4Gi')."""
+    gpus: int = Field(default=0, ge=0, le=16)
+    """NVIDIA GPUs per pod; more than 0 schedules the pod onto a GPU pool."""
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, v: str) -> str:
+        if not _CPU.match(v):
+            raise ValueError(f"{v!r} is not a CPU quantity: use millicores like '500m' or cores like '2'")
+        return v
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        if not _MEMORY.match(v):
+            raise ValueError(f"{v!r} is not a memory quantity: use '512Mi' or '4Gi'")
+        return v
+
+
+class PredictionLogSpec(StrictModel):
+    """Where and how the server samples requests for drift detection."""
+
+    enabled: bool = True
+    """Write sampled inputs and outputs to parquet."""
+    sample_rate: float = Field(default=1.0, gt=0.0, le=1.0)
+    """Fraction of requests logged (0 < rate <= 1)."""
+    flush_rows: int = Field(default=5000, ge=1)
+    """Rows buffered before a parquet file is written."""
+    flush_seconds: float = Field(default=30.0, gt=0)
+    """Longest time a logged row waits before it is written."""
+    max_buffered_rows: int = Field(default=100_000, ge=1)
+    """Memory bound: rows beyond this are dropped (and counted) rather than blocking requests."""
+
+
+class ServingSpec(StrictModel):
+    """How one model server process serves one model."""
+
+    model: ModelRef
+    """The model and alias to serve."""
+    port: int = Field(default=8080, ge=1024, le=65535)
+    """HTTP port (Open Inference Protocol v2 REST)."""
+    max_batch_size: int = Field(default=32, ge=1, le=4096)
+    """Largest micro-batch of concurrent requests predicted together (1 disables batching)."""
+    max_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
+    """Longest time the first request of a micro-batch waits for others."""
+    max_payload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """Requests with larger bodies are rejected with 413."""
+    reload_poll_seconds: float = Field(default=30.0, ge=1.0)
+    """How often the server checks the registry alias for a new version."""
+    prediction_log: PredictionLogSpec = Field(default_factory=PredictionLogSpec)
+    """Sampling of requests for drift detection."""
+
+    @model_validator(mode="after")
+    def _log_bounds(self) -> ServingSpec:
+        log = self.prediction_log
+        if log.enabled and log.flush_rows > log.max_buffered_rows:
+            raise ValueError(
+                "prediction_log.flush_rows must not exceed prediction_log.max_buffered_rows "
+                f"({log.flush_rows} > {log.max_buffered_rows})"
+            )
+        return self
+
+
+Estimator = Literal["logistic_regression", "gradient_boosting", "random_forest", "mlp"]
+
+
+class TrainingSpec(StrictModel):
+    """What one training run fits and registers."""
+
+    model: ModelRef
+    """Registered model the run produces; the new version gets the alias ``challenger``."""
+    estimator: Estimator = "gradient_boosting"
+    """Estimator family: scikit-learn pipelines or the PyTorch tabular MLP."""
+    data: str = "generated://churn?rows=20000"
+    """Training data: a local path, an s3:// or gs:// URI (parquet/CSV), or generated://churn."""
+    label: str = "churned"
+    """Label column."""
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    """Estimator hyperparameters (validated by the trainer)."""
+    search_trials: int = Field(default=0, ge=0, le=1000)
+    """Optuna trials for the hyperparameter search; 0 disables the search."""
+    search_timeout_s: float = Field(default=600.0, gt=0)
+    """Wall-clock limit of the search."""
+    seed: int = 42
+    """Seed for splits, estimators and the search."""
+    holdout_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
+    """Fraction of rows kept for the fixed evaluation holdout."""
+    promotion_margin: float = Field(default=0.005, ge=0.0)
+    """Challenger must beat the champion's AUC by this much to be promoted."""
+
+
+class DriftThresholds(StrictModel):
+    """Per-test thresholds above which a feature is drifted (p-values: below)."""
+
+    ks_pvalue: float = Field(default=0.05, gt=0, lt=1)
+    """Kolmogorov-Smirnov: drift when the p-value is below this."""
+    chi2_pvalue: float = Field(default=0.05, gt=0, lt=1)
+    """Chi-square (categorical): drift when the p-value is below this."""
+    psi: float = Field(default=0.2, gt=0)
+    """Population stability index: drift when above this."""
+    wasserstein: float = Field(default=0.1, gt=0)
+    """Normalized Wasserstein distance: drift when above this."""
+    jensen_shannon: float = Field(default=0.1, gt=0, le=1)
+    """Jensen-Shannon distance: drift when above this."""
+    drift_share: float = Field(default=0.3, gt=0, le=1)
+    """Dataset drift when at least this share of features drift."""
+
+
+class DriftSpec(StrictModel):
+    """Scheduled drift detection and the retraining it triggers."""
+
+    schedule: str = "0 * * * *"
+    """Cron schedule of the drift job."""
+    window_hours: int = Field(default=24, ge=1, le=24 * 90)
+    """Size of the current window of prediction logs."""
+    min_rows: int = Field(default=500, ge=10)
+    """Windows with fewer rows are reported as insufficient, not as drift."""
+    thresholds: DriftThresholds = Field(default_factory=DriftThresholds)
+    """Test thresholds."""
+    feature_overrides: dict[str, DriftThresholds] = Field(default_factory=dict)
+    """Per-feature thresholds that replace the defaults."""
+    retrain: bool = True
+    """Trigger retraining when the dataset drifts."""
+    retrain_cooldown_hours: float = Field(default=6.0, ge=0)
+    """Minimum time between two retrainings of one model."""
+    max_retrains_per_day: int = Field(default=2, ge=0)
+    """Cap on automatic retrainings per model per day."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        return check_cron(v)

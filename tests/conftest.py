@@ -10,7 +10,6 @@ import pytest
 from pulumi_mlops.preview import PreviewResult, preview_stack
 
 ROOT = Path(__file__).resolve().parents[1]
-STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
 
 
 @pytest.fixture(scope="session")

@@ -11,25 +11,27 @@ __all__ = ["register", "stack_file_schema"]
 
 
 def stack_file_schema() -> dict[str, Any]:
-    """JSON schema of ``PlatformSpec`` with a ``StackFile`` definition for whole ``Pulumi.<stack>.yaml`` files."""
+    """JSON schema of a whole ``Pulumi.<stack>.yaml``: the platform spec under ``config.pulumi-mlops:platform``."""
     from pulumi_mlops.spec import CONFIG_KEY, PlatformSpec
 
-    schema = PlatformSpec.model_json_schema()
-    defs = schema.setdefault("$defs", {})
-    defs["StackFile"] = {
+    platform = PlatformSpec.model_json_schema()
+    defs = platform.pop("$defs", {})
+    defs["PlatformSpec"] = platform
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "pulumi-mlops stack file",
         "type": "object",
-        "description": "A Pulumi stack file of the pulumi-mlops project.",
         "properties": {
             "config": {
                 "type": "object",
-                "properties": {CONFIG_KEY: {"$ref": "#"}},
+                "properties": {CONFIG_KEY: {"$ref": "#/$defs/PlatformSpec"}},
                 "required": [CONFIG_KEY],
                 "additionalProperties": True,
             }
         },
         "required": ["config"],
+        "$defs": defs,
     }
-    return schema
 
 
 def register(app: typer.Typer) -> None:

@@ -55,12 +55,82 @@ def _gcp_key_ring(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[s
     return {"id": f"projects/{m.gcp_project}/locations/{location}/keyRings/{inputs.get('name', name)}"}
 
 
+def _gcp_network(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    net = inputs.get("name", name)
+    link = f"https://www.googleapis.com/compute/v1/projects/{m.gcp_project}/global/networks/{net}"
+    return {"id": f"projects/{m.gcp_project}/global/networks/{net}", "selfLink": link}
+
+
+def _gcp_subnetwork(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    sub = inputs.get("name", name)
+    region = inputs.get("region", m.region)
+    path = f"projects/{m.gcp_project}/regions/{region}/subnetworks/{sub}"
+    return {"id": path, "selfLink": f"https://www.googleapis.com/compute/v1/{path}", "region": region}
+
+
+def _gke_cluster(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    cluster = inputs.get("name", name)
+    location = inputs.get("location", m.region)
+    return {
+        "id": f"projects/{m.gcp_project}/locations/{location}/clusters/{cluster}",
+        "endpoint": "172.16.0.34",
+        "masterAuth": {"clusterCaCertificate": "cHJldmlldy1jYQ==", "clientCertificate": "", "clientKey": ""},
+        "location": location,
+    }
+
+
+def _gcp_service_account(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    email = f"{inputs.get('accountId', name)}@{m.gcp_project}.iam.gserviceaccount.com"
+    return {
+        "email": email,
+        "name": f"projects/{m.gcp_project}/serviceAccounts/{email}",
+        "member": f"serviceAccount:{email}",
+        "uniqueId": "104000000000000000000",
+    }
+
+
+def _gcp_sql_instance(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    instance = inputs.get("name", name)
+    return {
+        "privateIpAddress": "10.100.0.3",
+        "connectionName": f"{m.gcp_project}:{m.region}:{instance}",
+        "ipAddresses": [{"ipAddress": "10.100.0.3", "type": "PRIVATE"}],
+    }
+
+
+def _gcp_redis(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    tls = inputs.get("transitEncryptionMode") == "SERVER_AUTHENTICATION"
+    return {
+        "host": "10.100.1.4",
+        "port": 6378.0 if tls else 6379.0,
+        "authString": "preview-redis-auth" if inputs.get("authEnabled") else "",
+        "serverCaCerts": [{"cert": "-----BEGIN CERTIFICATE-----preview-----END CERTIFICATE-----"}] if tls else [],
+    }
+
+
+def _gcp_secret(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    path = f"projects/{m.gcp_project}/secrets/{inputs.get('secretId', name)}"
+    return {"id": path, "name": path}
+
+
+def _random_password(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"result": f"preview-password-{name}", "bcryptHash": "preview-hash"}
+
+
 OUTPUTS: dict[str, OutputFn] = {
     "aws:s3/bucket:Bucket": _bucket,
     "aws:kms/key:Key": _kms_key,
     "gcp:storage/bucket:Bucket": _gcs_bucket,
     "gcp:kms/cryptoKey:CryptoKey": _gcp_kms_key,
     "gcp:kms/keyRing:KeyRing": _gcp_key_ring,
+    "gcp:compute/network:Network": _gcp_network,
+    "gcp:compute/subnetwork:Subnetwork": _gcp_subnetwork,
+    "gcp:container/cluster:Cluster": _gke_cluster,
+    "gcp:serviceaccount/account:Account": _gcp_service_account,
+    "gcp:sql/databaseInstance:DatabaseInstance": _gcp_sql_instance,
+    "gcp:redis/instance:Instance": _gcp_redis,
+    "gcp:secretmanager/secret:Secret": _gcp_secret,
+    "random:index/randomPassword:RandomPassword": _random_password,
 }
 """Extra outputs per resource type, beyond the echoed inputs, ``id`` and (AWS) ``arn``."""
 
@@ -130,6 +200,21 @@ def _gcs_service_account(m: PlatformMocks, args: dict[str, Any]) -> dict[str, An
     return {"emailAddress": f"service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com"}
 
 
+def _gke_get_cluster(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    name = args.get("name", "cluster")
+    location = args.get("location") or m.region
+    network = f"projects/{m.gcp_project}/global/networks/{name}-vpc"
+    return {
+        "id": f"projects/{m.gcp_project}/locations/{location}/clusters/{name}",
+        "name": name,
+        "location": location,
+        "network": network,
+        "subnetwork": f"projects/{m.gcp_project}/regions/{m.region}/subnetworks/{name}-nodes",
+        "endpoint": "172.16.0.34",
+        "masterAuths": [{"clusterCaCertificate": "cHJldmlldy1jYQ=="}],
+    }
+
+
 INVOKES: dict[str, InvokeFn] = {
     "aws:iam/getPolicyDocument:getPolicyDocument": lambda m, a: render_policy_document(a),
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
@@ -138,6 +223,7 @@ INVOKES: dict[str, InvokeFn] = {
     "aws:index/getPartition:getPartition": _partition,
     "gcp:organizations/getProject:getProject": _gcp_project,
     "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": _gcs_service_account,
+    "gcp:container/getCluster:getCluster": _gke_get_cluster,
 }
 """Handlers for data-source invokes, by token."""
 

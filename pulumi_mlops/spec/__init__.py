@@ -1,7 +1,7 @@
 """The typed platform spec: one class tree drives AWS and GCP alike."""
 
 from .accelerators import ACCELERATORS, check_accelerator
-from .loading import CONFIG_KEY, PROJECT, SpecError, load_stack_config, parse_spec, stack_file
+from .loading import CONFIG_KEY, PROJECT, SpecError, load_stack_config, parse_spec, stack_file, stack_names
 from .platform import (
     AlertReceiver,
     BucketsSpec,
@@ -54,4 +54,5 @@ __all__ = [
     "load_stack_config",
     "parse_spec",
     "stack_file",
+    "stack_names",
 ]

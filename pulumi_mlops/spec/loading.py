@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from .platform import PlatformSpec
 
-__all__ = ["CONFIG_KEY", "PROJECT", "SpecError", "load_stack_config", "parse_spec", "stack_file"]
+__all__ = ["CONFIG_KEY", "PROJECT", "SpecError", "load_stack_config", "parse_spec", "stack_file", "stack_names"]
 
 PROJECT = "pulumi-mlops"
 CONFIG_KEY = f"{PROJECT}:platform"
@@ -60,10 +60,15 @@ def parse_spec(raw: Mapping[str, Any], source: str = "<config>", root: str = f"c
         raise SpecError(source, _messages(exc, root)) from None
 
 
+def stack_names(stacks_dir: Path) -> list[str]:
+    """Names of the stacks that have a ``Pulumi.<stack>.yaml`` in ``stacks_dir``."""
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))
+
+
 def stack_file(stack: str, stacks_dir: Path) -> Path:
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml"))
+        known = stack_names(stacks_dir)
         raise SpecError(str(path), [f"no stack named {stack!r}: known stacks are {', '.join(known) or 'none'}"])
     return path
 

@@ -64,8 +64,12 @@ class NetworkSpec(StrictModel):
     """GKE secondary range for pods."""
     services_cidr: str = "10.68.0.0/20"
     """GKE secondary range for services."""
+    master_cidr: str = "172.16.0.32/28"
+    """GKE control-plane range of a private cluster (a /28)."""
+    proxy_cidr: str = "10.72.0.0/23"
+    """GCP proxy-only subnet for regional managed Gateways."""
 
-    @field_validator("cidr", "pods_cidr", "services_cidr")
+    @field_validator("cidr", "pods_cidr", "services_cidr", "master_cidr", "proxy_cidr")
     @classmethod
     def _cidr(cls, v: str) -> str:
         try:
@@ -107,6 +111,10 @@ class ClusterSpec(StrictModel):
     """Maximum nodes of the system pool."""
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
     """GKE release channel."""
+    workload_identity: Literal["pod_identity", "irsa"] = "pod_identity"
+    """EKS: bind workload IAM roles with EKS Pod Identity or with IRSA (OIDC + service-account annotation)."""
+    deletion_protection: bool = False
+    """Refuse cluster deletion (staging and prod)."""
 
     @field_validator("api_allowed_cidrs")
     @classmethod
@@ -165,6 +173,10 @@ class GpuPoolSpec(StrictModel):
     """Extra node labels."""
     taints: list[Taint] = Field(default_factory=list)
     """Extra taints (the GPU taint is always added)."""
+    ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = "AL2023_x86_64_NVIDIA"
+    """EKS node image (AWS only): Amazon Linux 2023 or Bottlerocket, NVIDIA variant."""
+    gpu_driver_version: Literal["LATEST", "DEFAULT", "INSTALLATION_DISABLED"] = "LATEST"
+    """GKE-managed NVIDIA driver version (GCP)."""
 
     @model_validator(mode="after")
     def _bounds(self) -> GpuPoolSpec:
@@ -463,6 +475,18 @@ class PlatformSpec(StrictModel):
             errors.append("gcp_project: required when cloud is gcp")
         if self.cloud == "aws" and self.gcp_project:
             errors.append("gcp_project: only valid when cloud is gcp; remove it")
+        if self.cloud == "gcp":
+            ranges = {
+                f"network.{key}": ipaddress.ip_network(getattr(self.network, key))
+                for key in ("cidr", "pods_cidr", "services_cidr", "master_cidr", "proxy_cidr")
+            }
+            keys = list(ranges)
+            for i, a in enumerate(keys):
+                for b in keys[i + 1 :]:
+                    if ranges[a].overlaps(ranges[b]):
+                        errors.append(f"{a}: {ranges[a]} overlaps {b} ({ranges[b]}); GKE needs disjoint ranges")
+            if ranges["network.master_cidr"].prefixlen != 28:
+                errors.append("network.master_cidr: GKE needs a /28 for the private control plane")
         if self.cloud == "gcp" and self.autoscaler == "karpenter":
             errors.append("autoscaler: karpenter runs on AWS only; use cluster-autoscaler (GKE node auto-provisioning)")
         pools = {p.name: p for p in self.gpu_pools}

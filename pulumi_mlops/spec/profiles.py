@@ -15,7 +15,12 @@ Profile = Literal["dev", "staging", "prod"]
 PROFILE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "dev": {
         "network": {"az_count": 2, "nat": "single"},
-        "cluster": {"public_endpoint": True, "system_min_nodes": 1, "system_max_nodes": 3},
+        "cluster": {
+            "public_endpoint": True,
+            "system_min_nodes": 1,
+            "system_max_nodes": 3,
+            "deletion_protection": False,
+        },
         "gpu_pool": {"spot": True},
         "buckets": {"force_destroy": True},
         "tracking": {
@@ -32,7 +37,12 @@ PROFILE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "staging": {
         "network": {"az_count": 2, "nat": "single"},
-        "cluster": {"public_endpoint": True, "system_min_nodes": 2, "system_max_nodes": 4},
+        "cluster": {
+            "public_endpoint": True,
+            "system_min_nodes": 2,
+            "system_max_nodes": 4,
+            "deletion_protection": True,
+        },
         "gpu_pool": {"spot": True},
         "buckets": {"force_destroy": False},
         "tracking": {
@@ -49,7 +59,12 @@ PROFILE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "prod": {
         "network": {"az_count": 3, "nat": "per_az"},
-        "cluster": {"public_endpoint": False, "system_min_nodes": 3, "system_max_nodes": 6},
+        "cluster": {
+            "public_endpoint": False,
+            "system_min_nodes": 3,
+            "system_max_nodes": 6,
+            "deletion_protection": True,
+        },
         "gpu_pool": {"spot": False},
         "buckets": {"force_destroy": False},
         "tracking": {

@@ -78,7 +78,10 @@ def test_json_graph_is_stable_across_runs() -> None:
 def test_runs_are_isolated_in_one_process() -> None:
     """Previewing two stacks in one process gives the same graphs as one fresh process each."""
     in_process = {s: preview_stack(s, ROOT).graph.to_json() for s in ("gcp-dev", "dev", "gcp-dev")}
-    code = "import sys; from pulumi_mlops.preview import preview_stack; sys.stdout.write(preview_stack(sys.argv[1]).graph.to_json())"
+    code = (
+        "import sys; from pulumi_mlops.preview import preview_stack; "
+        "sys.stdout.write(preview_stack(sys.argv[1]).graph.to_json())"
+    )
     for stack in ("dev", "gcp-dev"):
         fresh = subprocess.run(
             [sys.executable, "-c", code, stack], cwd=ROOT, capture_output=True, text=True, check=True

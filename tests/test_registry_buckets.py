@@ -72,9 +72,9 @@ class TestAws:
             for r in graph.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
         }
         for name, bucket_rules in rules.items():
-            noncurrent = [r for r in bucket_rules if r["id"] == "expire-noncurrent-versions"][0]
+            noncurrent = next(r for r in bucket_rules if r["id"] == "expire-noncurrent-versions")
             assert noncurrent["noncurrentVersionExpiration"]["noncurrentDays"] == 11, name
-        logs = [r for r in rules["reg-prediction-logs-lifecycle"] if r["id"] == "age-out-logs"][0]
+        logs = next(r for r in rules["reg-prediction-logs-lifecycle"] if r["id"] == "age-out-logs")
         assert logs["transitions"] == [{"days": 45, "storageClass": "STANDARD_IA"}]
         assert logs["expiration"]["days"] == 400
         assert all(r["id"] != "age-out-logs" for r in rules["reg-models-lifecycle"])

@@ -38,8 +38,8 @@ def test_every_resource_hangs_under_the_platform_component(
     stack: str, previews: Callable[[str], PreviewResult]
 ) -> None:
     graph = previews(stack).graph
-    roots = [r for r in graph.resources.values() if r.parent is None]
-    assert [r.type for r in roots] == [f"pulumi-mlops:{previews(stack).spec.cloud}:Platform"]
+    roots = sorted(r.type for r in graph.resources.values() if r.parent is None)
+    assert roots == [f"pulumi-mlops:{previews(stack).spec.cloud}:Platform", "pulumi-mlops:k8s:PlatformServices"]
     for res in graph.resources.values():
         if res.parent is not None:
             assert res.parent in graph.resources, f"{res.urn} has a parent outside the graph"
@@ -123,3 +123,33 @@ def test_unmocked_invoke_names_the_token() -> None:
 
     with pytest.raises(Exception, match=r"no answer for invoke acme:index/getNothing:getNothing"):
         run_program(program, {})
+
+
+def test_secret_inputs_are_unwrapped_for_checks_and_redacted_in_json() -> None:
+    import pulumi_aws as aws
+
+    def program() -> None:
+        aws.secretsmanager.SecretVersion("pw", secret_id="db", secret_string=pulumi.Output.secret("hunter2"))
+
+    graph = run_program(program, {})
+    version = graph.named("pw")
+    assert version.props["secretString"] == "hunter2"
+    assert version.inputs["secretString"] != "hunter2", "wire inputs keep the secret wrapped"
+    assert "hunter2" not in graph.to_json()
+    assert json.loads(graph.to_json())["resources"][0]["inputs"]["secretString"] == "[secret]"
+
+
+def test_a_single_cross_field_error_still_names_its_path() -> None:
+    import copy
+
+    import yaml
+
+    from pulumi_mlops.spec import CONFIG_KEY, SpecError, parse_spec
+
+    raw = copy.deepcopy(yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())["config"][CONFIG_KEY])
+    raw["endpoints"][1]["gpu_pool"] = "missing"
+    with pytest.raises(SpecError) as info:
+        parse_spec(raw)
+    assert info.value.problems == [
+        "config.pulumi-mlops:platform.endpoints[1] (churn-gpu): gpu_pool 'missing' is not defined; pools are ['l4']"
+    ]

@@ -7,12 +7,27 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+from pulumi_mlops.components.k8s.context import WORKLOAD_ROLES, ClusterContext, GpuScheduling
+from pulumi_mlops.components.k8s.namespaces import service_account_subject
 
 from pulumi_mlops.spec import PlatformSpec
 
+from .cluster import EksCluster, EksClusterArgs
+from .cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from .container_registry import ContainerRegistry, ContainerRegistryArgs
+from .device_plugin import NvidiaGpuAddons, NvidiaGpuAddonsArgs
+from .gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from .identity import WorkloadIdentity, WorkloadIdentityArgs
+from .karpenter import Karpenter, KarpenterArgs
+from .network import Network, NetworkArgs
+from .online_store import OnlineStore, OnlineStoreArgs
 from .registry_buckets import RegistryBuckets, RegistryBucketsArgs
+from .tracking_store import TrackingStore, TrackingStoreArgs
 
-__all__ = ["AwsPlatform", "AwsPlatformArgs"]
+__all__ = ["DEFAULT_GATEWAY_CLASS", "AwsPlatform", "AwsPlatformArgs"]
+
+DEFAULT_GATEWAY_CLASS = "amazon-vpc-lattice"
+"""Gateway API class used when the spec names none."""
 
 
 @dataclass
@@ -24,23 +39,201 @@ class AwsPlatformArgs:
 
 
 class AwsPlatform(pulumi.ComponentResource):
-    """Every AWS resource of one environment. ``exports`` holds what the stack exports."""
+    """Every AWS resource of one environment.
+
+    ``exports`` holds what the stack exports; ``cluster_context`` is what the Kubernetes components take.
+    """
 
     exports: dict[str, Any]
+    cluster_context: ClusterContext
 
     def __init__(self, name: str, args: AwsPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pulumi-mlops:aws:Platform", name, None, opts)
         spec = args.spec
+        tags = spec.labels
         provider = aws.Provider(f"{name}-aws", region=spec.region, opts=pulumi.ResourceOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self, providers={"aws": provider})
+        gpu = GpuScheduling(taint_value="true")
+        stem = f"{spec.name}-{spec.environment}"
 
-        buckets = RegistryBuckets(
-            f"{name}-buckets", RegistryBucketsArgs(spec=spec.buckets, tags=spec.labels), opts=child
+        buckets = RegistryBuckets(f"{name}-buckets", RegistryBucketsArgs(spec=spec.buckets, tags=tags), opts=child)
+
+        existing = spec.cluster.existing
+        cluster_name = existing.name if existing is not None else spec.resource_name("eks")
+        network = (
+            None
+            if existing is not None
+            else Network(
+                f"{name}-network",
+                NetworkArgs(spec=spec.network, region=spec.region, cluster_name=cluster_name, tags=tags),
+                opts=child,
+            )
         )
+        cluster = EksCluster(
+            f"{name}-cluster",
+            EksClusterArgs(
+                spec=spec.cluster,
+                cluster_name=cluster_name,
+                region=spec.region,
+                subnet_ids=network.private_subnet_ids if network else (),
+                tags=tags,
+            ),
+            opts=child,
+        )
+        vpc_id = network.vpc_id if network else cluster.vpc_id
+        subnet_ids: pulumi.Input[list[str]] = (
+            pulumi.Output.all(*network.private_subnet_ids) if network else cluster.subnet_ids
+        )
+        with_k8s = pulumi.ResourceOptions(parent=self, providers={"aws": provider, "kubernetes": cluster.provider})
+
+        registry = ContainerRegistry(
+            f"{name}-registry",
+            ContainerRegistryArgs(
+                spec=spec.registry,
+                prefix=stem,
+                kms_key_arn=buckets.kms_key_arn,
+                force_delete=spec.buckets.force_destroy,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        tracking = TrackingStore(
+            f"{name}-tracking",
+            TrackingStoreArgs(
+                spec=spec.tracking,
+                identifier=spec.resource_name("mlflow"),
+                vpc_id=vpc_id,
+                subnet_ids=subnet_ids,
+                client_security_group_id=cluster.security_group_id,
+                kms_key_arn=buckets.kms_key_arn,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        online = (
+            OnlineStore(
+                f"{name}-online-store",
+                OnlineStoreArgs(
+                    spec=spec.feature_store,
+                    identifier=spec.resource_name("feast"),
+                    vpc_id=vpc_id,
+                    subnet_ids=subnet_ids,
+                    client_security_group_id=cluster.security_group_id,
+                    kms_key_arn=buckets.kms_key_arn,
+                    tags=tags,
+                ),
+                opts=child,
+            )
+            if spec.feature_store.enabled
+            else None
+        )
+        secret_arns: dict[str, list[pulumi.Input[str]]] = {"mlflow": [tracking.secret_arn]}
+        if online is not None:
+            secret_arns["feast"] = [online.secret_arn]
+        identity = WorkloadIdentity(
+            f"{name}-identity",
+            WorkloadIdentityArgs(
+                cluster_name=cluster.cluster_name,
+                bucket_arns=buckets.bucket_arns,
+                kms_key_arn=buckets.kms_key_arn,
+                subjects={role: service_account_subject(spec, role) for role in WORKLOAD_ROLES},
+                secret_arns=secret_arns,
+                mode=spec.cluster.workload_identity,
+                oidc_issuer=cluster.oidc_issuer,
+                oidc_provider_arn=cluster.oidc_provider_arn,
+                tags=tags,
+            ),
+            opts=child,
+        )
+
+        gpu_ready: list[pulumi.Resource] = []
+        if spec.gpu_pools and spec.autoscaler == "karpenter":
+            karpenter = Karpenter(
+                f"{name}-karpenter",
+                KarpenterArgs(
+                    pools=spec.gpu_pools,
+                    cluster_name=cluster_name,
+                    region=spec.region,
+                    subnet_ids=subnet_ids,
+                    security_group_id=cluster.security_group_id,
+                    gpu=gpu,
+                    tags=tags,
+                    depends_on=cluster.ready,
+                    controller_replicas=min(2, spec.cluster.system_min_nodes),
+                ),
+                opts=with_k8s,
+            )
+            gpu_ready.append(karpenter.release)
+        else:
+            for pool in spec.gpu_pools:
+                gpu_ready.append(
+                    GpuNodePool(
+                        f"{name}-gpu-{pool.name}",
+                        GpuNodePoolArgs(
+                            pool=pool,
+                            cluster_name=cluster_name,
+                            node_role_arn=cluster.node_role.arn,
+                            subnet_ids=subnet_ids,
+                            gpu=gpu,
+                            tags=tags,
+                            depends_on=cluster.ready,
+                        ),
+                        opts=child,
+                    ).node_group
+                )
+            if spec.gpu_pools:
+                autoscaler = ClusterAutoscaler(
+                    f"{name}-cluster-autoscaler",
+                    ClusterAutoscalerArgs(
+                        cluster_name=cluster_name,
+                        region=spec.region,
+                        kubernetes_version=spec.cluster.kubernetes_version,
+                        tags=tags,
+                        depends_on=[*cluster.ready, *gpu_ready],
+                    ),
+                    opts=with_k8s,
+                )
+                gpu_ready.append(autoscaler.release)
+        if spec.gpu_pools:
+            addons = NvidiaGpuAddons(
+                f"{name}-nvidia",
+                NvidiaGpuAddonsArgs(pools=spec.gpu_pools, gpu=gpu, depends_on=[*cluster.ready, *gpu_ready]),
+                opts=with_k8s,
+            )
+            gpu_ready.extend(addons.releases)
+
+        self.cluster_context = ClusterContext(
+            provider=cluster.provider,
+            cloud="aws",
+            bucket_uris={role: pulumi.Output.concat("s3://", bucket) for role, bucket in buckets.bucket_names.items()},
+            service_account_annotations=identity.service_account_annotations,
+            tracking_db=tracking.database,
+            redis=online.redis if online is not None else None,
+            registry_url=registry.registry_url,
+            gateway_class=spec.gateway_class or DEFAULT_GATEWAY_CLASS,
+            gpu=gpu,
+            depends_on=[*cluster.ready, *gpu_ready],
+        )
+        max_gpus_per_pool = {pool.name: pool.max_gpus for pool in spec.gpu_pools}
         self.exports = {
             "cloud": "aws",
             "region": spec.region,
             "bucketNames": buckets.bucket_names,
             "bucketsKmsKeyArn": buckets.kms_key_arn,
+            "clusterName": cluster.cluster_name,
+            "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
+            "ecrRepositoryUrls": registry.repository_urls,
+            "registryUrl": registry.registry_url,
+            "databaseEndpoint": tracking.address,
+            "databaseSecretArn": tracking.secret_arn,
+            "redisEndpoint": online.address if online is not None else None,
+            "workloadRoleArns": identity.role_arns,
+            "gpuAutoscaler": spec.autoscaler,
+            "maxGpusPerPool": max_gpus_per_pool,
+            "maxGpusPerStack": sum(max_gpus_per_pool.values()),
+            "gpuCaps": {"perPool": spec.cost.max_gpus_per_pool, "perStack": spec.cost.max_gpus_per_stack},
         }
+        if network is not None:
+            self.exports["vpcId"] = network.vpc_id
+            self.exports["natGateways"] = network.nat_gateway_count
         self.register_outputs(self.exports)

@@ -7,12 +7,31 @@ from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+from pulumi_mlops.components.k8s.context import WORKLOAD_ROLES, ClusterContext, DatabaseRef, GpuScheduling, RedisRef
+from pulumi_mlops.components.k8s.namespaces import service_account_subject
 
-from pulumi_mlops.spec import PlatformSpec
+from pulumi_mlops.spec import PROJECT, PlatformSpec
 
+from .cluster import GkeCluster, GkeClusterArgs
+from .container_registry import ContainerRegistry, ContainerRegistryArgs
+from .gpu_node_pool import GPU_TAINT_KEY, GPU_TAINT_VALUE, POOL_LABEL, GpuNodePool, GpuNodePoolArgs
+from .identity import WorkloadIdentities, WorkloadIdentitiesArgs
+from .network import Network, NetworkArgs
+from .node_identity import NodeServiceAccount, NodeServiceAccountArgs
+from .online_store import OnlineStore, OnlineStoreArgs
+from .private_services import PrivateServiceAccess, PrivateServiceAccessArgs
 from .registry_buckets import RegistryBuckets, RegistryBucketsArgs
+from .services import ProjectServices, ProjectServicesArgs
+from .tracking_store import DATABASE, USERNAME, TrackingStore, TrackingStoreArgs
 
-__all__ = ["GcpPlatform", "GcpPlatformArgs"]
+__all__ = ["DEFAULT_GATEWAY_CLASS", "GcpPlatform", "GcpPlatformArgs"]
+
+DEFAULT_GATEWAY_CLASS = "gke-l7-regional-external-managed"
+"""Gateway class used when ``PlatformSpec.gateway_class`` is empty."""
+
+WORKLOAD_SA_ANNOTATION = "iam.gke.io/gcp-service-account"
+"""Kubernetes service account annotation naming the Google service account (Workload Identity)."""
 
 
 @dataclass
@@ -24,31 +43,202 @@ class GcpPlatformArgs:
 
 
 class GcpPlatform(pulumi.ComponentResource):
-    """Every GCP resource of one environment. ``exports`` holds what the stack exports."""
+    """Every GCP resource of one environment.
+
+    ``exports`` holds what the stack exports; ``cluster_context`` is what the Kubernetes components take.
+    """
 
     exports: dict[str, Any]
+    cluster_context: ClusterContext
 
     def __init__(self, name: str, args: GcpPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pulumi-mlops:gcp:Platform", name, None, opts)
         spec = args.spec
-        assert spec.gcp_project is not None  # guaranteed by PlatformSpec for cloud gcp
+        if spec.gcp_project is None:
+            raise ValueError("GcpPlatform needs spec.gcp_project (PlatformSpec requires it for cloud gcp)")
+        project = spec.gcp_project
+        stem = f"{spec.name}-{spec.environment}"
+        labels = spec.labels
+
+        bootstrap = gcp.Provider(
+            f"{name}-gcp-bootstrap", project=project, region=spec.region, opts=pulumi.ResourceOptions(parent=self)
+        )
+        services = ProjectServices(
+            f"{name}-services",
+            ProjectServicesArgs(project=project),
+            opts=pulumi.ResourceOptions(parent=self, providers={"gcp": bootstrap}),
+        )
         provider = gcp.Provider(
             f"{name}-gcp",
-            project=spec.gcp_project,
+            project=project,
             region=spec.region,
-            opts=pulumi.ResourceOptions(parent=self),
+            default_labels=labels,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(services.services)),
         )
         child = pulumi.ResourceOptions(parent=self, providers={"gcp": provider})
 
         buckets = RegistryBuckets(
             f"{name}-buckets",
-            RegistryBucketsArgs(spec=spec.buckets, project=spec.gcp_project, location=spec.region, labels=spec.labels),
+            RegistryBucketsArgs(spec=spec.buckets, project=project, location=spec.region, labels=labels),
             opts=child,
+        )
+        nodes_sa = NodeServiceAccount(f"{name}-nodes", NodeServiceAccountArgs(project=project, stem=stem), opts=child)
+
+        existing = spec.cluster.existing
+        cluster_deps: list[pulumi.Resource]
+        if existing is None:
+            network = Network(
+                f"{name}-network",
+                NetworkArgs(spec=spec.network, project=project, region=spec.region, stem=stem),
+                opts=child,
+            )
+            network_id: pulumi.Output[str] = network.network_id
+            gke = GkeCluster(
+                f"{name}-gke",
+                GkeClusterArgs(
+                    spec=spec.cluster,
+                    project=project,
+                    region=spec.region,
+                    cluster_name=spec.resource_name("gke"),
+                    network=network.network_id,
+                    subnetwork=network.subnet_id,
+                    master_cidr=spec.network.master_cidr,
+                    node_service_account=nodes_sa.email,
+                    labels=labels,
+                ),
+                opts=child,
+            )
+            cluster_name: pulumi.Output[str] = gke.cluster_name
+            kubeconfig: pulumi.Output[str] = gke.kubeconfig
+            k8s_provider = gke.provider
+            cluster_deps = [gke.cluster, gke.system_pool]
+        else:
+            found = gcp.container.get_cluster_output(
+                name=existing.name,
+                location=spec.region,
+                project=project,
+                opts=pulumi.InvokeOptions(parent=self, provider=provider),
+            )
+            network_id = found.network
+            cluster_name = pulumi.Output.from_input(existing.name)
+            kubeconfig = pulumi.Config(PROJECT).require_secret(existing.kubeconfig_secret)
+            k8s_provider = k8s.Provider(
+                f"{name}-k8s",
+                kubeconfig=kubeconfig,
+                enable_server_side_apply=True,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            cluster_deps = []
+
+        gpu_pools = [
+            GpuNodePool(
+                f"{name}-gpu-{pool.name}",
+                GpuNodePoolArgs(
+                    pool=pool,
+                    project=project,
+                    region=spec.region,
+                    cluster=cluster_name,
+                    node_service_account=nodes_sa.email,
+                    labels=labels,
+                ),
+                opts=pulumi.ResourceOptions(parent=self, providers={"gcp": provider}, depends_on=cluster_deps),
+            )
+            for pool in spec.gpu_pools
+        ]
+
+        registry = ContainerRegistry(
+            f"{name}-registry",
+            ContainerRegistryArgs(
+                spec=spec.registry,
+                project=project,
+                location=spec.region,
+                repository_id=spec.resource_name("images"),
+                labels=labels,
+            ),
+            opts=child,
+        )
+        identities = WorkloadIdentities(
+            f"{name}-identity",
+            WorkloadIdentitiesArgs(
+                project=project,
+                stem=stem,
+                bucket_names=buckets.bucket_names,
+                identities={role: service_account_subject(spec, role) for role in WORKLOAD_ROLES},
+                depends_on=cluster_deps[:1],
+            ),
+            opts=child,
+        )
+        psa = PrivateServiceAccess(
+            f"{name}-psa",
+            PrivateServiceAccessArgs(project=project, network=network_id, stem=stem, labels=labels),
+            opts=child,
+        )
+        tracking = TrackingStore(
+            f"{name}-tracking",
+            TrackingStoreArgs(
+                spec=spec.tracking,
+                project=project,
+                region=spec.region,
+                instance_name=spec.resource_name("mlflow"),
+                network=network_id,
+                private_services=psa.connection,
+                accessors={"mlflow": identities.emails["mlflow"]},
+                labels=labels,
+            ),
+            opts=child,
+        )
+        online: OnlineStore | None = None
+        if spec.feature_store.enabled:
+            online = OnlineStore(
+                f"{name}-online-store",
+                OnlineStoreArgs(
+                    spec=spec.feature_store,
+                    project=project,
+                    region=spec.region,
+                    instance_name=spec.resource_name("feast"),
+                    network=network_id,
+                    private_services=psa.connection,
+                    accessors={"feast": identities.emails["feast"]},
+                    labels=labels,
+                ),
+                opts=child,
+            )
+
+        self.cluster_context = ClusterContext(
+            provider=k8s_provider,
+            cloud="gcp",
+            bucket_uris=dict(buckets.bucket_urls),
+            service_account_annotations={
+                role: {WORKLOAD_SA_ANNOTATION: email} for role, email in identities.emails.items()
+            },
+            tracking_db=DatabaseRef(
+                host=tracking.private_ip, database=DATABASE, username=USERNAME, password=tracking.password
+            ),
+            redis=(
+                RedisRef(host=online.host, port=online.port, tls=True, auth_token=online.auth_string)
+                if online is not None
+                else None
+            ),
+            registry_url=registry.url,
+            gateway_class=spec.gateway_class or DEFAULT_GATEWAY_CLASS,
+            gpu=GpuScheduling(taint_key=GPU_TAINT_KEY, taint_value=GPU_TAINT_VALUE, pool_label=POOL_LABEL),
+            depends_on=[*cluster_deps[1:], *(p.node_pool for p in gpu_pools)],
+            gateway_source_cidrs=[spec.network.proxy_cidr] if existing is None else [],
         )
         self.exports = {
             "cloud": "gcp",
             "region": spec.region,
-            "project": spec.gcp_project,
+            "project": project,
             "bucketNames": buckets.bucket_names,
+            "clusterName": cluster_name,
+            "kubeconfig": pulumi.Output.secret(kubeconfig),
+            "registryUrl": registry.url,
+            "databasePrivateIp": tracking.private_ip,
+            "databaseConnectionName": tracking.connection_name,
+            "databasePasswordSecret": tracking.password_secret_id,
+            "redisHost": online.host if online is not None else None,
+            "maxGpus": spec.max_gpus,
+            "maxGpusByPool": {p.name: p.max_gpus for p in spec.gpu_pools},
+            "serviceAccounts": identities.emails,
         }
         self.register_outputs(self.exports)

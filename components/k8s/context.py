@@ -88,3 +88,6 @@ class ClusterContext:
     """GPU taint and pool label of this cloud."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """Resources the Kubernetes objects must wait for (node groups, add-ons)."""
+    gateway_source_cidrs: list[str] = field(default_factory=list)
+    """CIDRs the Gateway's data plane reaches serving pods from (load balancer proxies, proxy-only subnet);
+    empty allows the VPC range ``PlatformSpec.network.cidr`` (and on AWS the VPC Lattice range 169.254.171.0/24)."""

@@ -7,16 +7,23 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["SECRET_SIG", "CapturedResource", "ResourceGraph", "plain"]
+__all__ = ["SECRET_SIG", "SIG_KEY", "CapturedResource", "ResourceGraph", "is_secret", "plain"]
 
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+"""Key of the engine's type signature inside a wire map."""
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-"""Signature key the engine uses to mark a secret value on the wire."""
+"""Signature value that marks a wire map as a secret (its plaintext under ``value``)."""
+
+
+def is_secret(value: Any) -> bool:
+    """Whether a wire value is a wrapped secret."""
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
 
 
 def plain(value: Any) -> Any:
     """Wire value with secrets unwrapped (for assertions and schema checks)."""
     if isinstance(value, dict):
-        if value.get(SECRET_SIG) == SECRET_SIG or (SECRET_SIG in value and "value" in value):
+        if is_secret(value):
             return plain(value.get("value"))
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -26,8 +33,8 @@ def plain(value: Any) -> Any:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
-        if SECRET_SIG in value and "value" in value:
-            return {"secret": True}
+        if is_secret(value):
+            return "[secret]"
         return {str(k): _jsonable(v) for k, v in sorted(value.items())}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]

@@ -117,9 +117,99 @@ def _random_password(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dic
     return {"result": f"preview-password-{name}", "bcryptHash": "preview-hash"}
 
 
+def _aws_iam_arn(kind: str, name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT_ID}:{kind}/{name}"
+
+
+def _eks_endpoint(m: PlatformMocks, cluster: str) -> dict[str, Any]:
+    host = f"{cluster.upper().replace('-', '')}.gr7.{m.region}.eks.amazonaws.com"
+    oidc = f"https://oidc.eks.{m.region}.amazonaws.com/id/{cluster.upper().replace('-', '')}"
+    return {
+        "endpoint": f"https://{host}",
+        "certificateAuthority": {"data": "TU9DSy1DQQ=="},
+        "identities": [{"oidcs": [{"issuer": oidc}]}],
+    }
+
+
+def _eks_cluster(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    cluster = inputs.get("name") or name
+    vpc_config = {
+        **(inputs.get("vpcConfig") or {}),
+        "clusterSecurityGroupId": f"sg-{cluster}-cluster",
+        "vpcId": f"vpc-{cluster}",
+    }
+    return {**_eks_endpoint(m, cluster), "arn": _aws_arn(m, "eks", f"cluster/{cluster}"), "vpcConfig": vpc_config}
+
+
+def _eks_node_group(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    cluster = inputs.get("clusterName") or "cluster"
+    return {
+        "arn": _aws_arn(m, "eks", f"nodegroup/{cluster}/{name}/mock"),
+        "resources": [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}], "remoteAccessSecurityGroupId": ""}],
+    }
+
+
+def _iam_role(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    role = inputs.get("name") or name
+    return {"name": role, "arn": _aws_iam_arn("role", role), "uniqueId": f"AROA{role.upper()[:12]}"}
+
+
+def _oidc_provider(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    url = str(inputs.get("url") or f"oidc.eks.{m.region}.amazonaws.com/id/{name}")
+    return {"arn": _aws_iam_arn("oidc-provider", url.removeprefix("https://"))}
+
+
+def _rds_instance(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    ident = inputs.get("identifier") or name
+    address = f"{ident}.cmock.{m.region}.rds.amazonaws.com"
+    port = int(inputs.get("port") or 5432)
+    return {"address": address, "endpoint": f"{address}:{port}", "port": port, "arn": _aws_arn(m, "rds", f"db:{ident}")}
+
+
+def _replication_group(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    group = inputs.get("replicationGroupId") or name
+    return {
+        "primaryEndpointAddress": f"master.{group}.mock.use1.cache.amazonaws.com",
+        "readerEndpointAddress": f"replica.{group}.mock.use1.cache.amazonaws.com",
+        "arn": _aws_arn(m, "elasticache", f"replicationgroup:{group}"),
+    }
+
+
+def _ecr_repository(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    repo = inputs.get("name") or name
+    return {
+        "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{m.region}.amazonaws.com/{repo}",
+        "registryId": ACCOUNT_ID,
+        "arn": _aws_arn(m, "ecr", f"repository/{repo}"),
+    }
+
+
+def _secret(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    secret = inputs.get("name") or name
+    return {"arn": _aws_arn(m, "secretsmanager", f"secret:{secret}-AbCdEf")}
+
+
+def _sqs_queue(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    queue = inputs.get("name") or name
+    return {
+        "name": queue,
+        "arn": _aws_arn(m, "sqs", queue),
+        "url": f"https://sqs.{m.region}.amazonaws.com/{ACCOUNT_ID}/{queue}",
+    }
+
+
 OUTPUTS: dict[str, OutputFn] = {
     "aws:s3/bucket:Bucket": _bucket,
     "aws:kms/key:Key": _kms_key,
+    "aws:eks/cluster:Cluster": _eks_cluster,
+    "aws:eks/nodeGroup:NodeGroup": _eks_node_group,
+    "aws:iam/role:Role": _iam_role,
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
+    "aws:rds/instance:Instance": _rds_instance,
+    "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,
+    "aws:ecr/repository:Repository": _ecr_repository,
+    "aws:secretsmanager/secret:Secret": _secret,
+    "aws:sqs/queue:Queue": _sqs_queue,
     "gcp:storage/bucket:Bucket": _gcs_bucket,
     "gcp:kms/cryptoKey:CryptoKey": _gcp_kms_key,
     "gcp:kms/keyRing:KeyRing": _gcp_key_ring,
@@ -191,6 +281,30 @@ def _partition(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
     return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
 
 
+def _eks_get_cluster(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    cluster = args.get("name") or "existing"
+    found = _eks_endpoint(m, cluster)
+    return {
+        "id": cluster,
+        "name": cluster,
+        "arn": _aws_arn(m, "eks", f"cluster/{cluster}"),
+        "endpoint": found["endpoint"],
+        "certificateAuthorities": [found["certificateAuthority"]],
+        "identities": found["identities"],
+        "status": "ACTIVE",
+        "version": "1.33",
+        "vpcConfig": {
+            "clusterSecurityGroupId": f"sg-{cluster}-cluster",
+            "vpcId": f"vpc-{cluster}",
+            "subnetIds": [f"subnet-{cluster}-a", f"subnet-{cluster}-b"],
+            "securityGroupIds": [],
+            "endpointPrivateAccess": True,
+            "endpointPublicAccess": False,
+            "publicAccessCidrs": [],
+        },
+    }
+
+
 def _gcp_project(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
     project = args.get("projectId") or m.gcp_project
     return {"projectId": project, "number": GCP_PROJECT_NUMBER, "name": project, "id": f"projects/{project}"}
@@ -221,6 +335,7 @@ INVOKES: dict[str, InvokeFn] = {
     "aws:index/getRegion:getRegion": _region,
     "aws:index/getAvailabilityZones:getAvailabilityZones": _zones,
     "aws:index/getPartition:getPartition": _partition,
+    "aws:eks/getCluster:getCluster": _eks_get_cluster,
     "gcp:organizations/getProject:getProject": _gcp_project,
     "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": _gcs_service_account,
     "gcp:container/getCluster:getCluster": _gke_get_cluster,
@@ -251,7 +366,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state.setdefault("project", self.gcp_project)
         extra = OUTPUTS.get(args.typ)
         if extra is not None:
-            state.update(extra(self, args.name, args.inputs))
+            outputs = extra(self, args.name, args.inputs)
+            resource_id = str(outputs.pop("id", resource_id))
+            state.update(outputs)
         state.setdefault("name", args.inputs.get("name", args.name))
         return resource_id, state
 

@@ -43,8 +43,8 @@ def _messages(exc: ValidationError, root: str) -> list[str]:
             msg = "unknown key: check the spelling against stacks/platform.schema.json"
         elif err["type"] == "missing":
             msg = "required key is missing"
-        if not loc and "; " in msg:  # cross-field rules carry their own paths
-            problems.extend(f"{root}.{part}" for part in msg.split("; "))
+        if not loc and err["type"] == "value_error":  # cross-field rules carry their own paths
+            problems.extend(f"{root}.{part}" for part in msg.split("\n"))
         else:
             problems.append(f"{root}{_loc(loc)}: {msg}")
     return problems

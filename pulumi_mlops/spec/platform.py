@@ -533,7 +533,7 @@ class PlatformSpec(StrictModel):
         if len(set(training_names)) != len(training_names):
             errors.append("training: job names must be unique")
         if errors:
-            raise ValueError("; ".join(errors))
+            raise ValueError("\n".join(errors))
         return self
 
     # Derived values components share.

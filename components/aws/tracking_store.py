@@ -1,0 +1,148 @@
+"""The MLflow backend: a private, encrypted RDS PostgreSQL reachable only from the cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+from pulumi_mlops.components.k8s.context import DatabaseRef
+
+from pulumi_mlops.spec import TrackingSpec
+
+__all__ = ["DB_NAME", "DB_PORT", "DB_USER", "PASSWORD_SPECIALS", "TrackingStore", "TrackingStoreArgs"]
+
+DB_NAME = "mlflow"
+DB_USER = "mlflow"
+DB_PORT = 5432
+PASSWORD_SPECIALS = "!#$%&*()-_=+[]{}<>:?"
+"""Punctuation RDS accepts in a master password (no ``/``, ``@``, ``"`` or space)."""
+
+
+@dataclass
+class TrackingStoreArgs:
+    """Inputs of :class:`TrackingStore`."""
+
+    spec: TrackingSpec
+    """Instance class, storage, version, Multi-AZ, deletion protection and backups (from ``PlatformSpec.tracking``)."""
+    identifier: str
+    """Physical name stem of the instance and its subnet and parameter groups."""
+    vpc_id: pulumi.Input[str]
+    """VPC of the database security group."""
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Private subnets of the DB subnet group."""
+    client_security_group_id: pulumi.Input[str]
+    """The only security group allowed to connect (the EKS cluster security group)."""
+    kms_key_arn: pulumi.Input[str]
+    """Customer-managed KMS key encrypting storage and the credentials secret."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags put on every taggable resource."""
+
+
+class TrackingStore(pulumi.ComponentResource):
+    """RDS PostgreSQL with a random master password kept in Secrets Manager.
+
+    Outputs: ``address``, ``port``, ``secret_arn`` and ``database`` (a :class:`DatabaseRef`, password secret).
+    """
+
+    address: pulumi.Output[str]
+    port: int
+    secret_arn: pulumi.Output[str]
+    database: DatabaseRef
+
+    def __init__(self, name: str, args: TrackingStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pulumi-mlops:aws:TrackingStore", name, None, opts)
+        spec, tags = args.spec, dict(args.tags)
+        child = pulumi.ResourceOptions(parent=self)
+
+        password = random.RandomPassword(
+            f"{name}-password", length=32, special=True, override_special=PASSWORD_SPECIALS, opts=child
+        )
+        subnets = aws.rds.SubnetGroup(
+            f"{name}-subnets", name=f"{args.identifier}-db", subnet_ids=args.subnet_ids, tags=tags, opts=child
+        )
+        security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            description="PostgreSQL from the EKS cluster only",
+            vpc_id=args.vpc_id,
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp",
+                    from_port=DB_PORT,
+                    to_port=DB_PORT,
+                    security_groups=[args.client_security_group_id],
+                    description="EKS cluster to PostgreSQL",
+                )
+            ],
+            tags=tags,
+            opts=child,
+        )
+        parameters = aws.rds.ParameterGroup(
+            f"{name}-params",
+            name=f"{args.identifier}-pg{spec.postgres_version}",
+            family=f"postgres{spec.postgres_version}",
+            parameters=[aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1")],
+            tags=tags,
+            opts=child,
+        )
+        instance = aws.rds.Instance(
+            f"{name}-db",
+            identifier=f"{args.identifier}-db",
+            engine="postgres",
+            engine_version=spec.postgres_version,
+            instance_class=spec.db_instance_class,
+            allocated_storage=spec.db_storage_gb,
+            storage_type="gp3",
+            storage_encrypted=True,
+            kms_key_id=args.kms_key_arn,
+            db_name=DB_NAME,
+            username=DB_USER,
+            password=password.result,
+            port=DB_PORT,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[security_group.id],
+            parameter_group_name=parameters.name,
+            publicly_accessible=False,
+            multi_az=spec.high_availability,
+            deletion_protection=spec.deletion_protection,
+            backup_retention_period=spec.backup_retention_days,
+            skip_final_snapshot=not spec.deletion_protection,
+            final_snapshot_identifier=f"{args.identifier}-db-final" if spec.deletion_protection else None,
+            copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True,
+            tags=tags,
+            opts=child,
+        )
+        secret = aws.secretsmanager.Secret(
+            f"{name}-credentials",
+            name=f"{args.identifier}/mlflow-db",
+            description="MLflow PostgreSQL credentials",
+            kms_key_id=args.kms_key_arn,
+            tags=tags,
+            opts=child,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-credentials-value",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.json_dumps(
+                {
+                    "engine": "postgres",
+                    "host": instance.address,
+                    "port": DB_PORT,
+                    "dbname": DB_NAME,
+                    "username": DB_USER,
+                    "password": password.result,
+                }
+            ),
+            opts=pulumi.ResourceOptions(parent=secret),
+        )
+
+        self.address = instance.address
+        self.port = DB_PORT
+        self.secret_arn = secret.arn
+        self.database = DatabaseRef(
+            host=instance.address, port=DB_PORT, database=DB_NAME, username=DB_USER, password=password.result
+        )
+        self.register_outputs({"address": self.address, "port": self.port, "secret_arn": self.secret_arn})

@@ -1,0 +1,505 @@
+"""``Monitoring``: kube-prometheus-stack, Pushgateway, alert rules, Grafana dashboards, alert receivers.
+
+Alert rules read the runtime's metrics (``mlops_request_duration_seconds`` histogram and
+``mlops_requests_total`` counter with labels ``model``, ``version``, ``status``; the drift job's
+``mlops_drift_share`` pushed through the Pushgateway), kube-state-metrics and the NVIDIA DCGM
+exporter. Receiver URLs and keys live in a Secret that an ``AlertmanagerConfig`` references.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_mlops.runtime.config import DriftThresholds
+
+from pulumi_mlops.spec import EndpointSpec, MonitoringSpec
+
+from .context import ClusterContext
+from .namespaces import PUSHGATEWAY_PORT
+from .serving import tracks
+from .workload import POD_USER, child_opts, labels, secret_value
+
+__all__ = [
+    "ALERTMANAGER_CONFIG_LABEL",
+    "GRAFANA_DASHBOARD_LABEL",
+    "PROMETHEUS_CHARTS_REPO",
+    "PUSHGATEWAY_CHART_VERSION",
+    "Monitoring",
+    "MonitoringArgs",
+    "dashboards",
+    "endpoint_rules",
+    "platform_rules",
+]
+
+PROMETHEUS_CHARTS_REPO = "https://prometheus-community.github.io/helm-charts"
+"""Helm repository of kube-prometheus-stack and prometheus-pushgateway."""
+PUSHGATEWAY_CHART_VERSION = "3.4.1"
+"""Pinned prometheus-pushgateway chart version."""
+GRAFANA_DASHBOARD_LABEL = "grafana_dashboard"
+"""Label the Grafana sidecar loads dashboards ConfigMaps by (value ``"1"``)."""
+ALERTMANAGER_CONFIG_LABEL = "pulumi-mlops.io/alertmanager-config"
+"""Label selecting the platform's AlertmanagerConfig."""
+_RELEASE = "kps"
+_RECEIVERS_SECRET = "alert-receivers"
+
+_GPU_PODS_PENDING = (
+    'sum(max by (namespace, pod) (kube_pod_status_phase{phase="Pending"}) '
+    "* on (namespace, pod) group_left() "
+    'max by (namespace, pod) (kube_pod_container_resource_requests{resource="nvidia_com_gpu"}))'
+)
+"""Number of pending pods that request GPUs (kube-state-metrics)."""
+
+
+def _svc_regex(endpoint: EndpointSpec) -> str:
+    return "|".join(f"{endpoint.name}-{t.name}" for t in tracks(endpoint))
+
+
+def endpoint_rules(
+    endpoint: EndpointSpec, serving_namespace: str, monitoring: MonitoringSpec, drift: DriftThresholds
+) -> list[dict[str, Any]]:
+    """Alert rule groups of one endpoint: p99 latency, 5xx share, drift share above threshold."""
+    sel = f'namespace="{serving_namespace}", service=~"{_svc_regex(endpoint)}"'
+    latency_s = monitoring.p99_latency_ms / 1000
+    model = str(endpoint.serving.model)  # the drift job labels its gauges with name@alias
+    summary = {"endpoint": endpoint.name}
+    return [
+        {
+            "name": f"mlops-serving-{endpoint.name}",
+            "rules": [
+                {
+                    "alert": "MlopsServingHighLatencyP99",
+                    "expr": (
+                        "histogram_quantile(0.99, sum by (le, model, version) "
+                        f"(rate(mlops_request_duration_seconds_bucket{{{sel}}}[5m]))) > {latency_s:g}"
+                    ),
+                    "for": "10m",
+                    "labels": {"severity": "warning", **summary},
+                    "annotations": {
+                        "summary": f"{endpoint.name}: p99 latency above {monitoring.p99_latency_ms:g} ms",
+                        "description": "Model {{ $labels.model }} version {{ $labels.version }} p99 is {{ $value }}s.",
+                    },
+                },
+                {
+                    "alert": "MlopsServingErrorRate",
+                    "expr": (
+                        f'sum by (model, version) (rate(mlops_requests_total{{{sel}, status=~"5.."}}[5m])) '
+                        f"/ sum by (model, version) (rate(mlops_requests_total{{{sel}}}[5m]))"
+                        f" > {monitoring.error_rate:g}"
+                    ),
+                    "for": "5m",
+                    "labels": {"severity": "critical", **summary},
+                    "annotations": {
+                        "summary": f"{endpoint.name}: 5xx share above {monitoring.error_rate:g}",
+                        "description": "Model {{ $labels.model }} v{{ $labels.version }}: 5xx share {{ $value }}.",
+                    },
+                },
+            ],
+        },
+        {
+            "name": f"mlops-drift-{endpoint.name}",
+            "rules": [
+                {
+                    "alert": "MlopsDataDrift",
+                    "expr": f'max by (model) (mlops_drift_share{{model="{model}"}}) > {drift.drift_share:g}',
+                    "labels": {"severity": "warning", **summary},
+                    "annotations": {
+                        "summary": f"{endpoint.name}: drifted feature share above {drift.drift_share:g}",
+                        "description": "{{ $value }} of the features of {{ $labels.model }} drifted.",
+                    },
+                }
+            ],
+        },
+    ]
+
+
+def platform_rules(training_namespace: str) -> list[dict[str, Any]]:
+    """Alert rule groups of the platform: failed training jobs, idle GPUs, XID errors, pending GPU pods."""
+    return [
+        {
+            "name": "mlops-training",
+            "rules": [
+                {
+                    "alert": "MlopsTrainingJobFailed",
+                    "expr": f'kube_job_status_failed{{namespace="{training_namespace}"}} > 0',
+                    "labels": {"severity": "warning"},
+                    "annotations": {"summary": "Training job {{ $labels.job_name }} failed."},
+                }
+            ],
+        },
+        {
+            "name": "mlops-gpu",
+            "rules": [
+                {
+                    "alert": "MlopsGpuIdle",
+                    "expr": "avg by (Hostname, gpu) (avg_over_time(DCGM_FI_DEV_GPU_UTIL[30m])) < 5",
+                    "for": "1h",
+                    "labels": {"severity": "warning"},
+                    "annotations": {"summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} idle for an hour."},
+                },
+                {
+                    "alert": "MlopsGpuXidError",
+                    "expr": "max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0",
+                    "labels": {"severity": "critical"},
+                    "annotations": {
+                        "summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}."
+                    },
+                },
+                {
+                    "alert": "MlopsGpuPodsPending",
+                    "expr": f"{_GPU_PODS_PENDING} > 0",
+                    "for": "15m",
+                    "labels": {"severity": "warning"},
+                    "annotations": {
+                        "summary": "Pods requesting GPUs pending for 15 minutes (pool at max or no quota)."
+                    },
+                },
+            ],
+        },
+    ]
+
+
+def _panel(pid: int, title: str, exprs: Sequence[tuple[str, str]], unit: str, x: int, y: int) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "type": "timeseries",
+        "title": title,
+        "datasource": {"type": "prometheus", "uid": "prometheus"},
+        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+        "targets": [
+            {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend} for i, (expr, legend) in enumerate(exprs)
+        ],
+    }
+
+
+def _dashboard(uid: str, title: str, panels: Sequence[tuple[str, Sequence[tuple[str, str]], str]]) -> dict[str, Any]:
+    return {
+        "uid": uid,
+        "title": title,
+        "tags": ["pulumi-mlops"],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": False,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": {"list": []},
+        "annotations": {"list": []},
+        "panels": [
+            _panel(i + 1, t, exprs, unit, (i % 2) * 12, (i // 2) * 8) for i, (t, exprs, unit) in enumerate(panels)
+        ],
+    }
+
+
+def dashboards(serving_namespace: str) -> dict[str, dict[str, Any]]:
+    """Grafana dashboards by file name: serving, drift and GPU."""
+    ns = f'namespace="{serving_namespace}"'
+    return {
+        "mlops-serving.json": _dashboard(
+            "mlops-serving",
+            "MLOps / Serving",
+            [
+                (
+                    "Requests per second",
+                    [(f"sum by (model, version) (rate(mlops_requests_total{{{ns}}}[5m]))", "{{model}} v{{version}}")],
+                    "reqps",
+                ),
+                (
+                    "p99 latency",
+                    [
+                        (
+                            "histogram_quantile(0.99, sum by (le, model, version) "
+                            f"(rate(mlops_request_duration_seconds_bucket{{{ns}}}[5m])))",
+                            "{{model}} v{{version}}",
+                        )
+                    ],
+                    "s",
+                ),
+                (
+                    "5xx share",
+                    [
+                        (
+                            f'sum by (model, version) (rate(mlops_requests_total{{{ns}, status=~"5.."}}[5m])) '
+                            f"/ sum by (model, version) (rate(mlops_requests_total{{{ns}}}[5m]))",
+                            "{{model}} v{{version}}",
+                        )
+                    ],
+                    "percentunit",
+                ),
+                (
+                    "Ready pods",
+                    [(f"sum by (deployment) (kube_deployment_status_replicas_ready{{{ns}}})", "{{deployment}}")],
+                    "short",
+                ),
+            ],
+        ),
+        "mlops-drift.json": _dashboard(
+            "mlops-drift",
+            "MLOps / Drift",
+            [
+                ("Drifted feature share", [("max by (model) (mlops_drift_share)", "{{model}}")], "percentunit"),
+                (
+                    "Drift job failures",
+                    [('sum by (job_name) (kube_job_status_failed{job_name=~"drift-.*"})', "{{job_name}}")],
+                    "short",
+                ),
+            ],
+        ),
+        "mlops-gpu.json": _dashboard(
+            "mlops-gpu",
+            "MLOps / GPUs",
+            [
+                (
+                    "GPU utilization",
+                    [("avg by (Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL)", "{{Hostname}} gpu{{gpu}}")],
+                    "percent",
+                ),
+                (
+                    "GPU memory used",
+                    [("sum by (Hostname, gpu) (DCGM_FI_DEV_FB_USED)", "{{Hostname}} gpu{{gpu}}")],
+                    "decmbytes",
+                ),
+                (
+                    "XID errors",
+                    [("max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS)", "{{Hostname}} gpu{{gpu}}")],
+                    "short",
+                ),
+                (
+                    "Pending GPU pods",
+                    [(_GPU_PODS_PENDING, "pending")],
+                    "short",
+                ),
+            ],
+        ),
+    }
+
+
+@dataclass
+class MonitoringArgs:
+    """Inputs of :class:`Monitoring`."""
+
+    context: ClusterContext
+    """The cluster (provider)."""
+    monitoring: MonitoringSpec
+    """Chart version, retention, storage, thresholds and receivers."""
+    drift_thresholds: DriftThresholds
+    """Drift thresholds (the drift-share alert uses ``drift_share``)."""
+    endpoints: Sequence[EndpointSpec]
+    """Endpoints that get alert rules."""
+    namespace: str
+    """Monitoring namespace."""
+    serving_namespace: str
+    """Namespace of the model servers (rule and dashboard selectors)."""
+    training_namespace: str
+    """Namespace of training jobs (rule selector)."""
+    receiver_urls: Mapping[str, pulumi.Input[str]]
+    """Receiver name -> webhook URL, Slack URL or PagerDuty routing key (secrets)."""
+    grafana_admin_password: pulumi.Input[str]
+    """Grafana ``admin`` password (a secret)."""
+    pushgateway_chart_version: str = PUSHGATEWAY_CHART_VERSION
+    """Pinned prometheus-pushgateway chart version."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Platform tags put on every object."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """Resources (namespace) the objects wait for."""
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Helm releases, PrometheusRules, dashboards and Alertmanager receivers.
+
+    Outputs: ``release`` (the kube-prometheus-stack Release: custom resources of its CRDs depend on
+    it), ``grafana_url``, ``prometheus_url``, ``pushgateway_url`` (in-cluster).
+    """
+
+    release: k8s.helm.v3.Release
+    grafana_url: str
+    prometheus_url: str
+    pushgateway_url: str
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pulumi-mlops:k8s:Monitoring", name, None, opts)
+        ctx, mon, ns = args.context, args.monitoring, args.namespace
+        deps = list(args.depends_on)
+        obj_labels = labels("monitoring", ns, "monitoring", args.labels)
+        missing = sorted(r.name for r in mon.receivers if r.name not in args.receiver_urls)
+        if missing:
+            raise ValueError(f"alert receivers {missing} have no URL: pass their url_secret values as receiver_urls")
+
+        grafana_secret = k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="grafana-admin", namespace=ns, labels=obj_labels),
+            type="Opaque",
+            string_data={"admin-user": "admin", "admin-password": secret_value(args.grafana_admin_password)},
+            opts=child_opts(self, ctx, *deps),
+        )
+        values: dict[str, Any] = {
+            "fullnameOverride": _RELEASE,
+            "commonLabels": dict(args.labels),
+            "prometheus": {
+                "prometheusSpec": {
+                    "retention": f"{mon.retention_days}d",
+                    "storageSpec": {
+                        "volumeClaimTemplate": {
+                            "spec": {
+                                "accessModes": ["ReadWriteOnce"],
+                                "resources": {"requests": {"storage": f"{mon.storage_gb}Gi"}},
+                            }
+                        }
+                    },
+                    "serviceMonitorSelectorNilUsesHelmValues": False,
+                    "podMonitorSelectorNilUsesHelmValues": False,
+                    "ruleSelectorNilUsesHelmValues": False,
+                    "probeSelectorNilUsesHelmValues": False,
+                }
+            },
+            "alertmanager": {
+                "alertmanagerSpec": {
+                    "alertmanagerConfigSelector": {"matchLabels": {ALERTMANAGER_CONFIG_LABEL: "true"}},
+                    "alertmanagerConfigMatcherStrategy": {"type": "None"},
+                }
+            },
+            "grafana": {
+                "fullnameOverride": "grafana",
+                "admin": {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"},
+                "sidecar": {
+                    "dashboards": {
+                        "enabled": True,
+                        "label": GRAFANA_DASHBOARD_LABEL,
+                        "labelValue": "1",
+                        "searchNamespace": ns,
+                    }
+                },
+            },
+        }
+        self.release = k8s.helm.v3.Release(
+            f"{name}-kube-prometheus-stack",
+            k8s.helm.v3.ReleaseArgs(
+                name=_RELEASE,
+                chart="kube-prometheus-stack",
+                version=mon.chart_version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_CHARTS_REPO),
+                namespace=ns,
+                values=values,
+                atomic=True,
+                cleanup_on_fail=True,
+                timeout=900,
+            ),
+            opts=child_opts(self, ctx, grafana_secret, *deps),
+        )
+        k8s.helm.v3.Release(
+            f"{name}-pushgateway",
+            k8s.helm.v3.ReleaseArgs(
+                name="pushgateway",
+                chart="prometheus-pushgateway",
+                version=args.pushgateway_chart_version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_CHARTS_REPO),
+                namespace=ns,
+                values={
+                    "fullnameOverride": "pushgateway",
+                    "serviceMonitor": {"enabled": True, "honorLabels": True},
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": POD_USER, "fsGroup": POD_USER},
+                    "containerSecurityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                },
+                atomic=True,
+            ),
+            opts=child_opts(self, ctx, self.release, *deps),
+        )
+        after_crds = child_opts(self, ctx, self.release, *deps)
+
+        for ep in args.endpoints:
+            k8s.apiextensions.CustomResource(
+                f"{name}-rules-{ep.name}",
+                api_version="monitoring.coreos.com/v1",
+                kind="PrometheusRule",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{ep.name}-alerts", namespace=ns, labels=obj_labels),
+                spec={"groups": endpoint_rules(ep, args.serving_namespace, mon, args.drift_thresholds)},
+                opts=after_crds,
+            )
+        k8s.apiextensions.CustomResource(
+            f"{name}-rules-platform",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="platform-alerts", namespace=ns, labels=obj_labels),
+            spec={"groups": platform_rules(args.training_namespace)},
+            opts=after_crds,
+        )
+
+        for file_name, board in dashboards(args.serving_namespace).items():
+            stem = file_name.removesuffix(".json")
+            k8s.core.v1.ConfigMap(
+                f"{name}-dashboard-{stem}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{stem}-dashboard", namespace=ns, labels={**obj_labels, GRAFANA_DASHBOARD_LABEL: "1"}
+                ),
+                data={file_name: json.dumps(board, indent=2, sort_keys=True)},
+                opts=child_opts(self, ctx, *deps),
+            )
+
+        if mon.receivers:
+            self._receivers(name, args, obj_labels)
+
+        self.grafana_url = f"http://grafana.{ns}.svc.cluster.local"
+        self.prometheus_url = f"http://{_RELEASE}-prometheus.{ns}.svc.cluster.local:9090"
+        self.pushgateway_url = f"http://pushgateway.{ns}.svc.cluster.local:{PUSHGATEWAY_PORT}"
+        self.register_outputs(
+            {
+                "grafana_url": self.grafana_url,
+                "prometheus_url": self.prometheus_url,
+                "pushgateway_url": self.pushgateway_url,
+            }
+        )
+
+    def _receivers(self, name: str, args: MonitoringArgs, obj_labels: dict[str, str]) -> None:
+        ctx, mon, ns = args.context, args.monitoring, args.namespace
+        secret = k8s.core.v1.Secret(
+            f"{name}-receivers",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=_RECEIVERS_SECRET, namespace=ns, labels=obj_labels),
+            type="Opaque",
+            string_data={r.name: secret_value(args.receiver_urls[r.name]) for r in mon.receivers},
+            opts=child_opts(self, ctx, *args.depends_on),
+        )
+        receivers: list[dict[str, Any]] = [{"name": "null"}]
+        routes: list[dict[str, Any]] = []
+        for r in mon.receivers:
+            ref = {"name": _RECEIVERS_SECRET, "key": r.name}
+            if r.kind == "webhook":
+                receivers.append({"name": r.name, "webhookConfigs": [{"urlSecret": ref, "sendResolved": True}]})
+            elif r.kind == "slack":
+                receivers.append({"name": r.name, "slackConfigs": [{"apiURL": ref, "sendResolved": True}]})
+            else:
+                receivers.append({"name": r.name, "pagerdutyConfigs": [{"routingKey": ref, "sendResolved": True}]})
+            route: dict[str, Any] = {"receiver": r.name, "continue": True}
+            if r.severity != "all":
+                route["matchers"] = [{"name": "severity", "value": r.severity, "matchType": "="}]
+            routes.append(route)
+        k8s.apiextensions.CustomResource(
+            f"{name}-alertmanager-config",
+            api_version="monitoring.coreos.com/v1alpha1",
+            kind="AlertmanagerConfig",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="pulumi-mlops", namespace=ns, labels={**obj_labels, ALERTMANAGER_CONFIG_LABEL: "true"}
+            ),
+            spec={
+                "route": {
+                    "receiver": "null",
+                    "groupBy": ["alertname", "endpoint"],
+                    "groupWait": "30s",
+                    "groupInterval": "5m",
+                    "repeatInterval": "4h",
+                    "routes": routes,
+                },
+                "receivers": receivers,
+            },
+            opts=child_opts(self, ctx, self.release, secret, *args.depends_on),
+        )

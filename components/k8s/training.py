@@ -1,0 +1,238 @@
+"""``TrainingJob``: a scheduled training run, single-pod or multi-node PyTorch (torchrun).
+
+A job with ``nodes: 1`` is a CronJob running ``mlops train``. A job with more nodes is a
+CronJob whose job template is an Indexed Job (one pod per node, ``parallelism = completions =
+nodes``) plus a headless Service giving each pod a stable DNS name; pod 0 hosts the c10d
+rendezvous. The drift-triggered retraining creates a Job from the same template, so both
+paths run identical pods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from pulumi_mlops.spec import TrainingJobSpec
+
+from .context import ClusterContext
+from .namespaces import RDZV_PORT
+from .workload import (
+    MODEL_LABEL,
+    SPEC_DIR,
+    SPEC_FILE,
+    GpuPlacement,
+    child_opts,
+    container,
+    labels,
+    pod_spec,
+    selector_labels,
+    shm_mount,
+    spec_checksum,
+    spec_config_map,
+    spec_volume,
+)
+
+__all__ = [
+    "JOB_LABEL",
+    "TORCHRUN_MODULE",
+    "TrainingJob",
+    "TrainingJobArgs",
+    "cron_job_name",
+    "torchrun_command",
+]
+
+JOB_LABEL = "pulumi-mlops.io/training-job"
+"""Pod label carrying the training job's spec name (selects the rendezvous Service's pods)."""
+TORCHRUN_MODULE = "pulumi_mlops.runtime.training"
+"""Module ``torchrun`` starts on every process (the runtime's distributed training entry point)."""
+JOB_NAME_ENV = "JOB_NAME"
+"""Env var holding the running Job's name (CronJob runs and retrainings get generated names)."""
+
+
+def cron_job_name(job: TrainingJobSpec) -> str:
+    """Name of the training job's CronJob (also the prefix of every Job it creates)."""
+    return f"train-{job.name}"
+
+
+def torchrun_command(job: TrainingJobSpec, rendezvous_service: str) -> list[str]:
+    """``torchrun`` launching the runtime's training module on every node; pod 0 of the Job hosts the rendezvous.
+
+    Pods of an Indexed Job are named ``<job>-<index>``; with ``subdomain`` set to the headless
+    Service they resolve as ``<job>-<index>.<service>``. The Job name is read at run time
+    (``$(JOB_NAME)``), so scheduled runs and retrainings rendezvous within their own Job.
+    """
+    return [
+        "torchrun",
+        "--nnodes",
+        str(job.nodes),
+        "--nproc-per-node",
+        str(max(1, job.resources.gpus)),
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"$({JOB_NAME_ENV})-0.{rendezvous_service}:{RDZV_PORT}",
+        "--rdzv-id",
+        f"$({JOB_NAME_ENV})",
+        "-m",
+        TORCHRUN_MODULE,
+        "--spec",
+        SPEC_FILE,
+    ]
+
+
+@dataclass
+class TrainingJobArgs:
+    """Inputs of :class:`TrainingJob`."""
+
+    job: TrainingJobSpec
+    """The training job (schedule, nodes, resources, GPU pool, what to train)."""
+    context: ClusterContext
+    """The cluster (provider, GPU taint and pool label)."""
+    namespace: str
+    """Training namespace."""
+    image: str
+    """Pinned runtime image."""
+    service_account: str
+    """ServiceAccount of the trainer (role ``trainer``)."""
+    env: Sequence[k8s.core.v1.EnvVarArgs] = ()
+    """Runtime settings (``MLOPS_*``) and secret-backed credentials."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Platform tags put on every object."""
+    ttl_seconds_after_finished: int = 86400
+    """Finished Jobs (and their pods' logs) are deleted after this long."""
+    time_zone: str = "Etc/UTC"
+    """Time zone of the cron schedule."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """Resources (namespace, service account, secrets) the objects wait for."""
+
+
+class TrainingJob(pulumi.ComponentResource):
+    """The training CronJob, and for ``nodes > 1`` its Indexed job template and rendezvous Service.
+
+    Outputs: ``cron_job`` (CronJob name), ``rendezvous_service`` (headless Service name or ``None``),
+    ``distributed``.
+    """
+
+    cron_job: str
+    rendezvous_service: str | None
+    distributed: bool
+
+    def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pulumi-mlops:k8s:TrainingJob", name, None, opts)
+        job, ctx = args.job, args.context
+        deps = list(args.depends_on)
+        self.cron_job = cron_job_name(job)
+        self.distributed = job.nodes > 1
+        obj_labels = {**labels(job.name, self.cron_job, "training", args.labels), MODEL_LABEL: job.training.model.name}
+        pod_labels = {**obj_labels, JOB_LABEL: job.name}
+        gpu = GpuPlacement(ctx.gpu, job.gpu_pool) if job.resources.gpus > 0 and job.gpu_pool else None
+        if job.resources.gpus > 0 and gpu is None:
+            raise ValueError(f"training job {job.name!r} asks for GPUs but names no gpu_pool")
+
+        config_map = spec_config_map(
+            f"{name}-spec",
+            f"{self.cron_job}-spec",
+            args.namespace,
+            job.training,
+            obj_labels,
+            child_opts(self, ctx, *deps),
+        )
+        env = list(args.env)
+        use_shm = self.distributed or job.resources.gpus > 0
+        mounts = [k8s.core.v1.VolumeMountArgs(name="spec", mount_path=SPEC_DIR, read_only=True)]
+        if use_shm:
+            mounts.append(shm_mount())
+        self.rendezvous_service = None
+        if self.distributed:
+            self.rendezvous_service = f"{self.cron_job}-rdzv"
+            k8s.core.v1.Service(
+                f"{name}-rendezvous",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=self.rendezvous_service, namespace=args.namespace, labels=obj_labels
+                ),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    cluster_ip="None",
+                    publish_not_ready_addresses=True,
+                    selector={JOB_LABEL: job.name, **selector_labels(job.name, self.cron_job, "training")},
+                    ports=[
+                        k8s.core.v1.ServicePortArgs(name="rdzv", port=RDZV_PORT, target_port=RDZV_PORT, protocol="TCP")
+                    ],
+                ),
+                opts=child_opts(self, ctx, *deps),
+            )
+            env.append(
+                k8s.core.v1.EnvVarArgs(
+                    name=JOB_NAME_ENV,
+                    value_from=k8s.core.v1.EnvVarSourceArgs(
+                        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(
+                            field_path="metadata.labels['batch.kubernetes.io/job-name']"
+                        )
+                    ),
+                )
+            )
+            command = torchrun_command(job, self.rendezvous_service)
+            trainer = container(
+                "trainer",
+                args.image,
+                command=command[:1],
+                args=command[1:],
+                resources=job.resources,
+                env=env,
+                ports={"rdzv": RDZV_PORT},
+                mounts=mounts,
+            )
+        else:
+            trainer = container(
+                "trainer",
+                args.image,
+                command=["mlops"],
+                args=["train", "--spec", SPEC_FILE],
+                resources=job.resources,
+                env=env,
+                mounts=mounts,
+            )
+
+        job_spec = k8s.batch.v1.JobSpecArgs(
+            backoff_limit=job.backoff_limit,
+            active_deadline_seconds=job.active_deadline_seconds,
+            ttl_seconds_after_finished=args.ttl_seconds_after_finished,
+            completion_mode="Indexed" if self.distributed else None,
+            completions=job.nodes if self.distributed else None,
+            parallelism=job.nodes if self.distributed else None,
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    labels=pod_labels, annotations={"pulumi-mlops.io/spec-sha256": spec_checksum(job.training)}
+                ),
+                spec=pod_spec(
+                    [trainer],
+                    service_account=args.service_account,
+                    volumes=[spec_volume(f"{self.cron_job}-spec")],
+                    gpu=gpu,
+                    restart_policy="Never",
+                    subdomain=self.rendezvous_service,
+                    shm=use_shm,
+                ),
+            ),
+        )
+        k8s.batch.v1.CronJob(
+            f"{name}-cronjob",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=self.cron_job, namespace=args.namespace, labels=obj_labels),
+            spec=k8s.batch.v1.CronJobSpecArgs(
+                schedule=job.schedule,
+                time_zone=args.time_zone,
+                concurrency_policy="Forbid",
+                starting_deadline_seconds=3600,
+                successful_jobs_history_limit=3,
+                failed_jobs_history_limit=3,
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=obj_labels), spec=job_spec
+                ),
+            ),
+            opts=child_opts(self, ctx, config_map, *deps),
+        )
+        self.register_outputs(
+            {"cron_job": self.cron_job, "rendezvous_service": self.rendezvous_service, "distributed": self.distributed}
+        )

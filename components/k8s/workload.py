@@ -1,0 +1,370 @@
+"""Pod and container building blocks shared by every workload: labels, security, probes, resources, env.
+
+Every Deployment, Job and CronJob of the platform is assembled from these functions, so the
+hardening rules (non-root, read-only root filesystem, no capabilities, seccomp, pinned images,
+requests and limits) live in exactly one place.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import cast
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_mlops.runtime.config import ENV_PREFIX, ResourceSpec, RuntimeSettings
+from pydantic import BaseModel
+
+from .context import ClusterContext, GpuScheduling
+
+__all__ = [
+    "GPU_RESOURCE",
+    "MANAGED_BY",
+    "MODEL_LABEL",
+    "PART_OF",
+    "POD_USER",
+    "SHM_VOLUME",
+    "SPEC_DIR",
+    "SPEC_FILE",
+    "SPEC_KEY",
+    "TMP_DIR",
+    "GpuPlacement",
+    "child_opts",
+    "container",
+    "container_security_context",
+    "cpu_limit",
+    "http_probes",
+    "join_uri",
+    "labels",
+    "pod_security_context",
+    "pod_spec",
+    "resource_requirements",
+    "runtime_env",
+    "secret_env",
+    "secret_value",
+    "selector_labels",
+    "shm_mount",
+    "spec_checksum",
+    "spec_config_map",
+    "spec_volume",
+]
+
+MODEL_LABEL = "pulumi-mlops.io/model"
+"""Label naming the registered model a workload serves or trains (the retrain trigger finds CronJobs by it)."""
+PART_OF = "pulumi-mlops"
+"""Value of ``app.kubernetes.io/part-of`` on every object."""
+MANAGED_BY = "pulumi"
+"""Value of ``app.kubernetes.io/managed-by`` on every object."""
+GPU_RESOURCE = "nvidia.com/gpu"
+"""Extended resource name of NVIDIA GPUs (device plugin)."""
+POD_USER = 10001
+"""Unprivileged user and group every platform container runs as."""
+SPEC_DIR = "/etc/mlops"
+"""Mount point of the workload-spec ConfigMap."""
+SPEC_KEY = "spec.json"
+"""Key of the serialized workload spec inside its ConfigMap."""
+SPEC_FILE = f"{SPEC_DIR}/{SPEC_KEY}"
+"""Path passed to the runtime as ``--spec``."""
+SHM_VOLUME = "dshm"
+"""Name of the memory-backed ``/dev/shm`` volume of GPU and distributed training pods."""
+TMP_DIR = "/tmp"
+"""Writable scratch directory (an emptyDir; the root filesystem is read-only)."""
+
+
+def child_opts(parent: pulumi.Resource, ctx: ClusterContext, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+    """Options of a Kubernetes resource: parented, bound to the cluster's provider, after the cluster's add-ons."""
+    return pulumi.ResourceOptions(parent=parent, provider=ctx.provider, depends_on=[*ctx.depends_on, *depends_on])
+
+
+def selector_labels(name: str, instance: str, component: str) -> dict[str, str]:
+    """The immutable labels that select a workload's pods."""
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": instance,
+        "app.kubernetes.io/component": component,
+    }
+
+
+def labels(name: str, instance: str, component: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Recommended ``app.kubernetes.io/*`` labels plus the platform's tags (``PlatformSpec.labels``)."""
+    return {
+        **dict(extra or {}),
+        **selector_labels(name, instance, component),
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def cpu_limit(request: str) -> str:
+    """Twice a CPU request, in the same notation ('500m' -> '1', '2' -> '4', '1.5' -> '3')."""
+    cores = Decimal(request[:-1]) / 1000 if request.endswith("m") else Decimal(request)
+    doubled = cores * 2
+    if doubled == doubled.to_integral_value():
+        return str(int(doubled))
+    return f"{int(doubled * 1000)}m"
+
+
+def resource_requirements(spec: ResourceSpec) -> k8s.core.v1.ResourceRequirementsArgs:
+    """Requests from the spec; limits: memory = request, CPU = 2x request, GPUs = request."""
+    requests = {"cpu": spec.cpu, "memory": spec.memory}
+    limits = {"cpu": cpu_limit(spec.cpu), "memory": spec.memory}
+    if spec.gpus > 0:
+        requests[GPU_RESOURCE] = str(spec.gpus)
+        limits[GPU_RESOURCE] = str(spec.gpus)
+    return k8s.core.v1.ResourceRequirementsArgs(requests=requests, limits=limits)
+
+
+def container_security_context() -> k8s.core.v1.SecurityContextArgs:
+    """Non-root, read-only root filesystem, no privilege escalation, no capabilities, RuntimeDefault seccomp."""
+    return k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=POD_USER,
+        run_as_group=POD_USER,
+        read_only_root_filesystem=True,
+        allow_privilege_escalation=False,
+        privileged=False,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def pod_security_context() -> k8s.core.v1.PodSecurityContextArgs:
+    """Pod-level counterpart of :func:`container_security_context`."""
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=POD_USER,
+        run_as_group=POD_USER,
+        fs_group=POD_USER,
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def http_probes(
+    port: str | int,
+    live_path: str,
+    ready_path: str,
+    *,
+    startup_seconds: int = 300,
+) -> dict[str, k8s.core.v1.ProbeArgs]:
+    """Liveness, readiness and startup probes on HTTP health endpoints.
+
+    The startup probe gives the process ``startup_seconds`` (model download, migrations) before
+    the liveness probe may restart it.
+    """
+
+    def get(path: str) -> k8s.core.v1.HTTPGetActionArgs:
+        return k8s.core.v1.HTTPGetActionArgs(path=path, port=port)
+
+    period = 10
+    return {
+        "liveness_probe": k8s.core.v1.ProbeArgs(
+            http_get=get(live_path), period_seconds=period, timeout_seconds=5, failure_threshold=3
+        ),
+        "readiness_probe": k8s.core.v1.ProbeArgs(
+            http_get=get(ready_path), period_seconds=5, timeout_seconds=3, failure_threshold=3
+        ),
+        "startup_probe": k8s.core.v1.ProbeArgs(
+            http_get=get(live_path),
+            period_seconds=period,
+            timeout_seconds=5,
+            failure_threshold=max(1, startup_seconds // period),
+        ),
+    }
+
+
+def runtime_env(**settings: pulumi.Input[str]) -> list[k8s.core.v1.EnvVarArgs]:
+    """``MLOPS_*`` variables of :class:`RuntimeSettings`, validated by the runtime's own model.
+
+    Plain values go through ``RuntimeSettings(...).to_env()``; values that are Outputs (bucket URIs)
+    are validated when they resolve. An unknown setting name is an error here, not in the pod.
+    """
+    unknown = sorted(set(settings) - set(RuntimeSettings.model_fields))
+    if unknown:
+        raise ValueError(f"unknown runtime settings {unknown}: allowed are {sorted(RuntimeSettings.model_fields)}")
+    plain = {k: v for k, v in settings.items() if isinstance(v, str)}
+    env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(RuntimeSettings(**plain).to_env().items())]
+    for key, value in sorted(settings.items()):
+        if isinstance(value, str):
+            continue
+        source = pulumi.Output.from_input(cast(pulumi.Input[str], value))
+        checked = source.apply(functools.partial(_check_setting, key))
+        env.append(k8s.core.v1.EnvVarArgs(name=ENV_PREFIX + key.upper(), value=checked))
+    return env
+
+
+def _check_setting(key: str, value: str) -> str:
+    return str(RuntimeSettings(**{key: value}).model_dump()[key])
+
+
+def secret_value(value: pulumi.Input[str]) -> pulumi.Output[str]:
+    """``value`` marked secret (kept encrypted in state and masked in output)."""
+    return pulumi.Output.secret(value)
+
+
+def join_uri(base: pulumi.Input[str], *parts: str) -> pulumi.Output[str]:
+    """``base/part/...`` for a bucket URI that may be an Output (no doubled slashes)."""
+    return pulumi.Output.from_input(base).apply(lambda b: "/".join([b.rstrip("/"), *parts]))
+
+
+def secret_env(name: str, secret: pulumi.Input[str], key: str) -> k8s.core.v1.EnvVarArgs:
+    """An env var read from a key of a Kubernetes Secret."""
+    return k8s.core.v1.EnvVarArgs(
+        name=name,
+        value_from=k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key, optional=False)
+        ),
+    )
+
+
+def spec_checksum(spec: BaseModel) -> str:
+    """SHA-256 of a workload spec's JSON; put on pod templates so a spec change rolls the pods."""
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+
+
+def spec_config_map(
+    resource_name: str,
+    name: str,
+    namespace: str,
+    spec: BaseModel,
+    object_labels: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.ConfigMap:
+    """ConfigMap holding a workload spec serialized by the runtime's own model (mounted at ``SPEC_FILE``)."""
+    return k8s.core.v1.ConfigMap(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(object_labels)),
+        data={SPEC_KEY: spec.model_dump_json(indent=2)},
+        opts=opts,
+    )
+
+
+def spec_volume(config_map: str) -> k8s.core.v1.VolumeArgs:
+    """Volume ``spec`` projecting the workload-spec ConfigMap."""
+    return k8s.core.v1.VolumeArgs(
+        name="spec",
+        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+            name=config_map, items=[k8s.core.v1.KeyToPathArgs(key=SPEC_KEY, path=SPEC_KEY)], default_mode=0o444
+        ),
+    )
+
+
+def container(
+    name: str,
+    image: str,
+    *,
+    args: Sequence[pulumi.Input[str]],
+    resources: ResourceSpec,
+    command: Sequence[str] | None = None,
+    env: Sequence[k8s.core.v1.EnvVarArgs] = (),
+    ports: Mapping[str, int] | None = None,
+    probes: Mapping[str, k8s.core.v1.ProbeArgs] | None = None,
+    mounts: Sequence[k8s.core.v1.VolumeMountArgs] = (),
+) -> k8s.core.v1.ContainerArgs:
+    """A hardened container: pinned image, requests/limits, security context, writable ``/tmp``.
+
+    ``HOME`` points at ``/tmp`` so tools that write caches work on the read-only root filesystem.
+    """
+    if image.endswith(":latest") or (":" not in image.rsplit("/", 1)[-1] and "@sha256:" not in image):
+        raise ValueError(f"image {image!r} is not pinned to a version tag or digest")
+    probe_args = dict(probes or {})
+    return k8s.core.v1.ContainerArgs(
+        name=name,
+        image=image,
+        image_pull_policy="IfNotPresent",
+        command=list(command) if command is not None else None,
+        args=list(args),
+        env=[k8s.core.v1.EnvVarArgs(name="HOME", value=TMP_DIR), *env],
+        ports=[
+            k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port, protocol="TCP")
+            for port_name, port in (ports or {}).items()
+        ]
+        or None,
+        resources=resource_requirements(resources),
+        security_context=container_security_context(),
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path=TMP_DIR), *mounts],
+        liveness_probe=probe_args.get("liveness_probe"),
+        readiness_probe=probe_args.get("readiness_probe"),
+        startup_probe=probe_args.get("startup_probe"),
+    )
+
+
+@dataclass
+class GpuPlacement:
+    """Where a GPU workload runs: the cloud's GPU taint and label, and the pool's name."""
+
+    scheduling: GpuScheduling
+    """Taint and pool label of the cloud (``ClusterContext.gpu``)."""
+    pool: str
+    """``GpuPoolSpec.name`` the pods are pinned to."""
+
+    def tolerations(self) -> list[k8s.core.v1.TolerationArgs]:
+        s = self.scheduling
+        return [
+            k8s.core.v1.TolerationArgs(key=s.taint_key, operator="Equal", value=s.taint_value, effect=s.taint_effect)
+        ]
+
+    def node_selector(self) -> dict[str, str]:
+        return {self.scheduling.pool_label: self.pool}
+
+
+def shm_mount() -> k8s.core.v1.VolumeMountArgs:
+    """Mount of the pod's memory-backed ``/dev/shm`` volume (``pod_spec(shm=True)``)."""
+    return k8s.core.v1.VolumeMountArgs(name=SHM_VOLUME, mount_path="/dev/shm")
+
+
+def pod_spec(
+    containers: Sequence[k8s.core.v1.ContainerArgs],
+    *,
+    service_account: str,
+    volumes: Sequence[k8s.core.v1.VolumeArgs] = (),
+    gpu: GpuPlacement | None = None,
+    automount_token: bool = False,
+    restart_policy: str | None = None,
+    subdomain: str | None = None,
+    termination_grace_seconds: int = 30,
+    topology_spread: Mapping[str, str] | None = None,
+    shm: bool = False,
+) -> k8s.core.v1.PodSpecArgs:
+    """A pod with the platform's security context, a ``/tmp`` emptyDir and, for GPUs, toleration and pool selector.
+
+    ``topology_spread`` (pod selector labels) spreads replicas across zones; ``shm`` adds the
+    memory-backed volume that :func:`shm_mount` mounts at ``/dev/shm`` (multi-process PyTorch).
+    """
+    all_volumes = [
+        k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")),
+        *volumes,
+    ]
+    if shm:
+        all_volumes.append(
+            k8s.core.v1.VolumeArgs(
+                name=SHM_VOLUME, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="8Gi")
+            )
+        )
+    spread = None
+    if topology_spread:
+        spread = [
+            k8s.core.v1.TopologySpreadConstraintArgs(
+                max_skew=1,
+                topology_key="topology.kubernetes.io/zone",
+                when_unsatisfiable="ScheduleAnyway",
+                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(topology_spread)),
+            )
+        ]
+    return k8s.core.v1.PodSpecArgs(
+        service_account_name=service_account,
+        automount_service_account_token=automount_token,
+        security_context=pod_security_context(),
+        containers=list(containers),
+        volumes=all_volumes,
+        restart_policy=restart_policy,
+        subdomain=subdomain,
+        termination_grace_period_seconds=termination_grace_seconds,
+        tolerations=gpu.tolerations() if gpu else None,
+        node_selector=gpu.node_selector() if gpu else None,
+        topology_spread_constraints=spread,
+        enable_service_links=False,
+    )

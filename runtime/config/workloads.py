@@ -140,9 +140,13 @@ class TrainingSpec(StrictModel):
     estimator: Estimator = "gradient_boosting"
     """Estimator family: scikit-learn pipelines or the PyTorch tabular MLP."""
     data: str = "generated://churn?rows=20000"
-    """Training data: a local path, an s3:// or gs:// URI (parquet/CSV), or generated://churn."""
+    """Training data: a local path, an s3:// or gs:// URI (parquet/CSV), generated://churn, or feast://<entities>."""
     label: str = "churned"
     """Label column."""
+    features: list[str] = Field(default_factory=list)
+    """Feature columns; empty means every column except the label and ``exclude_columns``."""
+    exclude_columns: list[str] = Field(default_factory=lambda: ["customer_id", "event_timestamp"])
+    """Columns that are never features (entity id, event time); the first is the entity id of the holdout split."""
     params: dict[str, float | int | str | bool] = Field(default_factory=dict)
     """Estimator hyperparameters (validated by the trainer)."""
     search_trials: int = Field(default=0, ge=0, le=1000)
@@ -172,6 +176,9 @@ class DriftThresholds(StrictModel):
     """Jensen-Shannon distance: drift when above this."""
     drift_share: float = Field(default=0.3, gt=0, le=1)
     """Dataset drift when at least this share of features drift."""
+    performance_drop: float = Field(default=0.05, gt=0)
+    """Performance drift when the primary metric degrades by more than this (AUC and accuracy in absolute
+    points, MAE and RMSE relative to the reference)."""
 
 
 class DriftSpec(StrictModel):

@@ -1,0 +1,160 @@
+"""``mlops drift``: compare a window of prediction logs with the model's reference profile.
+
+Exit codes: 0 no dataset drift (or too few rows for a verdict, with a warning), 3 dataset drift,
+2 usage errors (bad arguments, unreadable logs or profile).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from ._common import UserError, console, err_console, user_errors
+
+if TYPE_CHECKING:
+    from pulumi_mlops.runtime.config import DriftSpec
+    from pulumi_mlops.runtime.drift.report import DriftReport
+
+__all__ = ["EXIT_DRIFT", "register"]
+
+EXIT_DRIFT = 3
+
+
+def _when(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option} {text!r} is not an ISO date or time: use 2026-11-21 or 2026-11-21T06:00Z") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _load_spec(path: Path | None) -> DriftSpec:
+    from pulumi_mlops.runtime.config import DriftSpec
+
+    if path is None:
+        return DriftSpec()
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot read the drift spec {path}: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("drift"), dict):
+        data = data["drift"]
+    return DriftSpec.model_validate(data)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("drift")
+    def drift(
+        model: str = typer.Option(..., "--model", "-m", help="Model as name@alias (alias defaults to champion)."),
+        window: str = typer.Option(
+            ..., "--window", "-w", help="Prediction logs: a directory, a parquet file, or an s3:// or gs:// prefix."
+        ),
+        reference: str | None = typer.Option(
+            None,
+            "--reference",
+            "-r",
+            help="reference_profile.json, or models:/name@alias (default: models:/<model>, resolved via MLflow).",
+        ),
+        out: Path = typer.Option(Path(".mlops/drift"), "--out", "-o", help="Directory for the reports and metrics."),
+        since: str | None = typer.Option(
+            None, "--since", help="Window start, ISO (default: --until minus the spec's window_hours)."
+        ),
+        until: str | None = typer.Option(None, "--until", help="Window end (exclusive), ISO (default: now)."),
+        labels: str | None = typer.Option(
+            None, "--labels", help="Parquet with request_id and label, for performance drift."
+        ),
+        spec_file: Path | None = typer.Option(
+            None, "--spec", help="DriftSpec as JSON or YAML (thresholds, min_rows, feature_overrides)."
+        ),
+    ) -> None:
+        """Test a window of prediction logs for data, prediction and performance drift.
+
+        Writes drift_report.json and drift_report.html under --out and exports Prometheus gauges (to
+        MLOPS_PUSHGATEWAY_URL when set, else to drift.prom under --out). Exits 3 on dataset drift.
+        """
+        from pydantic import ValidationError
+
+        from pulumi_mlops.runtime.config import ModelRef, RuntimeSettings, SettingsError
+        from pulumi_mlops.runtime.drift import ProfileError, detect_drift
+        from pulumi_mlops.runtime.drift.html import HTML_FILENAME, write_html
+        from pulumi_mlops.runtime.drift.metrics import export_metrics
+        from pulumi_mlops.runtime.drift.reference import load_reference
+        from pulumi_mlops.runtime.drift.report import REPORT_FILENAME, WindowInfo, write_json
+        from pulumi_mlops.runtime.drift.window import WindowError, read_labels, read_window
+
+        with user_errors(ValidationError, SettingsError, ProfileError, WindowError):
+            ref = ModelRef.parse(model)
+            spec = _load_spec(spec_file)
+            settings = RuntimeSettings.from_env()
+            end = _when(until, "--until") or datetime.now(UTC)
+            start = _when(since, "--since") or end - timedelta(hours=spec.window_hours)
+            if start >= end:
+                raise UserError(f"--since {start.isoformat()} is not before --until {end.isoformat()}")
+            profile, source = load_reference(reference or f"models:/{ref}", settings)
+            wanted = [*profile.features, "prediction", "request_id"]
+            logs = read_window(window, since=start, until=end, columns=wanted, endpoint_url=settings.s3_endpoint_url)
+            label_frame = read_labels(labels, endpoint_url=settings.s3_endpoint_url) if labels else None
+
+        report = detect_drift(
+            profile,
+            logs.frame,
+            spec,
+            model=str(ref),
+            reference=source,
+            window=WindowInfo(source=window, since=start, until=end, files=logs.files),
+            labels=label_frame,
+            log_columns=logs.columns or None,
+        )
+        json_path = write_json(report, out / REPORT_FILENAME)
+        html_path = write_html(report, out / HTML_FILENAME)
+        try:
+            where = export_metrics(report, pushgateway_url=settings.pushgateway_url, out_dir=out)
+        except OSError as exc:
+            err_console.print(f"[yellow]warning:[/] cannot push metrics to {settings.pushgateway_url}: {exc}")
+            where = export_metrics(report, out_dir=out)
+        _print_summary(report)
+        console.print(f"wrote {json_path}, {html_path}; metrics → {where}", highlight=False)
+        if report.status == "insufficient_data":
+            err_console.print(f"[yellow]warning:[/] {report.findings[0].message}", highlight=False)
+        if report.dataset_drift:
+            raise typer.Exit(EXIT_DRIFT)
+
+
+def _print_summary(report: DriftReport) -> None:
+    from rich.table import Table
+
+    colour = {"drift": "red", "ok": "green", "insufficient_data": "yellow"}[report.status]
+    console.print(
+        f"[bold {colour}]{report.status.replace('_', ' ').upper()}[/] {report.model}: "
+        f"{report.drifted_features}/{report.features_total} features drifted "
+        f"(share {report.drift_share:.0%}, threshold {report.drift_share_threshold:.0%}), "
+        f"{report.window.rows:,} rows",
+        highlight=False,
+    )
+    if not report.features:
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("feature", "verdict", "test", "statistic", "p-value", "threshold"):
+        table.add_column(column)
+    shown = [*report.features[:15], *([report.prediction] if report.prediction else [])]
+    for f in shown:
+        verdict = "[red]drift[/]" if f.drifted else ("[green]ok[/]" if f.status == "tested" else f"[dim]{f.status}[/]")
+        table.add_row(
+            f.name,
+            verdict,
+            f.test or "-",
+            "-" if f.statistic is None else f"{f.statistic:.4g}",
+            "-" if f.p_value is None else f"{f.p_value:.3g}",
+            "-" if f.threshold is None else f"{f.threshold:.3g}",
+        )
+    console.print(table)
+    for finding in report.findings:
+        if finding.severity != "info":
+            console.print(f"[yellow]{finding.kind}[/]: {finding.message}", highlight=False)

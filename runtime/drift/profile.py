@@ -1,0 +1,311 @@
+"""The reference profile: what drift detection keeps of the training data (``reference_profile.json``).
+
+A training run calls :func:`build_profile` on its reference data (usually the training frame and the
+model's predictions on it) and logs the result as the run artifact ``reference_profile.json``. The
+drift job reads it back with :meth:`ReferenceProfile.load` and never needs the training data itself.
+
+Per numeric feature the profile holds quantile bins (``bins`` bins cut at reference quantiles; the
+outer bins are open to -inf and +inf), the reference counts in those bins, a sorted sample of at most
+``sample_size`` reference values (evenly spaced order statistics when the reference is larger, so
+the sample is deterministic and follows every quantile) and summary statistics. Per categorical
+feature it holds the category counts. Values that are not finite count as missing.
+
+This module depends on numpy, pandas and pydantic only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from pydantic import Field, PrivateAttr
+
+from ..config import StrictModel
+from .performance import performance_metrics
+from .stats import ReferenceECDF, binned_counts
+
+__all__ = [
+    "DEFAULT_BINS",
+    "DEFAULT_SAMPLE_SIZE",
+    "PREDICTION",
+    "PROFILE_FILENAME",
+    "CategoricalProfile",
+    "FeatureProfile",
+    "NumericProfile",
+    "ProfileError",
+    "ReferenceProfile",
+    "build_profile",
+    "categorical_values",
+    "numeric_values",
+]
+
+PROFILE_FILENAME = "reference_profile.json"
+PREDICTION = "prediction"
+DEFAULT_BINS = 10
+DEFAULT_SAMPLE_SIZE = 5000
+
+
+class ProfileError(ValueError):
+    """Raised when a reference profile cannot be built or read."""
+
+
+class NumericProfile(StrictModel):
+    """Reference distribution of one numeric column."""
+
+    kind: Literal["numeric"] = "numeric"
+    """Column kind; numeric columns get KS, PSI, Wasserstein and Jensen-Shannon tests."""
+    dtype: str
+    """pandas dtype of the reference column (schema changes are reported against it)."""
+    count: int = Field(ge=0)
+    """Non-missing reference values."""
+    null_count: int = Field(ge=0)
+    """Missing (null, NaN or infinite) reference values."""
+    null_rate: float = Field(ge=0, le=1)
+    """``null_count / (count + null_count)``."""
+    mean: float | None = None
+    """Mean of the non-missing values (null when there are none)."""
+    std: float | None = None
+    """Population standard deviation (ddof=0) of the non-missing values."""
+    min: float | None = None
+    """Smallest reference value."""
+    max: float | None = None
+    """Largest reference value."""
+    bin_edges: list[float] = Field(default_factory=list)
+    """Inner bin edges, ascending; the bins are ``(-inf, e0), [e0, e1), ..., [e_last, +inf)``."""
+    bin_counts: list[int] = Field(default_factory=list)
+    """Reference values per bin (one more entry than ``bin_edges``)."""
+    sample: list[float] = Field(default_factory=list)
+    """Sorted reference values (all of them, or evenly spaced order statistics) for KS and Wasserstein."""
+
+    _arrays: tuple[ReferenceECDF, NDArray[np.float64], NDArray[np.int64]] | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        """Profiles are equal when their fields are; the array cache does not count."""
+        if not isinstance(other, NumericProfile):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def arrays(self) -> tuple[ReferenceECDF, NDArray[np.float64], NDArray[np.int64]]:
+        """The sample as an ECDF, the bin edges and the bin counts as arrays (built once per profile)."""
+        if self._arrays is None:
+            self._arrays = (
+                ReferenceECDF.from_sorted(np.asarray(self.sample, dtype=np.float64)),
+                np.asarray(self.bin_edges, dtype=np.float64),
+                np.asarray(self.bin_counts, dtype=np.int64),
+            )
+        return self._arrays
+
+
+class CategoricalProfile(StrictModel):
+    """Reference distribution of one categorical column."""
+
+    kind: Literal["categorical"] = "categorical"
+    """Column kind; categorical columns get chi-square, PSI and Jensen-Shannon tests."""
+    dtype: str
+    """pandas dtype of the reference column."""
+    count: int = Field(ge=0)
+    """Non-missing reference values."""
+    null_count: int = Field(ge=0)
+    """Missing reference values."""
+    null_rate: float = Field(ge=0, le=1)
+    """``null_count / (count + null_count)``."""
+    counts: dict[str, int] = Field(default_factory=dict)
+    """Reference count per category (values as strings), most frequent first."""
+
+
+FeatureProfile = Annotated[NumericProfile | CategoricalProfile, Field(discriminator="kind")]
+
+
+class ReferenceProfile(StrictModel):
+    """Everything drift detection needs to know about the reference data."""
+
+    schema_version: Literal[1] = 1
+    """Version of this file format."""
+    rows: int = Field(ge=0)
+    """Rows of the reference data."""
+    bins: int = Field(default=DEFAULT_BINS, ge=2)
+    """Quantile bins requested per numeric feature (fewer when quantiles coincide)."""
+    sample_size: int = Field(default=DEFAULT_SAMPLE_SIZE, ge=10)
+    """Largest sample kept per numeric feature."""
+    features: dict[str, FeatureProfile]
+    """Input features by column name, in column order."""
+    prediction: FeatureProfile | None = None
+    """The model's predictions on the reference data, profiled like a feature named ``prediction``."""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    """Reference model quality (``auc``/``accuracy`` or ``mae``/``rmse``) when labels were given."""
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=1)
+
+    def save(self, path: str | Path) -> Path:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.to_json())
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> ReferenceProfile:
+        """Read a profile file; errors name the file and what is wrong with it."""
+        source = Path(path)
+        try:
+            text = source.read_text()
+        except FileNotFoundError:
+            raise ProfileError(
+                f"reference profile {source} does not exist: pass the {PROFILE_FILENAME} artifact of the training run"
+            ) from None
+        try:
+            return cls.model_validate(json.loads(text))
+        except (ValueError, TypeError) as exc:
+            raise ProfileError(f"{source} is not a reference profile: {exc}") from None
+
+
+def numeric_values(series: pd.Series) -> NDArray[np.float64]:
+    """The column as float64 with missing and non-finite values as NaN."""
+    values = np.array(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64, copy=True)
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+def _label(value: object) -> str:
+    """A category as text; integral floats print as integers, so 3 and 3.0 (an int column that gained
+    nulls in parquet) are the same category."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def categorical_values(series: pd.Series) -> pd.Series:
+    """Non-missing category counts of a column with categories as strings, most frequent first."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        uniques = series.cat.categories
+    else:
+        codes, uniques = pd.factorize(series.to_numpy(), use_na_sentinel=True)
+    counts = np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]
+    result = pd.Series(counts, index=pd.Index([_label(u) for u in uniques], dtype=object), dtype=np.int64)
+    result = result[result > 0]
+    if result.index.has_duplicates:
+        result = result.groupby(level=0, sort=False).sum()
+    return result.sort_values(ascending=False, kind="stable")
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(series.dtype)) and not isinstance(series.dtype, pd.CategoricalDtype)
+
+
+def _numeric_profile(series: pd.Series, bins: int, sample_size: int) -> NumericProfile:
+    values = numeric_values(series)
+    finite = np.sort(values[~np.isnan(values)])
+    count = int(finite.size)
+    nulls = int(values.size - count)
+    rate = nulls / values.size if values.size else 0.0
+    if count == 0:
+        return NumericProfile(dtype=str(series.dtype), count=0, null_count=nulls, null_rate=rate)
+    edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    if count > sample_size:
+        picks = ((np.arange(sample_size) + 0.5) * (count / sample_size)).astype(np.int64)
+        sample = finite[picks]
+    else:
+        sample = finite
+    return NumericProfile(
+        dtype=str(series.dtype),
+        count=count,
+        null_count=nulls,
+        null_rate=rate,
+        mean=float(np.mean(finite)),
+        std=float(np.std(finite)),
+        min=float(finite[0]),
+        max=float(finite[-1]),
+        bin_edges=edges.tolist(),
+        bin_counts=binned_counts(edges, finite).tolist(),
+        sample=sample.tolist(),
+    )
+
+
+def _categorical_profile(series: pd.Series) -> CategoricalProfile:
+    counts = categorical_values(series)
+    count = int(counts.sum())
+    nulls = int(len(series) - count)
+    return CategoricalProfile(
+        dtype=str(series.dtype),
+        count=count,
+        null_count=nulls,
+        null_rate=nulls / len(series) if len(series) else 0.0,
+        counts={str(k): int(v) for k, v in counts.items()},
+    )
+
+
+def _profile_column(series: pd.Series, categorical: bool, bins: int, sample_size: int) -> FeatureProfile:
+    if categorical or not _is_numeric(series):
+        return _categorical_profile(series)
+    return _numeric_profile(series, bins, sample_size)
+
+
+def build_profile(
+    df: pd.DataFrame,
+    prediction: np.ndarray | None,
+    categorical: list[str],
+    *,
+    bins: int = DEFAULT_BINS,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+    labels: np.ndarray | None = None,
+) -> ReferenceProfile:
+    """Profile the reference data ``df`` (one column per model input) and the model's predictions on it.
+
+    Columns named in ``categorical`` and every non-numeric column are profiled as categorical, the
+    others as numeric. ``prediction`` holds one value per row (for two-class probabilities of shape
+    ``(rows, 2)`` the second column is used). With ``labels`` the profile also records the reference
+    model quality, so performance drift can be measured when labels of the current window arrive.
+    """
+    if bins < 2:
+        raise ProfileError(f"bins must be at least 2, got {bins}")
+    if sample_size < 10:
+        raise ProfileError(f"sample_size must be at least 10, got {sample_size}")
+    unknown = sorted(set(categorical) - set(map(str, df.columns)))
+    if unknown:
+        raise ProfileError(
+            f"categorical columns {unknown} are not columns of the reference data: "
+            f"choose among {list(map(str, df.columns))}"
+        )
+    if PREDICTION in df.columns:
+        raise ProfileError(
+            f"the reference data has a column named {PREDICTION!r}: rename it, the name is "
+            "reserved for the model's predictions"
+        )
+    wanted = set(categorical)
+    features = {str(name): _profile_column(df[name], str(name) in wanted, bins, sample_size) for name in df.columns}
+    pred_profile: FeatureProfile | None = None
+    metrics: dict[str, float] = {}
+    if prediction is not None:
+        pred = _prediction_vector(prediction, len(df))
+        pred_profile = _profile_column(pd.Series(pred, name=PREDICTION), False, bins, sample_size)
+        if labels is not None:
+            metrics = performance_metrics(np.asarray(labels), pred)
+    elif labels is not None:
+        raise ProfileError("labels were given without predictions: pass the model's predictions on the same rows")
+    return ReferenceProfile(
+        rows=len(df),
+        bins=bins,
+        sample_size=sample_size,
+        features=features,
+        prediction=pred_profile,
+        metrics=metrics,
+    )
+
+
+def _prediction_vector(prediction: np.ndarray, rows: int) -> np.ndarray:
+    pred = np.asarray(prediction)
+    if pred.ndim == 2 and pred.shape[1] in (1, 2):
+        pred = pred[:, -1]
+    if pred.ndim != 1 or pred.shape[0] != rows:
+        raise ProfileError(
+            f"prediction has shape {np.asarray(prediction).shape} but the reference data has {rows} rows: "
+            "pass one prediction per row (or two-class probabilities of shape (rows, 2))"
+        )
+    return pred

@@ -1,0 +1,106 @@
+"""Reference profiles: what build_profile keeps, and that it survives a JSON round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pulumi_mlops.runtime.drift import ProfileError, ReferenceProfile, build_profile
+from pulumi_mlops.runtime.drift.profile import CategoricalProfile, NumericProfile
+
+
+def _frame(rows: int = 20_000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, rows),
+            "visits": rng.integers(0, 4, rows),
+            "plan": rng.choice(["basic", "pro", "team"], rows, p=[0.6, 0.3, 0.1]),
+            "zip": rng.integers(10, 13, rows),
+        }
+    )
+    frame.loc[:99, "age"] = np.nan
+    frame.loc[100, "age"] = np.inf
+    return frame
+
+
+def test_numeric_feature_keeps_quantile_bins_sample_and_moments() -> None:
+    frame = _frame()
+    profile = build_profile(frame, None, ["plan", "zip"], sample_size=1000)
+    age = profile.features["age"]
+    assert isinstance(age, NumericProfile)
+    finite = frame["age"][np.isfinite(frame["age"])]
+    assert (age.count, age.null_count) == (len(frame) - 101, 101)
+    assert age.null_rate == pytest.approx(101 / len(frame))
+    assert age.mean == pytest.approx(finite.mean())
+    assert age.std == pytest.approx(finite.std(ddof=0))
+    assert (age.min, age.max) == (finite.min(), finite.max())
+    assert len(age.bin_edges) == 9 and age.bin_edges == sorted(age.bin_edges)
+    assert sum(age.bin_counts) == age.count
+    assert max(age.bin_counts) - min(age.bin_counts) <= 2
+    assert len(age.sample) == 1000 and age.sample == sorted(age.sample)
+    assert age.sample[0] >= age.min and age.sample[-1] <= age.max
+
+
+def test_sample_is_deterministic_and_follows_the_quantiles() -> None:
+    frame = _frame()
+    first = build_profile(frame, None, ["plan", "zip"])
+    second = build_profile(frame.sample(frac=1.0, random_state=3), None, ["plan", "zip"])
+    assert first.features["age"] == second.features["age"]
+    sample = np.asarray(first.features["age"].sample)  # type: ignore[union-attr]
+    assert np.median(sample) == pytest.approx(np.nanmedian(frame["age"].replace(np.inf, np.nan)), abs=0.05)
+
+
+def test_discrete_numeric_bins_collapse_and_categoricals_are_counted() -> None:
+    profile = build_profile(_frame(), None, ["plan", "zip"])
+    visits = profile.features["visits"]
+    assert isinstance(visits, NumericProfile)
+    assert visits.bin_edges == [0.0, 1.0, 2.0, 3.0]  # repeated quantiles collapse: one bin per value
+    assert visits.bin_counts[0] == 0 and min(visits.bin_counts[1:]) > 4000
+    plan, zip_code = profile.features["plan"], profile.features["zip"]
+    assert isinstance(plan, CategoricalProfile) and isinstance(zip_code, CategoricalProfile)
+    assert list(plan.counts) == ["basic", "pro", "team"]
+    assert set(zip_code.counts) == {"10", "11", "12"}
+    assert sum(plan.counts.values()) == plan.count == 20_000
+
+
+def test_prediction_metrics_and_json_round_trip(tmp_path) -> None:
+    frame = _frame(2000)
+    rng = np.random.default_rng(1)
+    scores = rng.uniform(size=len(frame))
+    labels = (rng.uniform(size=len(frame)) < scores).astype(int)
+    profile = build_profile(frame, np.column_stack([1 - scores, scores]), ["plan", "zip"], labels=labels)
+    assert isinstance(profile.prediction, NumericProfile)
+    assert profile.prediction.max == pytest.approx(scores.max())
+    assert profile.metrics["auc"] > 0.7 and 0 < profile.metrics["accuracy"] < 1
+    path = profile.save(tmp_path / "reference_profile.json")
+    profile.features["age"].arrays()  # type: ignore[union-attr]  # the array cache is not part of equality
+    assert ReferenceProfile.load(path) == profile
+
+
+def test_errors_name_the_problem(tmp_path) -> None:
+    frame = _frame(100)
+    with pytest.raises(ProfileError, match="nope"):
+        build_profile(frame, None, ["nope"])
+    with pytest.raises(ProfileError, match="one prediction per row"):
+        build_profile(frame, np.zeros(5), [])
+    with pytest.raises(ProfileError, match="does not exist"):
+        ReferenceProfile.load(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text('{"rows": 1}')
+    with pytest.raises(ProfileError, match="is not a reference profile"):
+        ReferenceProfile.load(tmp_path / "bad.json")
+
+
+def test_all_null_reference_column_has_no_bins() -> None:
+    profile = build_profile(pd.DataFrame({"x": [np.nan] * 20, "y": np.arange(20.0)}), None, [])
+    x = profile.features["x"]
+    assert isinstance(x, NumericProfile)
+    assert (x.count, x.null_rate, x.sample, x.mean) == (0, 1.0, [], None)
+
+
+def test_integer_categories_survive_nulls_in_the_window() -> None:
+    from pulumi_mlops.runtime.drift.profile import categorical_values
+
+    with_nulls = pd.Series([10, 11, None, 11], dtype="float64")
+    assert categorical_values(with_nulls).to_dict() == {"11": 2, "10": 1}
+    assert categorical_values(pd.Series(["b", "a", "b", None], dtype="category")).to_dict() == {"b": 2, "a": 1}

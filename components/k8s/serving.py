@@ -85,16 +85,18 @@ def prediction_log_uri(root: pulumi.Input[str], endpoint: str, track: str) -> pu
 def tracks(endpoint: EndpointSpec) -> list[Track]:
     """The endpoint's tracks: stable always; canary and shadow when configured.
 
-    The canary scales to its share of the maximum (at least one pod); the shadow receives a copy
-    of all traffic and scales like stable, from one pod.
+    The canary answers live traffic, so it keeps the stable track's floor up to two pods (two in
+    prod) and scales to its share of the maximum; the shadow receives a mirrored copy of all
+    traffic, whose answers are discarded, and scales like stable from one pod.
     """
     canary_weight = endpoint.canary.weight if endpoint.canary else 0
     result = [
         Track("stable", endpoint.serving.model.alias, endpoint.min_replicas, endpoint.max_replicas, 100 - canary_weight)
     ]
     if endpoint.canary:
-        top = max(1, math.ceil(endpoint.max_replicas * canary_weight / 100))
-        result.append(Track("canary", endpoint.canary.alias, 1, top, canary_weight))
+        floor = min(2, endpoint.min_replicas)
+        top = max(floor, math.ceil(endpoint.max_replicas * canary_weight / 100))
+        result.append(Track("canary", endpoint.canary.alias, floor, top, canary_weight))
     if endpoint.shadow:
         result.append(Track("shadow", endpoint.shadow.alias, 1, endpoint.max_replicas, None))
     return result

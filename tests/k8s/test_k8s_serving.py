@@ -143,3 +143,17 @@ def test_track_spec_config_map_is_the_runtime_serving_spec(built):
     assert volume["configMap"]["name"] == "churn-canary-spec"
     mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "spec")
     assert mount == {"name": "spec", "mountPath": "/etc/mlops", "readOnly": True}
+
+
+@pytest.mark.parametrize(("stack", "floor"), [("dev", 1), ("prod", 2)])
+def test_canary_keeps_the_live_traffic_floor_and_shadow_starts_at_one(built, stack, floor):
+    b = built(stack)
+    canaries = [ep for ep in b.spec.endpoints if ep.canary]
+    shadows = [ep for ep in b.spec.endpoints if ep.shadow]
+    assert canaries and shadows
+    for ep in canaries:
+        hpa = b.one("HorizontalPodAutoscaler", f"{ep.name}-canary")["spec"]
+        assert hpa["minReplicas"] == floor
+        assert hpa["maxReplicas"] >= floor
+    for ep in shadows:
+        assert b.one("HorizontalPodAutoscaler", f"{ep.name}-shadow")["spec"]["minReplicas"] == 1

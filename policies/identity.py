@@ -1,0 +1,237 @@
+"""Identity: least-privilege IAM on AWS and GCP, no long-lived keys, no public principals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from fnmatch import fnmatch
+from typing import Any
+
+from pulumi_policy import Policy, ResourceValidationArgs
+
+from ._base import as_list, get, iter_dicts, json_doc, resource_policy
+
+Report = Callable[[str], None]
+
+IAM_POLICY = "aws:iam/policy:Policy"
+IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+IAM_USER_POLICY = "aws:iam/userPolicy:UserPolicy"
+IAM_GROUP_POLICY = "aws:iam/groupPolicy:GroupPolicy"
+IAM_ROLE = "aws:iam/role:Role"
+IAM_ACCESS_KEY = "aws:iam/accessKey:AccessKey"
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+POLICY_ATTACHMENT_TYPES = (
+    ROLE_POLICY_ATTACHMENT,
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+)
+PROJECT_IAM_BINDING = "gcp:projects/iAMBinding:IAMBinding"
+PROJECT_IAM_POLICY = "gcp:projects/iAMPolicy:IAMPolicy"
+PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
+BUCKET_IAM_BINDING = "gcp:storage/bucketIAMBinding:BucketIAMBinding"
+BUCKET_IAM_POLICY = "gcp:storage/bucketIAMPolicy:BucketIAMPolicy"
+BUCKET_IAM_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+SA_IAM_BINDING = "gcp:serviceaccount/iAMBinding:IAMBinding"
+SA_IAM_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
+AR_IAM_MEMBER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
+GCP_SA_KEY = "gcp:serviceaccount/key:Key"
+
+AWS_POLICY_TYPES = (IAM_POLICY, IAM_ROLE_POLICY, IAM_USER_POLICY, IAM_GROUP_POLICY, IAM_ROLE)
+GCP_AUTHORITATIVE = (PROJECT_IAM_BINDING, PROJECT_IAM_POLICY, BUCKET_IAM_BINDING, BUCKET_IAM_POLICY)
+GCP_MEMBER_TYPES = (
+    PROJECT_IAM_BINDING,
+    PROJECT_IAM_MEMBER,
+    BUCKET_IAM_BINDING,
+    BUCKET_IAM_MEMBER,
+    SA_IAM_BINDING,
+    SA_IAM_MEMBER,
+    AR_IAM_MEMBER,
+)
+
+RESOURCE_TYPES: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        (
+            *AWS_POLICY_TYPES,
+            IAM_ACCESS_KEY,
+            *POLICY_ATTACHMENT_TYPES,
+            *GCP_AUTHORITATIVE,
+            *GCP_MEMBER_TYPES,
+            GCP_SA_KEY,
+        )
+    )
+)
+"""Every resource type a policy of this module checks."""
+
+POLICIES: list[Policy] = []
+
+RESOURCE_WILDCARD_OK = (
+    "*:describe*",
+    "*:list*",
+    "ecr:getauthorizationtoken",
+    "sts:getcalleridentity",
+    "cloudwatch:putmetricdata",
+    "xray:put*",
+    "pricing:get*",
+)
+"""Actions that AWS only grants on ``Resource: "*"`` (no resource-level permissions)."""
+
+PRIMITIVE_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+
+
+def policy_documents(resource_type: str, props: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """``(where, parsed document)`` of every identity-based policy document of an AWS IAM resource."""
+    if resource_type == IAM_ROLE:
+        for i, inline in enumerate(iter_dicts(get(props, "inlinePolicies"))):
+            if get(inline, "policy"):
+                yield f"inlinePolicies[{i}]", json_doc(get(inline, "policy"))
+    elif get(props, "policy") is not None:
+        yield "policy", json_doc(get(props, "policy"))
+
+
+def _allow_statements(doc: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    if not isinstance(doc, Mapping):
+        return
+    for i, st in enumerate(as_list(doc.get("Statement"))):
+        if isinstance(st, Mapping) and st.get("Effect", "Allow") == "Allow":
+            yield i, st
+
+
+@resource_policy(
+    "iam-no-wildcard-actions",
+    "IAM policies never allow '*' or 'service:*' actions.",
+    AWS_POLICY_TYPES,
+    registry=POLICIES,
+)
+def _wildcard_actions(args: ResourceValidationArgs, report: Report) -> None:
+    for where, doc in policy_documents(args.resource_type, args.props):
+        if doc is None:
+            report(f"{where} is not a JSON policy document")
+            continue
+        for i, st in _allow_statements(doc):
+            if st.get("NotAction") is not None:
+                report(f"{where} Statement[{i}] allows NotAction: list the allowed actions instead")
+            bad = [str(a) for a in as_list(st.get("Action")) if str(a) == "*" or str(a).endswith(":*")]
+            if bad:
+                report(f"{where} Statement[{i}] allows {', '.join(bad)}: list the actions the workload needs")
+
+
+@resource_policy(
+    "iam-no-wildcard-resources",
+    "IAM policies scope allowed actions to resources, not '*', unless the action has no resource-level form.",
+    AWS_POLICY_TYPES,
+    registry=POLICIES,
+)
+def _wildcard_resources(args: ResourceValidationArgs, report: Report) -> None:
+    for where, doc in policy_documents(args.resource_type, args.props):
+        for i, st in _allow_statements(doc):
+            if "*" not in [str(r) for r in as_list(st.get("Resource"))] or st.get("Condition"):
+                continue
+            actions = [str(a) for a in as_list(st.get("Action"))]
+            scoped = [a for a in actions if not any(fnmatch(a.lower(), p) for p in RESOURCE_WILDCARD_OK)]
+            if scoped:
+                report(
+                    f"{where} Statement[{i}] allows {', '.join(scoped)} on Resource '*': "
+                    "name the ARNs or add a Condition"
+                )
+
+
+ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
+
+
+@resource_policy(
+    "iam-no-admin-managed-policies",
+    "No AWS-managed administrator or *FullAccess policies are attached to roles, users or groups.",
+    POLICY_ATTACHMENT_TYPES,
+    registry=POLICIES,
+)
+def _admin_attachments(args: ResourceValidationArgs, report: Report) -> None:
+    arn = str(get(args.props, "policyArn", ""))
+    name = arn.rsplit("/", 1)[-1]
+    if arn.startswith("arn:aws:iam::aws:policy/") and (name in ADMIN_MANAGED_POLICIES or name.endswith("FullAccess")):
+        report(f"{name} attached: write a least-privilege policy for the workload")
+
+
+@resource_policy(
+    "iam-role-trust-not-public",
+    "IAM role trust policies never let any principal ('*') assume the role without a condition.",
+    [IAM_ROLE],
+    registry=POLICIES,
+)
+def _trust(args: ResourceValidationArgs, report: Report) -> None:
+    doc = json_doc(get(args.props, "assumeRolePolicy"))
+    for i, st in _allow_statements(doc):
+        principal = st.get("Principal")
+        values = [principal] if isinstance(principal, str) else []
+        if isinstance(principal, Mapping):
+            values = [str(v) for vs in principal.values() for v in as_list(vs)]
+        if "*" in values and not st.get("Condition"):
+            report(f"assumeRolePolicy Statement[{i}] trusts Principal '*': name the service or OIDC provider")
+
+
+@resource_policy(
+    "iam-no-access-keys",
+    "No long-lived IAM user access keys; workloads use roles (IRSA / Pod Identity).",
+    [IAM_ACCESS_KEY],
+    registry=POLICIES,
+)
+def _access_keys(args: ResourceValidationArgs, report: Report) -> None:
+    report("IAM access key created: use an IAM role for the workload instead")
+
+
+@resource_policy(
+    "gcp-no-authoritative-iam",
+    "No authoritative IAMBinding/IAMPolicy on GCP projects or buckets (they remove grants made elsewhere).",
+    GCP_AUTHORITATIVE,
+    registry=POLICIES,
+)
+def _authoritative(args: ResourceValidationArgs, report: Report) -> None:
+    kind = args.resource_type.rsplit(":", 1)[-1]
+    report(f"{kind} is authoritative and would drop other grants: use an IAMMember per member instead")
+
+
+@resource_policy(
+    "gcp-no-project-storage-roles",
+    "Storage roles are granted on buckets, not on the whole project.",
+    [PROJECT_IAM_MEMBER, PROJECT_IAM_BINDING],
+    registry=POLICIES,
+)
+def _project_storage(args: ResourceValidationArgs, report: Report) -> None:
+    role = str(get(args.props, "role", ""))
+    if role.startswith("roles/storage."):
+        report(f"{role} granted on the project: grant it on the bucket (gcp.storage.BucketIAMMember)")
+
+
+@resource_policy(
+    "gcp-no-primitive-roles",
+    "No primitive roles (owner, editor, viewer) on GCP projects.",
+    [PROJECT_IAM_MEMBER, PROJECT_IAM_BINDING],
+    registry=POLICIES,
+)
+def _primitive(args: ResourceValidationArgs, report: Report) -> None:
+    role = str(get(args.props, "role", ""))
+    if role in PRIMITIVE_ROLES:
+        report(f"{role} is a primitive role: grant a predefined least-privilege role")
+
+
+@resource_policy(
+    "gcp-no-public-iam-members",
+    "No GCP IAM grant to allUsers or allAuthenticatedUsers.",
+    GCP_MEMBER_TYPES,
+    registry=POLICIES,
+)
+def _public_members(args: ResourceValidationArgs, report: Report) -> None:
+    members = [str(m) for m in as_list(get(args.props, "member")) + as_list(get(args.props, "members"))]
+    public = [m for m in members if m in PUBLIC_MEMBERS]
+    if public:
+        report(f"{get(args.props, 'role')} granted to {', '.join(public)}: grant named principals only")
+
+
+@resource_policy(
+    "gcp-no-service-account-keys",
+    "No GCP service account keys; workloads use Workload Identity.",
+    [GCP_SA_KEY],
+    registry=POLICIES,
+)
+def _sa_keys(args: ResourceValidationArgs, report: Report) -> None:
+    report("service account key created: use Workload Identity instead")

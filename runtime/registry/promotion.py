@@ -1,0 +1,263 @@
+"""Champion/challenger promotion, rollback and listing; every decision goes to the audit log.
+
+``promote`` scores the ``challenger`` and the ``champion`` on the challenger run's fixed holdout
+(``holdout.parquet``) and moves ``champion`` only when the challenger's AUC exceeds the champion's
+by more than the margin. A refused promotion changes no alias. The champion history is kept in the
+registered-model tag ``mlops.champion_history`` (JSON list of versions) for ``rollback``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from pulumi_mlops.runtime.config import RuntimeSettings, StrictModel
+from pydantic import Field
+
+from .audit import AuditEvent, append_audit
+from .contract import CHALLENGER, CHAMPION, HOLDOUT_ARTIFACT, RUN_ID_TAG
+from .loading import LoadedModel, ModelNotFoundError, load_model_version, resolve_version
+from .tracking import mlflow_client
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+__all__ = [
+    "HISTORY_TAG",
+    "PromotionDecision",
+    "VersionRow",
+    "list_versions",
+    "promote",
+    "rollback",
+]
+
+HISTORY_TAG = "mlops.champion_history"
+
+
+class PromotionDecision(StrictModel):
+    """What ``promote`` or ``rollback`` decided."""
+
+    model: str
+    """Registered model name."""
+    action: str
+    """promote, refuse or rollback."""
+    promoted: bool
+    """Whether the ``champion`` alias moved."""
+    reason: str
+    """Why."""
+    challenger: str | None = None
+    """Challenger version considered."""
+    champion_before: str | None = None
+    """Champion version before the decision."""
+    champion_after: str | None = None
+    """Champion version after the decision."""
+    challenger_auc: float | None = None
+    """Challenger AUC on the holdout."""
+    champion_auc: float | None = None
+    """Champion AUC on the holdout."""
+    margin: float = 0.0
+    """Required AUC improvement."""
+    holdout_rows: int = Field(default=0)
+    """Rows both models were scored on."""
+
+
+class VersionRow(StrictModel):
+    """One model version for ``mlops registry list``."""
+
+    name: str
+    version: str
+    aliases: list[str]
+    created: str
+    run_id: str
+    auc: float | None
+    dataset_sha256: str
+    artifact_sha256: str
+
+
+def _history(client: MlflowClient, name: str) -> list[str]:
+    tags = client.get_registered_model(name).tags or {}
+    try:
+        return [str(v) for v in json.loads(tags.get(HISTORY_TAG, "[]"))]
+    except json.JSONDecodeError:
+        return []
+
+
+def _set_champion(client: MlflowClient, name: str, version: str, history: list[str]) -> None:
+    client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-50:]))
+    client.set_model_version_tag(name, version, "mlops.champion_since", datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+def _current(client: MlflowClient, name: str, alias: str) -> str | None:
+    try:
+        return str(resolve_version(client, name, alias).version)
+    except ModelNotFoundError:
+        return None
+
+
+def _holdout(client: MlflowClient, run_id: str) -> tuple[pd.DataFrame, str]:
+    run = client.get_run(run_id)
+    label = run.data.params.get("label", "churned")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(run_id, HOLDOUT_ARTIFACT, tmp)
+        frame = pd.read_parquet(path)
+    return frame, label
+
+
+def _auc(loaded: LoadedModel, frame: pd.DataFrame, label: str) -> float:
+    from pulumi_mlops.runtime.training.evaluation import evaluate_model
+
+    missing = [c for c in loaded.signature_columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"holdout lacks columns {missing} that version {loaded.version} needs; they cannot be compared"
+        )
+    columns = loaded.signature_columns or [c for c in frame.columns if c != label]
+    return evaluate_model(loaded.model, frame[columns], frame[label])["auc"]
+
+
+def _record(settings: RuntimeSettings, decision: PromotionDecision, note: str) -> PromotionDecision:
+    append_audit(
+        settings,
+        AuditEvent(
+            action=decision.action,
+            model=decision.model,
+            reason=decision.reason + (f" (note: {note})" if note else ""),
+            versions={
+                "challenger": decision.challenger,
+                "champion_before": decision.champion_before,
+                "champion_after": decision.champion_after,
+            },
+            details=decision.model_dump(include={"challenger_auc", "champion_auc", "margin", "holdout_rows"}),
+        ),
+    )
+    return decision
+
+
+def promote(
+    name: str,
+    settings: RuntimeSettings | None = None,
+    *,
+    margin: float | None = None,
+    holdout: pd.DataFrame | None = None,
+    label: str | None = None,
+    note: str = "",
+) -> PromotionDecision:
+    """Compare ``challenger`` with ``champion`` and move ``champion`` if the challenger wins by ``margin``.
+
+    ``margin`` defaults to the challenger run's ``promotion_margin``; ``holdout`` to its ``holdout.parquet``.
+    """
+    settings = settings or RuntimeSettings.from_env()
+    client = mlflow_client(settings)
+    challenger_mv = resolve_version(client, name, CHALLENGER)
+    challenger = str(challenger_mv.version)
+    champion = _current(client, name, CHAMPION)
+    run_id = str((challenger_mv.tags or {}).get(RUN_ID_TAG) or challenger_mv.run_id or "")
+    if not run_id:
+        raise ModelNotFoundError(f"model {name} version {challenger} names no run; register it with mlops train")
+    run_params = client.get_run(run_id).data.params
+    required = float(run_params.get("promotion_margin", 0.005)) if margin is None else margin
+    base: dict[str, Any] = {"model": name, "challenger": challenger, "champion_before": champion, "margin": required}
+
+    if champion == challenger:
+        decision = PromotionDecision(
+            **base, action="refuse", promoted=False, champion_after=champion,
+            reason=f"version {challenger} is already the champion",
+        )  # fmt: skip
+        return _record(settings, decision, note)
+
+    challenger_model = load_model_version(name, challenger, settings)
+    if holdout is None:
+        holdout, run_label = _holdout(client, run_id)
+        label = label or run_label
+    label = label or run_params.get("label", "churned")
+    challenger_auc = _auc(challenger_model, holdout, label)
+
+    if champion is None:
+        _set_champion(client, name, challenger, [*_history(client, name), challenger])
+        decision = PromotionDecision(
+            **base, action="promote", promoted=True, champion_after=challenger, challenger_auc=challenger_auc,
+            holdout_rows=len(holdout),
+            reason=f"no champion yet: version {challenger} (AUC {challenger_auc:.4f}) becomes champion",
+        )  # fmt: skip
+        return _record(settings, decision, note)
+
+    champion_auc = _auc(load_model_version(name, champion, settings), holdout, label)
+    gain = challenger_auc - champion_auc
+    if gain > required:
+        _set_champion(client, name, challenger, [*_history(client, name), challenger])
+        decision = PromotionDecision(
+            **base, action="promote", promoted=True, champion_after=challenger,
+            challenger_auc=challenger_auc, champion_auc=champion_auc, holdout_rows=len(holdout),
+            reason=f"challenger AUC {challenger_auc:.4f} beats champion {champion_auc:.4f} by {gain:+.4f} > {required}",
+        )  # fmt: skip
+    else:
+        decision = PromotionDecision(
+            **base, action="refuse", promoted=False, champion_after=champion,
+            challenger_auc=challenger_auc, champion_auc=champion_auc, holdout_rows=len(holdout),
+            reason=f"challenger AUC {challenger_auc:.4f} vs champion {champion_auc:.4f}: gain {gain:+.4f} "
+            f"does not exceed margin {required}",
+        )  # fmt: skip
+    return _record(settings, decision, note)
+
+
+def rollback(
+    name: str, settings: RuntimeSettings | None = None, *, to_version: str | None = None, note: str = ""
+) -> PromotionDecision:
+    """Point ``champion`` at ``to_version``, or at the champion before the current one."""
+    settings = settings or RuntimeSettings.from_env()
+    client = mlflow_client(settings)
+    champion = _current(client, name, CHAMPION)
+    history = _history(client, name)
+    if to_version is None:
+        earlier = history[:-1] if history and history[-1] == champion else history
+        earlier = [v for v in earlier if v != champion]
+        if not earlier:
+            raise ModelNotFoundError(f"model {name!r} has no earlier champion to roll back to; pass --to-version")
+        target = earlier[-1]
+        new_history = history[: len(history) - history[::-1].index(target)]
+    else:
+        target = str(resolve_version(client, name, to_version).version)
+        new_history = [*history, target]
+    load_model_version(name, target, settings)
+    _set_champion(client, name, target, new_history)
+    decision = PromotionDecision(
+        model=name, action="rollback", promoted=True, champion_before=champion, champion_after=target,
+        reason=f"champion rolled back from {champion} to {target}",
+    )  # fmt: skip
+    return _record(settings, decision, note)
+
+
+def list_versions(settings: RuntimeSettings | None = None, name: str | None = None) -> list[VersionRow]:
+    """Every version of ``name`` (or of every registered model), newest first."""
+    from pulumi_mlops.runtime.registry.contract import DATASET_TAG, DIGEST_TAG
+
+    settings = settings or RuntimeSettings.from_env()
+    client = mlflow_client(settings)
+    names = [name] if name else sorted(m.name for m in client.search_registered_models())
+    rows: list[VersionRow] = []
+    for model_name in names:
+        aliases: dict[str, list[str]] = {}
+        for alias, version in (client.get_registered_model(model_name).aliases or {}).items():
+            aliases.setdefault(str(version), []).append(alias)
+        versions = client.search_model_versions(f"name='{model_name}'")
+        for mv in sorted(versions, key=lambda v: int(v.version), reverse=True):
+            tags: dict[str, Any] = dict(mv.tags or {})
+            run_id = tags.get(RUN_ID_TAG) or mv.run_id or ""
+            auc = client.get_run(run_id).data.metrics.get("holdout_auc") if run_id else None
+            rows.append(
+                VersionRow(
+                    name=model_name,
+                    version=str(mv.version),
+                    aliases=sorted(aliases.get(str(mv.version), [])),
+                    created=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).strftime("%Y-%m-%d %H:%M"),
+                    run_id=run_id,
+                    auc=auc,
+                    dataset_sha256=tags.get(DATASET_TAG, ""),
+                    artifact_sha256=tags.get(DIGEST_TAG, ""),
+                )
+            )
+    return rows

@@ -1,0 +1,204 @@
+"""A PyTorch tabular MLP behind scikit-learn's classifier contract.
+
+``TabularMLPClassifier`` takes the numeric matrix a ``ColumnTransformer`` produces, so the
+registered model is always a scikit-learn ``Pipeline``. When ``torch.distributed`` is
+initialized (``torchrun``), ``fit`` wraps the network in ``DistributedDataParallel`` and shards
+each epoch with a ``DistributedSampler``; every rank ends with the same weights.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, TensorDataset
+
+__all__ = ["TabularMLPClassifier"]
+
+EpochCallback = Callable[[int, float], None]
+
+
+def _dense(x: Any) -> np.ndarray:
+    if hasattr(x, "toarray"):
+        x = x.toarray()
+    return np.asarray(x, dtype=np.float32)
+
+
+class TabularMLPClassifier(ClassifierMixin, BaseEstimator):
+    """Binary classifier: ``hidden_layers`` ReLU layers of ``hidden_units`` with dropout, trained with AdamW.
+
+    ``fit`` seeds torch's global generator with ``random_state`` (initialisation and dropout), so equal
+    parameters and data give equal weights.
+    """
+
+    def __init__(
+        self,
+        hidden_units: int = 64,
+        hidden_layers: int = 2,
+        dropout: float = 0.1,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-4,
+        batch_size: int = 256,
+        epochs: int = 10,
+        random_state: int = 0,
+        device: str = "auto",
+    ) -> None:
+        self.hidden_units = hidden_units
+        self.hidden_layers = hidden_layers
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.random_state = random_state
+        self.device = device
+
+    def _check_params(self) -> None:
+        checks = {
+            "hidden_units": self.hidden_units >= 1,
+            "hidden_layers": self.hidden_layers >= 1,
+            "dropout": 0.0 <= self.dropout < 1.0,
+            "learning_rate": self.learning_rate > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "batch_size": self.batch_size >= 1,
+            "epochs": self.epochs >= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"TabularMLPClassifier: invalid {', '.join(bad)} ({self.get_params()})")
+
+    def _torch_device(self) -> torch.device:
+        if self.device != "auto":
+            return torch.device(self.device)
+        if torch.cuda.is_available():
+            if _distributed():
+                return torch.device("cuda", torch.cuda.current_device())
+            return torch.device("cuda")
+        return torch.device("cpu")
+
+    def _build(self, n_features: int) -> nn.Module:
+        layers: list[nn.Module] = []
+        width = n_features
+        for _ in range(int(self.hidden_layers)):
+            layers += [nn.Linear(width, int(self.hidden_units)), nn.ReLU(), nn.Dropout(float(self.dropout))]
+            width = int(self.hidden_units)
+        layers.append(nn.Linear(width, 1))
+        return nn.Sequential(*layers)
+
+    def _init_state(self, x: np.ndarray, y: np.ndarray) -> None:
+        self._check_params()
+        classes = np.unique(y)
+        if len(classes) != 2:
+            raise ValueError(f"TabularMLPClassifier is binary: found {len(classes)} classes {classes.tolist()[:5]}")
+        self.classes_ = classes
+        self.n_features_in_ = x.shape[1]
+        torch.manual_seed(int(self.random_state))
+        self.module_ = self._build(x.shape[1]).to(self._torch_device())
+        self.epochs_trained_ = 0
+        self.loss_curve_: list[float] = []
+        self._start_training()
+
+    def _start_training(self) -> None:
+        self._device = next(self.module_.parameters()).device
+        self._train_module: nn.Module = self.module_
+        if _distributed():
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self._device.index] if self._device.type == "cuda" else None
+            self._train_module = DistributedDataParallel(self.module_, device_ids=ids)
+        self._optimizer: torch.optim.Optimizer | None = torch.optim.AdamW(
+            self._train_module.parameters(), lr=float(self.learning_rate), weight_decay=float(self.weight_decay)
+        )
+
+    def _epoch(self, x: np.ndarray, y: np.ndarray) -> float:
+        targets = (y == self.classes_[1]).astype(np.float32)
+        dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(targets))
+        sampler: DistributedSampler[Any] | RandomSampler
+        if _distributed():
+            sampler = DistributedSampler(dataset, shuffle=True, seed=int(self.random_state))
+            sampler.set_epoch(self.epochs_trained_)
+        else:
+            generator = torch.Generator().manual_seed(int(self.random_state) + self.epochs_trained_)
+            sampler = RandomSampler(dataset, generator=generator)
+        loader = DataLoader(dataset, batch_size=int(self.batch_size), sampler=sampler)
+        loss_fn = nn.BCEWithLogitsLoss()
+        optimizer = self._optimizer
+        if optimizer is None:
+            raise RuntimeError("TabularMLPClassifier: no optimizer; call fit or partial_fit")
+        self._train_module.train()
+        total, seen = 0.0, 0
+        for xb, yb in loader:
+            xb, yb = xb.to(self._device), yb.to(self._device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(self._train_module(xb).squeeze(-1), yb)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(xb)
+            seen += len(xb)
+        self.epochs_trained_ += 1
+        mean_loss = total / max(seen, 1)
+        self.loss_curve_.append(mean_loss)
+        return mean_loss
+
+    def fit(self, x: Any, y: Any, epoch_callback: EpochCallback | None = None) -> TabularMLPClassifier:
+        """Train for ``epochs`` epochs; ``epoch_callback(epoch, loss)`` runs after each one."""
+        xd, yd = _dense(x), np.asarray(y)
+        self._init_state(xd, yd)
+        for epoch in range(int(self.epochs)):
+            loss = self._epoch(xd, yd)
+            if epoch_callback is not None:
+                epoch_callback(epoch, loss)
+        self._finish()
+        return self
+
+    def partial_fit(self, x: Any, y: Any) -> TabularMLPClassifier:
+        """Train one more epoch (the first call initializes the network)."""
+        xd, yd = _dense(x), np.asarray(y)
+        if not hasattr(self, "module_"):
+            self._init_state(xd, yd)
+        elif getattr(self, "_optimizer", None) is None:
+            self._start_training()
+        self._epoch(xd, yd)
+        return self
+
+    def _finish(self) -> None:
+        self._train_module = self.module_
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        check_is_fitted(self, "module_")
+        xd = _dense(x)
+        device = next(self.module_.parameters()).device
+        self.module_.eval()
+        with torch.no_grad():
+            logits = self.module_(torch.from_numpy(xd).to(device)).squeeze(-1)
+            positive = torch.sigmoid(logits).cpu().numpy().astype(np.float64)
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, x: Any) -> np.ndarray:
+        return self.classes_[(self.predict_proba(x)[:, 1] >= 0.5).astype(int)]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for transient in ("_train_module", "_optimizer", "_device"):
+            state.pop(transient, None)
+        if "module_" in state and next(self.module_.parameters()).device.type != "cpu":
+            state["module_"] = copy.deepcopy(self.module_).to("cpu")
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._optimizer = None
+
+
+def _distributed() -> bool:
+    return (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        and torch.distributed.get_world_size() > 1
+    )

@@ -17,6 +17,11 @@ def register(app: typer.Typer) -> None:
         stack: str = typer.Option("dev", "--stack", "-s", help="Stack name (stacks/Pulumi.<stack>.yaml)."),
         json_out: Path | None = typer.Option(None, "--json", help="Write the whole resource graph as JSON here."),
         tree: bool = typer.Option(True, "--tree/--no-tree", help="Print the resource tree."),
+        coverage: bool = typer.Option(
+            True,
+            "--coverage/--no-coverage",
+            help="Print how each resource type is checked (mock test, policy, schema).",
+        ),
     ) -> None:
         """Preview a stack with no cloud credentials and no Pulumi CLI."""
         from pulumi_mlops.preview import preview_stack
@@ -26,6 +31,10 @@ def register(app: typer.Typer) -> None:
         with user_errors(SpecError, FileNotFoundError):
             result = preview_stack(stack)
         console.print(render_graph(result.graph, tree=tree))
+        if coverage:
+            from pulumi_mlops.preview.coverage import coverage_report, coverage_table
+
+            console.print(coverage_table(coverage_report(result.graph)))
         if json_out is not None:
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(result.graph.to_json())

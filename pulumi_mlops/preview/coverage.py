@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 _TOKEN = re.compile(r"""["']((?:aws|gcp|kubernetes|random|tls|command):[A-Za-z0-9_.\-/]+:[A-Za-z0-9_]+)["']""")
+_KIND = re.compile(r"""["']([A-Z][A-Za-z]+)["']""")
 _BUILTIN_GROUPS = frozenset(
     {
         "core",
@@ -64,8 +65,9 @@ def is_builtin_kubernetes(type_: str) -> bool:
 
 
 @lru_cache(maxsize=8)
-def _scan_tests(tests_dir: str) -> tuple[frozenset[str], bool]:
+def _scan_tests(tests_dir: str) -> tuple[frozenset[str], frozenset[str], bool]:
     tokens: set[str] = set()
+    kinds: set[str] = set()
     schema = False
     root = Path(tests_dir)
     for path in root.rglob("*.py"):
@@ -73,18 +75,20 @@ def _scan_tests(tests_dir: str) -> tuple[frozenset[str], bool]:
             continue  # policy tests name types in baselines; they are not mock tests of the components
         text = path.read_text(errors="replace")
         tokens.update(_TOKEN.findall(text))
+        kinds.update(_KIND.findall(text))
         schema = schema or "kubernetes_validate" in text
-    return frozenset(tokens), schema
+    return frozenset(tokens), frozenset(kinds), schema
 
 
-def tested_types(tests_dir: Path | None = None) -> tuple[frozenset[str], bool]:
-    """Type tokens named by mock tests under ``tests_dir``, and whether a test validates Kubernetes schemas."""
+def tested_types(tests_dir: Path | None = None) -> tuple[frozenset[str], frozenset[str], bool]:
+    """Type tokens and Kubernetes kinds (``"Deployment"``) named by mock tests under ``tests_dir``, and
+    whether a test validates Kubernetes schemas."""
     if tests_dir is None:
         from .runner import repo_root
 
         tests_dir = repo_root() / "tests"
     if not tests_dir.is_dir():
-        return frozenset(), False
+        return frozenset(), frozenset(), False
     return _scan_tests(str(tests_dir.resolve()))
 
 
@@ -158,7 +162,7 @@ def coverage_report(
     policies: Sequence[Policy] | None = None,
 ) -> CoverageReport:
     """Coverage of the custom resource types in ``graph`` (components and providers are left out)."""
-    tokens, schema_tests = tested_types(tests_dir)
+    tokens, kinds, schema_tests = tested_types(tests_dir)
     index = policy_types_index(policies)
     counts: dict[str, int] = {}
     for res in graph.resources.values():
@@ -168,7 +172,7 @@ def coverage_report(
         TypeCoverage(
             type=t,
             count=n,
-            tested=t in tokens,
+            tested=t in tokens or (t.startswith("kubernetes:") and t.rsplit(":", 1)[-1] in kinds),
             policies=index.get(t, ()),
             schema=(schema_tests if is_builtin_kubernetes(t) else None),
         )

@@ -1,0 +1,44 @@
+"""``mlops serve``: run the model server for one registered model (what the serving Deployments run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._common import UserError, user_errors
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        model: str | None = typer.Option(None, "--model", "-m", help="Model to serve as name@alias (alias: champion)."),
+        spec: Path | None = typer.Option(None, "--spec", help="ServingSpec JSON (e.g. /etc/mlops/spec.json)."),
+        host: str = typer.Option("0.0.0.0", "--host", help="Address to listen on."),
+        port: int | None = typer.Option(None, "--port", "-p", help="Port (overrides the spec; default 8080)."),
+    ) -> None:
+        """Serve a registered model over the Open Inference Protocol v2 until SIGTERM."""
+        from pydantic import ValidationError
+
+        from pulumi_mlops.runtime.config import ModelRef, ServingSpec, SettingsError
+
+        with user_errors(ValidationError, SettingsError, OSError):
+            if spec is not None:
+                serving = ServingSpec.model_validate_json(spec.read_text())
+            elif model is not None:
+                serving = ServingSpec(model=ModelRef.parse(model))
+            else:
+                raise UserError("give --model name@alias or --spec spec.json")
+            updates: dict[str, object] = {}
+            if model is not None:
+                updates["model"] = ModelRef.parse(model)
+            if port is not None:
+                updates["port"] = port
+            if updates:
+                serving = ServingSpec.model_validate({**serving.model_dump(), **updates})
+
+        from pulumi_mlops.runtime.serving import serve as run_server
+
+        run_server(serving, host=host)

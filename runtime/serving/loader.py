@@ -1,0 +1,151 @@
+"""Resolve a registry alias to a model version and load that version, verified by digest and warmed up."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from pulumi_mlops.runtime.config import RuntimeSettings
+from pulumi_mlops.runtime.registry.digest import DIGEST_TAG, DigestMismatchError, verify_directory
+
+from .errors import ModelLoadError, ModelRefused
+from .model import ServedModel
+from .protocol import columns_from_records
+from .schema import ModelSchema, schema_from_signature
+
+__all__ = ["FLAVOR_TAG", "MlflowModelSource", "ModelSource", "warm_up"]
+
+FLAVOR_TAG = "mlops.flavor"
+"""Model-version tag naming the MLflow flavor the version was logged with."""
+_REGISTRY_META = "registered_model_meta"
+"""File MLflow adds when it downloads a ``models:/name/version`` URI; a digest taken over such a download
+includes it, one taken over the stored files does not, and both are accepted."""
+
+log = logging.getLogger(__name__)
+
+
+class ModelSource(Protocol):
+    """Where the server finds model versions (the MLflow registry in production)."""
+
+    def resolve(self, name: str, alias: str) -> str:
+        """The version the alias points at."""
+        ...
+
+    def load(self, name: str, version: str) -> ServedModel:
+        """Load, verify and warm up one version; raise :class:`ModelLoadError` on failure."""
+        ...
+
+
+def warm_up(model: ServedModel, example: list[dict[str, Any]] | None = None) -> None:
+    """Predict once on the input example (or a synthesized row); a model that fails here is refused."""
+    try:
+        parts = [columns_from_records(model.schema, example) if example else model.schema.synthesized_row()]
+        predictions = model.predict(parts)
+    except Exception as exc:
+        raise ModelRefused(f"{model.name} version {model.version} failed its warm-up prediction: {exc}") from exc
+    if len(predictions) != len(next(iter(parts[0].values()))):
+        raise ModelRefused(f"{model.name} version {model.version} returned {len(predictions)} predictions on warm-up")
+
+
+def _verify(local: Path, expected: str) -> None:
+    try:
+        verify_directory(local, expected)
+    except DigestMismatchError:
+        meta = local / _REGISTRY_META
+        if not meta.exists():
+            raise
+        meta.unlink()
+        verify_directory(local, expected)
+
+
+def _input_example(mlmodel: Any, local: Path, schema: ModelSchema) -> list[dict[str, Any]] | None:
+    try:
+        example = mlmodel.load_input_example(str(local))
+    except Exception:
+        return None
+    if example is None or not hasattr(example, "to_dict"):
+        return None
+    records: list[dict[str, Any]] = example.head(1).to_dict(orient="records")
+    if not records or any(name not in records[0] for name in schema.names):
+        return None
+    return records
+
+
+class MlflowModelSource:
+    """Model versions from the MLflow registry named by :class:`RuntimeSettings`."""
+
+    def __init__(self, settings: RuntimeSettings | None = None, *, verify_digest: bool = True) -> None:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        self.settings = settings or RuntimeSettings.from_env()
+        self.verify_digest = verify_digest
+        # Artifact downloads of models:/ URIs resolve through the process-wide URIs; a server serves one registry.
+        mlflow.set_tracking_uri(self.settings.resolved_tracking_uri())
+        mlflow.set_registry_uri(self.settings.resolved_registry_uri())
+        self.client = MlflowClient(
+            tracking_uri=self.settings.resolved_tracking_uri(), registry_uri=self.settings.resolved_registry_uri()
+        )
+
+    def resolve(self, name: str, alias: str) -> str:
+        try:
+            return str(self.client.get_model_version_by_alias(name, alias).version)
+        except Exception as exc:
+            raise ModelLoadError(f"cannot resolve {name}@{alias} in the registry: {exc}") from exc
+
+    def load(self, name: str, version: str) -> ServedModel:
+        import mlflow
+        from mlflow.models import Model
+
+        try:
+            model_version = self.client.get_model_version(name, version)
+        except Exception as exc:
+            raise ModelLoadError(f"cannot read {name} version {version} from the registry: {exc}") from exc
+        tags = dict(model_version.tags or {})
+        expected = tags.get(DIGEST_TAG, "")
+        if self.verify_digest and not expected:
+            raise ModelRefused(f"{name} version {version} has no {DIGEST_TAG} tag: refusing an unverifiable model")
+        flavor = tags.get(FLAVOR_TAG, "sklearn")
+        workdir = Path(tempfile.mkdtemp(prefix=f"mlops-serve-{name}-{version}-"))
+        try:
+            try:
+                uri = f"models:/{name}/{version}"
+                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(workdir)))
+                if not (local / "MLmodel").is_file():
+                    found = sorted(p.parent for p in local.rglob("MLmodel"))
+                    if not found:
+                        raise FileNotFoundError(f"no MLmodel file under {uri}")
+                    local = found[0]
+            except Exception as exc:
+                raise ModelLoadError(f"cannot download {name} version {version}: {exc}") from exc
+            if self.verify_digest:
+                try:
+                    _verify(local, expected)
+                except DigestMismatchError as exc:
+                    raise ModelRefused(f"{name} version {version}: {exc}") from exc
+            mlmodel = Model.load(str(local))
+            schema = schema_from_signature(mlmodel.signature)
+            predictor = self._load_native(flavor, local)
+            example = _input_example(mlmodel, local, schema)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        model = ServedModel(name, version, schema, predictor, flavor=flavor, digest=expected, source=str(local))
+        warm_up(model, example)
+        return model
+
+    @staticmethod
+    def _load_native(flavor: str, local: Path) -> Any:
+        try:
+            if flavor == "sklearn":
+                import mlflow.sklearn
+
+                estimator = mlflow.sklearn.load_model(str(local))
+                return getattr(estimator, "predict_proba", estimator.predict)
+            import mlflow.pyfunc
+
+            return mlflow.pyfunc.load_model(str(local)).predict
+        except Exception as exc:
+            raise ModelRefused(f"cannot load the {flavor} model at {local}: {exc}") from exc

@@ -1,0 +1,102 @@
+"""The model being served, and the background task that follows its registry alias.
+
+A new version is loaded, verified and warmed up on a worker thread, then swapped in with one
+assignment; requests already holding the old model finish on it. A failed load leaves the current
+model serving and is counted in ``mlops_model_load_total{outcome="failure"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+
+from pulumi_mlops.runtime.config import ModelRef
+
+from .errors import ModelLoadError, ModelRefused
+from .loader import ModelSource
+from .metrics import ServingMetrics
+from .model import ServedModel
+
+__all__ = ["ModelManager"]
+
+log = logging.getLogger(__name__)
+
+
+class ModelManager:
+    """Holds the served model version and swaps in new ones as the alias moves."""
+
+    def __init__(self, ref: ModelRef, source: ModelSource, metrics: ServingMetrics, poll_seconds: float) -> None:
+        self.ref = ref
+        self.source = source
+        self.metrics = metrics
+        self.poll_seconds = poll_seconds
+        self.current: ServedModel | None = None
+        self.last_error: str | None = None
+        self._refused: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.current is not None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="mlops-model-reload")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def install(self, model: ServedModel) -> None:
+        """Serve ``model`` from now on.
+
+        The objects alive at this point (libraries, the model) are moved out of the garbage collector's
+        scans, so the collections that run on the request path stay short.
+        """
+        previous = self.current
+        self.current = model
+        gc.freeze()
+        self.metrics.model_version.labels(model.name).set(float(model.version) if model.version.isdigit() else 0.0)
+        if previous is None:
+            log.info("serving %s version %s", model.name, model.version)
+        else:
+            log.info("swapped %s version %s for version %s", model.name, previous.version, model.version)
+
+    async def check(self) -> bool:
+        """Load the version the alias points at if it is not served yet; True when a new version was swapped in."""
+        loop = asyncio.get_running_loop()
+        try:
+            version = await loop.run_in_executor(None, self.source.resolve, self.ref.name, self.ref.alias)
+        except ModelLoadError as exc:
+            self.last_error = str(exc)
+            log.warning("%s", exc)
+            return False
+        if (self.current is not None and self.current.version == version) or version in self._refused:
+            return False
+        try:
+            model = await loop.run_in_executor(None, self.source.load, self.ref.name, version)
+        except Exception as exc:
+            if isinstance(exc, ModelRefused):
+                self._refused.add(version)
+            self.last_error = str(exc)
+            self.metrics.model_loads.labels("failure").inc()
+            keeping = f"; still serving version {self.current.version}" if self.current else ""
+            log.error("loading %s version %s failed: %s%s", self.ref.name, version, exc, keeping)
+            return False
+        self.metrics.model_loads.labels("success").inc()
+        self.last_error = None
+        self.install(model)
+        return True
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except Exception:
+                log.exception("model reload check failed")
+            await asyncio.sleep(self.poll_seconds if self.current is not None else min(self.poll_seconds, 5.0))

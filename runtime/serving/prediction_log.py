@@ -1,0 +1,214 @@
+"""Sampled prediction logs for drift detection, written to parquet off the request path.
+
+Each micro-batch appends references to its merged columns and predictions to an in-memory buffer
+(bounded by ``max_buffered_rows``; overflow is dropped and counted), so a flush concatenates a few
+arrays per batch rather than per request. A background task writes the buffer every
+``flush_seconds`` or once ``flush_rows`` rows wait, on a worker thread, to::
+
+    <prediction_log_uri>/date=YYYY-MM-DD/version=N/part-<uuid>.parquet
+
+Each file holds the model's feature columns, ``prediction`` (float64), ``request_id`` (string),
+``timestamp`` (timestamp[us, UTC]) and ``model_version`` (int64). ``close()`` writes everything left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from pulumi_mlops.runtime.config import PredictionLogSpec
+
+from .metrics import ServingMetrics
+from .protocol import Columns
+
+__all__ = ["LOG_COLUMNS", "PredictionLogger", "partition_path"]
+
+LOG_COLUMNS = ("prediction", "request_id", "timestamp", "model_version")
+"""Columns written after the feature columns."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Entry:
+    version: str
+    names: tuple[str, ...]
+    columns: Columns
+    predictions: np.ndarray
+    request_ids: list[str]
+    request_rows: list[int]
+    timestamp: float
+
+
+def partition_path(timestamp: float, version: str) -> str:
+    """``date=YYYY-MM-DD/version=N`` of a row logged at ``timestamp`` (UTC)."""
+    return f"date={datetime.fromtimestamp(timestamp, UTC):%Y-%m-%d}/version={version}"
+
+
+def _filesystem(uri: str, endpoint_url: str = "") -> tuple[Any, str]:
+    import pyarrow.fs as pafs
+
+    if "://" not in uri:
+        return pafs.LocalFileSystem(), str(uri)
+    if uri.startswith("s3://") and endpoint_url:
+        scheme, _, rest = endpoint_url.partition("://")
+        return pafs.S3FileSystem(endpoint_override=rest or scheme, scheme=scheme if rest else "https"), uri[5:]
+    filesystem, path = pafs.FileSystem.from_uri(uri)
+    return filesystem, path
+
+
+class PredictionLogger:
+    """Buffers sampled predictions and writes them to parquet in the background."""
+
+    def __init__(
+        self,
+        spec: PredictionLogSpec,
+        uri: str,
+        metrics: ServingMetrics | None = None,
+        *,
+        s3_endpoint_url: str = "",
+    ) -> None:
+        self.spec = spec
+        self.uri = uri.rstrip("/")
+        self.metrics = metrics
+        self.s3_endpoint_url = s3_endpoint_url
+        self._buffer: list[_Entry] = []
+        self._buffered_rows = 0
+        self._pending_rows = 0
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._filesystem: Any = None
+        self._random = random.Random()
+        self.files_written = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.spec.enabled
+
+    def start(self) -> None:
+        if self.enabled and self._task is None:
+            self._wakeup = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="mlops-prediction-log")
+
+    def record(
+        self,
+        version: str,
+        names: tuple[str, ...],
+        columns: Columns,
+        predictions: np.ndarray,
+        requests: list[tuple[str, int]],
+    ) -> None:
+        """Queue the rows of a micro-batch, ``(request_id, rows)`` per request in row order, sampling by request.
+
+        Never blocks and never raises; rows beyond ``max_buffered_rows`` are dropped and counted.
+        """
+        if not self.enabled:
+            return
+        if self.spec.sample_rate < 1.0:
+            keep = [self._random.random() < self.spec.sample_rate for _ in requests]
+            if not any(keep):
+                return
+            if not all(keep):
+                mask = np.repeat(np.array(keep), [n for _, n in requests])
+                columns = {name: values[mask] for name, values in columns.items()}
+                predictions = predictions[mask]
+                requests = [r for r, k in zip(requests, keep, strict=True) if k]
+        rows = len(predictions)
+        ids = [r for r, _ in requests]
+        counts = [n for _, n in requests]
+        with self._lock:
+            if self._buffered_rows + self._pending_rows + rows > self.spec.max_buffered_rows:
+                if self.metrics is not None:
+                    self.metrics.log_rows.labels("dropped").inc(rows)
+                return
+            self._buffer.append(_Entry(version, names, columns, predictions, ids, counts, time.time()))
+            self._buffered_rows += rows
+            full = self._buffered_rows >= self.spec.flush_rows
+        if full and self._wakeup is not None:
+            self._wakeup.set()
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self.spec.flush_seconds)
+            self._wakeup.clear()
+            await loop.run_in_executor(None, self.flush)
+
+    async def close(self) -> None:
+        """Stop the background task and write every buffered row."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await asyncio.get_running_loop().run_in_executor(None, self.flush)
+
+    def flush(self) -> int:
+        """Write the buffer now (blocking); returns the rows written."""
+        with self._write_lock:
+            with self._lock:
+                entries, self._buffer = self._buffer, []
+                rows = self._buffered_rows
+                self._buffered_rows = 0
+                self._pending_rows = rows
+            try:
+                return self._write(entries)
+            finally:
+                with self._lock:
+                    self._pending_rows = 0
+
+    def _write(self, entries: list[_Entry]) -> int:
+        if not entries:
+            return 0
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        groups: dict[tuple[str, tuple[str, ...]], list[_Entry]] = defaultdict(list)
+        for entry in entries:
+            groups[(partition_path(entry.timestamp, entry.version), entry.names)].append(entry)
+        written = 0
+        for (partition, names), group in groups.items():
+            rows = sum(len(e.predictions) for e in group)
+            try:
+                if self._filesystem is None:
+                    self._filesystem, self._root = _filesystem(self.uri, self.s3_endpoint_url)
+                data: dict[str, Any] = {n: np.concatenate([e.columns[n] for e in group]) for n in names}
+                counts = [len(e.predictions) for e in group]
+                data["prediction"] = np.concatenate(
+                    [e.predictions.reshape(len(e.predictions), -1)[:, 0] for e in group]
+                )
+                ids = np.array([i for e in group for i in e.request_ids], dtype=object)
+                data["request_id"] = pa.array(np.repeat(ids, [n for e in group for n in e.request_rows]), pa.string())
+                stamps = np.repeat(np.array([int(e.timestamp * 1e6) for e in group], np.int64), counts)
+                data["timestamp"] = pa.array(stamps, pa.timestamp("us", tz="UTC"))
+                versions = np.repeat(np.array([int(e.version) for e in group], np.int64), counts)
+                data["model_version"] = pa.array(versions, pa.int64())
+                table = pa.table(data)
+                directory = f"{self._root}/{partition}"
+                self._filesystem.create_dir(directory, recursive=True)
+                path = f"{directory}/part-{uuid.uuid4().hex}.parquet"
+                pq.write_table(table, path, filesystem=self._filesystem)
+            except Exception:
+                log.exception("prediction log: writing %d rows to %s/%s failed", rows, self.uri, partition)
+                if self.metrics is not None:
+                    self.metrics.log_rows.labels("failed").inc(rows)
+                continue
+            written += rows
+            self.files_written += 1
+            if self.metrics is not None:
+                self.metrics.log_rows.labels("written").inc(rows)
+        return written

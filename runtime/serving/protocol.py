@@ -1,0 +1,318 @@
+"""Open Inference Protocol v2 (and v1 ``:predict``) request decoding and response encoding.
+
+Requests are decoded straight from the parsed JSON into one numpy array per model input column;
+no pandas on this path. Two request layouts are accepted:
+
+* one tensor per feature column, named like the column, shape ``[N]`` or ``[N, 1]``;
+* one 2-D tensor of shape ``[N, K]`` holding K columns, in signature order or in the order given by
+  ``parameters.columns`` (on the tensor or on the request); ``parameters.content_type`` may say ``"np"``
+  or ``"pd"``.
+
+Entity keys for online feature lookup come from ``parameters.entity_ids`` or from an input tensor named
+like the entity key (``customer_id`` by default) when that name is not a model feature.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from .errors import InvalidInput
+from .schema import ColumnSpec, ModelSchema
+
+__all__ = [
+    "Columns",
+    "DecodedRequest",
+    "check_columns_complete",
+    "columns_from_records",
+    "decode_infer_request",
+    "decode_predict_request",
+    "encode_infer_response",
+    "parse_json",
+]
+
+Columns = dict[str, np.ndarray]
+_DATATYPES = frozenset(
+    {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"}
+)
+_CONTENT_TYPES = frozenset({"np", "pd"})
+
+
+@dataclass
+class DecodedRequest:
+    """A validated request: one array per model column present, and what is still missing."""
+
+    columns: Columns
+    rows: int
+    request_id: str | None = None
+    entity_ids: list[Any] | None = None
+    missing: list[str] = field(default_factory=list)
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a request body; JSON that orjson refuses only for ``NaN``/``Infinity`` literals is still read."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if b"NaN" in body or b"Infinity" in body:
+            import json
+
+            try:
+                return json.loads(body)
+            except ValueError:
+                pass
+        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+
+
+def _flatten(where: str, data: Any, depth: int) -> list[Any]:
+    if not isinstance(data, list):
+        raise InvalidInput(f"{where}: 'data' must be a list, got {type(data).__name__}")
+    if depth <= 1 or not data or not isinstance(data[0], list):
+        return data
+    flat: list[Any] = []
+    for item in data:
+        if not isinstance(item, list):
+            raise InvalidInput(f"{where}: 'data' mixes nested lists and scalars")
+        flat.extend(_flatten(where, item, depth - 1))
+    return flat
+
+
+def _check_shape(where: str, shape: Any) -> list[int]:
+    if not isinstance(shape, list) or not shape or not all(type(d) is int and d >= 0 for d in shape):
+        raise InvalidInput(f"{where}: 'shape' must be a non-empty list of non-negative integers, got {shape!r}")
+    return shape
+
+
+def _tensor_fields(index: int, tensor: Any) -> tuple[str, str, list[int], list[Any], Mapping[str, Any]]:
+    if not isinstance(tensor, dict):
+        raise InvalidInput(f"inputs[{index}]: expected an object with name, datatype, shape and data")
+    name = tensor.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"inputs[{index}]: 'name' must be a non-empty string")
+    where = f"input {name!r}"
+    datatype = tensor.get("datatype")
+    if datatype not in _DATATYPES:
+        raise InvalidInput(f"{where}: 'datatype' must be one of {', '.join(sorted(_DATATYPES))}, got {datatype!r}")
+    shape = _check_shape(where, tensor.get("shape"))
+    if "data" not in tensor:
+        raise InvalidInput(f"{where}: 'data' is missing")
+    data = _flatten(where, tensor["data"], len(shape))
+    expected = math.prod(shape)
+    if len(data) != expected:
+        raise InvalidInput(f"{where}: shape {shape} needs {expected} values, 'data' holds {len(data)}")
+    parameters = tensor.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InvalidInput(f"{where}: 'parameters' must be an object")
+    return name, datatype, shape, data, parameters
+
+
+def _column_tensor(
+    spec: ColumnSpec, datatype: str, shape: list[int], data: list[Any], rows: int | None, rows_from: str
+) -> tuple[np.ndarray, int]:
+    where = f"input {spec.name!r}"
+    if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+        raise InvalidInput(f"{where}: shape {shape} is not a column; expected [N] or [N, 1]")
+    if not spec.accepts(datatype):
+        raise InvalidInput(f"{where}: datatype {datatype} does not fit the column; expected {spec.datatype}")
+    if rows is not None and shape[0] != rows:
+        raise InvalidInput(f"{where}: {shape[0]} rows, but {rows_from} has {rows}; all inputs need the same N")
+    return spec.convert(where, data), shape[0]
+
+
+def _matrix_tensor(
+    schema: ModelSchema,
+    name: str,
+    datatype: str,
+    shape: list[int],
+    data: list[Any],
+    order: Any,
+) -> tuple[Columns, int]:
+    where = f"input {name!r}"
+    if len(shape) != 2:
+        raise InvalidInput(
+            f"{where} is not a model feature ({', '.join(schema.names)}); a tensor holding several columns "
+            f"must be 2-D [N, K], got shape {shape}"
+        )
+    names = schema.names if order is None else order
+    if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+        raise InvalidInput(f"{where}: parameters.columns must be a list of column names")
+    if shape[1] != len(names):
+        raise InvalidInput(f"{where}: shape {shape} has {shape[1]} columns, expected {len(names)} ({', '.join(names)})")
+    specs: dict[str, ColumnSpec] = {}
+    rows, width = shape
+    for column in names:
+        spec = schema.by_name.get(column)
+        if spec is None:
+            raise InvalidInput(f"{where}: column {column!r} is not a model feature; expected {', '.join(schema.names)}")
+        if column in specs:
+            raise InvalidInput(f"{where}: column {column!r} appears twice in parameters.columns")
+        if not spec.accepts(datatype):
+            raise InvalidInput(
+                f"{where}: datatype {datatype} cannot carry column {column!r} ({spec.datatype}); "
+                "send one tensor per column for mixed types"
+            )
+        specs[column] = spec
+    block = _float_block(specs, data, rows, width)
+    if block is not None:
+        return {column: block[:, offset] for offset, column in enumerate(names)}, rows
+    columns: Columns = {}
+    for offset, (column, spec) in enumerate(specs.items()):
+        values = data[offset::width] if width > 1 else data
+        columns[column] = spec.convert(f"{where} column {column!r}", values)
+    return columns, rows
+
+
+def _float_block(specs: Mapping[str, ColumnSpec], data: list[Any], rows: int, width: int) -> np.ndarray | None:
+    """The whole tensor converted at once when every column is a float column and every value a finite number;
+    None sends the tensor through the per-column checks (which also word the errors)."""
+    datatypes = {spec.datatype for spec in specs.values()}
+    if len(datatypes) != 1 or not datatypes <= {"FP64", "FP32"} or not set(map(type, data)) <= {float, int}:
+        return None
+    block = np.asarray(data, dtype=np.float64).reshape(rows, width)
+    if not np.isfinite(block).all():
+        return None
+    return block.astype(np.float32) if "FP32" in datatypes else block
+
+
+def _entity_ids(where: str, value: Any, rows: int | None) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise InvalidInput(f"{where} must be a non-empty list of entity keys")
+    if not all(type(v) in (str, int) for v in value):
+        raise InvalidInput(f"{where} must hold strings or integers")
+    if rows is not None and len(value) != rows:
+        raise InvalidInput(f"{where} has {len(value)} keys for {rows} rows")
+    return value
+
+
+def decode_infer_request(payload: Any, schema: ModelSchema, entity_key: str | None = None) -> DecodedRequest:
+    """Validate a v2 inference request against the model schema and decode its columns."""
+    if not isinstance(payload, dict):
+        raise InvalidInput(f"request body must be a JSON object with 'inputs', got {type(payload).__name__}")
+    inputs = payload.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise InvalidInput("'inputs' must be a non-empty list of tensors")
+    request_id = payload.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidInput("'id' must be a string")
+    parameters = payload.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InvalidInput("'parameters' must be an object")
+    content_type = parameters.get("content_type")
+    if content_type is not None and content_type not in _CONTENT_TYPES:
+        raise InvalidInput(f"parameters.content_type must be 'np' or 'pd', got {content_type!r}")
+
+    columns: Columns = {}
+    rows: int | None = None
+    rows_from = ""
+    entity_ids: list[Any] | None = None
+    by_name = schema.by_name
+    for index, tensor in enumerate(inputs):
+        name, datatype, shape, data, tensor_parameters = _tensor_fields(index, tensor)
+        spec = by_name.get(name)
+        if spec is not None:
+            if name in columns:
+                raise InvalidInput(f"input {name!r} is given twice")
+            columns[name], rows = _column_tensor(spec, datatype, shape, data, rows, rows_from)
+            rows_from = f"input {name!r}"
+        elif entity_key is not None and name == entity_key:
+            if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+                raise InvalidInput(f"input {name!r}: entity keys need shape [N] or [N, 1], got {shape}")
+            entity_ids = _entity_ids(f"input {name!r}", data, rows)
+        elif (len(shape) == 2 and shape[1] != 1) or tensor_parameters.get("columns") is not None:
+            order = tensor_parameters.get("columns", parameters.get("columns"))
+            matrix, count = _matrix_tensor(schema, name, datatype, shape, data, order)
+            if rows is not None and count != rows:
+                raise InvalidInput(f"input {name!r}: {count} rows, but {rows_from} has {rows}")
+            rows = count
+            rows_from = f"input {name!r}"
+            for column, values in matrix.items():
+                if column in columns:
+                    raise InvalidInput(f"column {column!r} is given twice (in input {name!r} and another input)")
+                columns[column] = values
+        else:
+            raise InvalidInput(f"unexpected input {name!r}: the model takes {', '.join(schema.names)}")
+
+    if "entity_ids" in parameters:
+        entity_ids = _entity_ids("parameters.entity_ids", parameters["entity_ids"], rows)
+    if rows is None:
+        rows = len(entity_ids) if entity_ids else 0
+    elif entity_ids is not None and len(entity_ids) != rows:
+        raise InvalidInput(f"{len(entity_ids)} entity keys for {rows} rows")
+    if rows == 0:
+        raise InvalidInput("the request holds no rows")
+    missing = [n for n in schema.names if n not in columns] if len(columns) != len(schema.inputs) else []
+    return DecodedRequest(columns, rows, request_id, entity_ids, missing)
+
+
+def decode_predict_request(payload: Any, schema: ModelSchema, entity_key: str | None = None) -> DecodedRequest:
+    """Validate a v1 ``{"instances": [{column: value, ...}, ...]}`` request."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list) or not payload["instances"]:
+        raise InvalidInput('request body must be {"instances": [{...one object per row...}]}')
+    instances: list[Any] = payload["instances"]
+    for index, record in enumerate(instances):
+        if not isinstance(record, dict):
+            raise InvalidInput(f"instances[{index}] must be an object of column values")
+        for key in record:
+            if key not in schema.by_name and key != entity_key:
+                raise InvalidInput(
+                    f"instances[{index}]: unexpected field {key!r}; the model takes {', '.join(schema.names)}"
+                )
+    columns: Columns = {}
+    missing: list[str] = []
+    for spec in schema.inputs:
+        present = [spec.name in record for record in instances]
+        if not any(present):
+            missing.append(spec.name)
+            continue
+        if not all(present):
+            index = present.index(False)
+            raise InvalidInput(f"instances[{index}]: field {spec.name!r} is missing (expected {spec.datatype})")
+        columns[spec.name] = spec.convert(f"field {spec.name!r}", [record[spec.name] for record in instances])
+    entity_ids = None
+    if entity_key is not None and any(entity_key in record for record in instances):
+        entity_ids = _entity_ids(f"field {entity_key!r}", [record.get(entity_key) for record in instances], None)
+    return DecodedRequest(columns, len(instances), None, entity_ids, missing)
+
+
+def encode_infer_response(
+    model_name: str, model_version: str, request_id: str, output_name: str, predictions: np.ndarray
+) -> bytes:
+    """The v2 inference response body."""
+    return orjson.dumps(
+        {
+            "model_name": model_name,
+            "model_version": model_version,
+            "id": request_id,
+            "outputs": [
+                {
+                    "name": output_name,
+                    "datatype": "FP64",
+                    "shape": list(predictions.shape),
+                    "data": predictions.ravel(),
+                }
+            ],
+        },
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+
+
+def check_columns_complete(schema: ModelSchema, columns: Mapping[str, np.ndarray], rows: int) -> None:
+    """Raise unless every model column is present with ``rows`` values."""
+    for spec in schema.inputs:
+        values = columns.get(spec.name)
+        if values is None:
+            raise InvalidInput(
+                f"missing input {spec.name!r} ({spec.datatype}, shape [N]); the model takes {', '.join(schema.names)}"
+            )
+        if len(values) != rows:
+            raise InvalidInput(f"input {spec.name!r}: {len(values)} values for {rows} rows")
+
+
+def columns_from_records(schema: ModelSchema, records: Sequence[Mapping[str, Any]]) -> Columns:
+    """Arrays for the model columns from row records (input examples); values are validated."""
+    return {s.name: s.convert(f"column {s.name!r}", [r[s.name] for r in records]) for s in schema.inputs}

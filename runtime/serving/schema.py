@@ -1,0 +1,194 @@
+"""The model's input and output columns, read once from its MLflow signature, with compiled value checks.
+
+Each input column gets a converter built at load time that turns a flat list of JSON values into a
+numpy array of the column's type, rejecting values of the wrong kind, nulls and NaN where the
+signature marks the column as required.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidInput, ModelRefused
+
+__all__ = [
+    "DEFAULT_OUTPUT",
+    "ColumnSpec",
+    "ModelSchema",
+    "schema_from_signature",
+]
+
+DEFAULT_OUTPUT = "probability"
+"""Output tensor name when the signature's output column has no name."""
+
+_MLFLOW_TO_V2 = {
+    "boolean": "BOOL",
+    "integer": "INT32",
+    "long": "INT64",
+    "float": "FP32",
+    "double": "FP64",
+    "string": "BYTES",
+    "binary": "BYTES",
+    "datetime": "BYTES",
+}
+_INTS = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"})
+_FLOATS = frozenset({"FP16", "FP32", "FP64"})
+_ACCEPTED = {
+    "BOOL": frozenset({"BOOL"}),
+    "INT32": _INTS,
+    "INT64": _INTS,
+    "FP32": _FLOATS | _INTS,
+    "FP64": _FLOATS | _INTS,
+    "BYTES": frozenset({"BYTES"}),
+}
+_NUMPY = {"BOOL": np.bool_, "INT32": np.int32, "INT64": np.int64, "FP32": np.float32, "FP64": np.float64}
+
+Converter = Callable[[str, Sequence[Any]], np.ndarray]
+
+
+def _float_converter(dtype: type[np.generic], required: bool) -> Converter:
+    def convert(where: str, values: Sequence[Any]) -> np.ndarray:
+        kinds = set(map(type, values))
+        has_null = False
+        if not kinds <= {float, int}:
+            for position, value in enumerate(values):
+                if value is None:
+                    if required:
+                        raise InvalidInput(f"{where}: null at position {position} but the column is required")
+                    has_null = True
+                elif type(value) not in (float, int):
+                    raise InvalidInput(f"{where}: expected numbers, got {type(value).__name__} {value!r}")
+        array = np.array(values, dtype=np.float64) if has_null else np.asarray(values, dtype=dtype)
+        if float in kinds or has_null:
+            finite = np.isfinite(array)
+            if not finite.all():
+                position = int(np.argmin(finite))
+                if required or not math.isnan(float(array[position])):
+                    raise InvalidInput(
+                        f"{where}: {array[position]} at position {position}; the column takes finite numbers only"
+                    )
+        return array.astype(dtype, copy=False)
+
+    return convert
+
+
+def _int_converter(dtype: type[np.generic], required: bool) -> Converter:
+    def convert(where: str, values: Sequence[Any]) -> np.ndarray:
+        if set(map(type, values)) <= {int}:
+            try:
+                return np.asarray(values, dtype=dtype)
+            except OverflowError:
+                raise InvalidInput(f"{where}: integer out of range for {np.dtype(dtype).name}") from None
+        for position, value in enumerate(values):
+            if value is None:
+                if required:
+                    raise InvalidInput(f"{where}: null at position {position} but the column is required")
+            elif type(value) is float and value.is_integer():
+                continue
+            elif type(value) is not int:
+                raise InvalidInput(f"{where}: expected integers, got {type(value).__name__} {value!r}")
+        if None in values:
+            return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+        return np.asarray(values, dtype=dtype)
+
+    return convert
+
+
+def _bool_converter(required: bool) -> Converter:
+    def convert(where: str, values: Sequence[Any]) -> np.ndarray:
+        if not set(map(type, values)) <= {bool}:
+            bad = next(v for v in values if type(v) is not bool)
+            if bad is None and not required:
+                return np.array(values, dtype=object)
+            raise InvalidInput(f"{where}: expected true or false, got {bad!r}")
+        return np.asarray(values, dtype=np.bool_)
+
+    return convert
+
+
+def _string_converter(required: bool) -> Converter:
+    def convert(where: str, values: Sequence[Any]) -> np.ndarray:
+        if not set(map(type, values)) <= {str}:
+            bad = next(v for v in values if type(v) is not str)
+            if not (bad is None and not required and set(map(type, values)) <= {str, type(None)}):
+                raise InvalidInput(f"{where}: expected strings, got {bad!r}")
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        return array
+
+    return convert
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One named input column of the model."""
+
+    name: str
+    datatype: str
+    """Open Inference Protocol datatype: BOOL, INT32, INT64, FP32, FP64 or BYTES."""
+    required: bool = True
+    """Required columns refuse nulls and NaN."""
+    convert: Converter = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.datatype in ("FP32", "FP64"):
+            converter = _float_converter(_NUMPY[self.datatype], self.required)
+        elif self.datatype in ("INT32", "INT64"):
+            converter = _int_converter(_NUMPY[self.datatype], self.required)
+        elif self.datatype == "BOOL":
+            converter = _bool_converter(self.required)
+        else:
+            converter = _string_converter(self.required)
+        object.__setattr__(self, "convert", converter)
+
+    def accepts(self, datatype: str) -> bool:
+        """Whether a tensor of ``datatype`` can carry this column."""
+        return datatype in _ACCEPTED[self.datatype]
+
+
+@dataclass(frozen=True)
+class ModelSchema:
+    """Input columns in signature order, and the output tensor."""
+
+    inputs: tuple[ColumnSpec, ...]
+    output_name: str = DEFAULT_OUTPUT
+    output_datatype: str = "FP64"
+    by_name: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
+    names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {c.name: c for c in self.inputs})
+        object.__setattr__(self, "names", tuple(c.name for c in self.inputs))
+
+    def synthesized_row(self) -> dict[str, np.ndarray]:
+        """One neutral row (zeros, false, empty strings) for warm-up when the model has no input example."""
+        row: dict[str, np.ndarray] = {}
+        for column in self.inputs:
+            value: Any = {"BOOL": False, "BYTES": ""}.get(column.datatype, 0)
+            row[column.name] = column.convert(column.name, [value])
+        return row
+
+
+def schema_from_signature(signature: Any) -> ModelSchema:
+    """Build the schema from an ``mlflow.models.ModelSignature`` with named input columns."""
+    if signature is None or signature.inputs is None:
+        raise ModelRefused("the model has no MLflow signature: log it with signature=infer_signature(...)")
+    inputs = signature.inputs
+    if not inputs.has_input_names() or inputs.is_tensor_spec():
+        raise ModelRefused("the model signature must name its input columns (a column-based signature)")
+    columns = []
+    for spec in inputs.inputs:
+        type_name = getattr(spec.type, "name", str(spec.type))
+        if type_name not in _MLFLOW_TO_V2:
+            raise ModelRefused(f"input column {spec.name!r} has type {type_name}, which the server cannot take")
+        columns.append(ColumnSpec(spec.name, _MLFLOW_TO_V2[type_name], bool(getattr(spec, "required", True))))
+    output_name = DEFAULT_OUTPUT
+    outputs = signature.outputs
+    if outputs is not None and outputs.has_input_names() and len(outputs.inputs) == 1:
+        output_name = outputs.inputs[0].name or DEFAULT_OUTPUT
+    return ModelSchema(tuple(columns), output_name=output_name)

@@ -1,0 +1,46 @@
+"""Run the model server under uvicorn (uvloop, httptools, no access log), as the serving Deployments do."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from pulumi_mlops.runtime.config import RuntimeSettings, ServingSpec
+
+from .app import create_app
+from .features import FeatureLookup
+from .loader import MlflowModelSource, ModelSource
+
+__all__ = ["GRACEFUL_SHUTDOWN_SECONDS", "serve"]
+
+GRACEFUL_SHUTDOWN_SECONDS = 25
+"""On SIGTERM, in-flight requests get this long to finish before the prediction log is flushed."""
+
+
+def serve(
+    spec: ServingSpec,
+    *,
+    host: str = "0.0.0.0",
+    settings: RuntimeSettings | None = None,
+    source: ModelSource | None = None,
+    feature_lookup: FeatureLookup | None = None,
+) -> None:
+    """Serve ``spec.model`` on ``host:spec.port`` until SIGTERM or SIGINT; blocks."""
+    import uvicorn
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    settings = settings or RuntimeSettings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(spec, source or MlflowModelSource(settings), settings=settings, feature_lookup=feature_lookup)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=spec.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,101 @@
+"""Prediction logs: parquet rows for drift detection, complete after SIGTERM, bounded in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pyarrow.dataset as ds
+from pulumi_mlops.runtime.config import PredictionLogSpec, ServingSpec
+from pulumi_mlops.runtime.serving.metrics import ServingMetrics
+from pulumi_mlops.runtime.serving.prediction_log import PredictionLogger
+from serving_support import FEATURES, MODEL, Registry, free_port, rows, v2_request
+
+
+def test_sigterm_drains_and_flushes_every_row(registry: Registry, tmp_path: Path) -> None:
+    port = free_port()
+    spec = tmp_path / "spec.json"
+    serving = ServingSpec.model_validate(
+        {"model": {"name": MODEL}, "port": port, "prediction_log": {"flush_seconds": 3600, "flush_rows": 100000}}
+    )
+    spec.write_text(serving.model_dump_json())
+    logs = tmp_path / "logs"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    env.update(
+        MLOPS_HOME=str(tmp_path / "home"),
+        MLOPS_TRACKING_URI=registry.settings.resolved_tracking_uri(),
+        MLOPS_PREDICTION_LOG_URI=str(logs),
+        MLOPS_LOG_LEVEL="WARNING",
+    )
+    mlops = Path(sys.executable).parent / "mlops"
+    process = subprocess.Popen(
+        [str(mlops), "serve", "--spec", str(spec), "--host", "127.0.0.1"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "server did not become ready"
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        records = rows(30, seed=11)
+
+        async def send() -> list[str]:
+            async with httpx.AsyncClient(timeout=30) as client:
+                responses = await asyncio.gather(
+                    *(
+                        client.post(f"{url}/v2/models/{MODEL}/infer", json=v2_request([r]) | {"id": f"r{i}"})
+                        for i, r in enumerate(records)
+                    )
+                )
+            assert all(r.status_code == 200 for r in responses)
+            return [r.json()["model_version"] for r in responses]
+
+        versions = asyncio.run(send())
+        assert not logs.exists() or not any(logs.rglob("*.parquet"))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    files = sorted(logs.rglob("*.parquet"))
+    assert files and all(f.name.startswith("part-") for f in files)
+    version = versions[0]
+    assert all(f.parent.name == f"version={version}" and f.parent.parent.name.startswith("date=") for f in files)
+    table = ds.dataset([str(f) for f in files], format="parquet").to_table()
+    assert table.num_rows == len(records)
+    assert table.column_names == [*FEATURES, "prediction", "request_id", "timestamp", "model_version"]
+    frame = table.to_pandas().sort_values("request_id", key=lambda s: s.str[1:].astype(int))
+    assert list(frame["request_id"]) == [f"r{i}" for i in range(len(records))]
+    assert set(frame["model_version"]) == {int(version)}
+    np.testing.assert_allclose(frame["prediction"], registry.expected(version, records))
+    np.testing.assert_allclose(frame["tenure"], [r["tenure"] for r in records])
+
+
+def test_buffer_is_bounded_and_drops_are_counted(tmp_path: Path) -> None:
+    metrics = ServingMetrics()
+    spec = PredictionLogSpec(flush_rows=5, max_buffered_rows=10)
+    logger = PredictionLogger(spec, str(tmp_path), metrics)
+    columns = {"x": np.arange(4, dtype=np.float64)}
+    for i in range(4):
+        logger.record("1", ("x",), columns, np.full(4, 0.5), [(f"r{i}a", 1), (f"r{i}b", 3)])
+    assert metrics.log_rows.labels("dropped")._value.get() == 8
+    assert logger.flush() == 8
+    assert metrics.log_rows.labels("written")._value.get() == 8
+    table = ds.dataset(str(tmp_path), format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == 8 and set(table.column("version").to_pylist()) == {1}
+    assert table.column("request_id").to_pylist() == ["r0a", "r0b", "r0b", "r0b", "r1a", "r1b", "r1b", "r1b"]

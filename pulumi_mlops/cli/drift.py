@@ -82,14 +82,11 @@ def register(app: typer.Typer) -> None:
         from pydantic import ValidationError
 
         from pulumi_mlops.runtime.config import ModelRef, RuntimeSettings, SettingsError
-        from pulumi_mlops.runtime.drift import ProfileError, detect_drift
-        from pulumi_mlops.runtime.drift.html import HTML_FILENAME, write_html
-        from pulumi_mlops.runtime.drift.metrics import export_metrics
-        from pulumi_mlops.runtime.drift.reference import load_reference
-        from pulumi_mlops.runtime.drift.report import REPORT_FILENAME, WindowInfo, write_json
-        from pulumi_mlops.runtime.drift.window import WindowError, read_labels, read_window
+        from pulumi_mlops.runtime.drift import ProfileError
+        from pulumi_mlops.runtime.drift.check import run_drift_check
+        from pulumi_mlops.runtime.drift.window import WindowError
 
-        with user_errors(ValidationError, SettingsError, ProfileError, WindowError):
+        with user_errors(ValidationError, SettingsError, ProfileError, WindowError, ValueError):
             ref = ModelRef.parse(model)
             spec = _load_spec(spec_file)
             settings = RuntimeSettings.from_env()
@@ -97,30 +94,12 @@ def register(app: typer.Typer) -> None:
             start = _when(since, "--since") or end - timedelta(hours=spec.window_hours)
             if start >= end:
                 raise UserError(f"--since {start.isoformat()} is not before --until {end.isoformat()}")
-            profile, source = load_reference(reference or f"models:/{ref}", settings)
-            wanted = [*profile.features, "prediction", "request_id"]
-            logs = read_window(window, since=start, until=end, columns=wanted, endpoint_url=settings.s3_endpoint_url)
-            label_frame = read_labels(labels, endpoint_url=settings.s3_endpoint_url) if labels else None
-
-        report = detect_drift(
-            profile,
-            logs.frame,
-            spec,
-            model=str(ref),
-            reference=source,
-            window=WindowInfo(source=window, since=start, until=end, files=logs.files),
-            labels=label_frame,
-            log_columns=logs.columns or None,
-        )
-        json_path = write_json(report, out / REPORT_FILENAME)
-        html_path = write_html(report, out / HTML_FILENAME)
-        try:
-            where = export_metrics(report, pushgateway_url=settings.pushgateway_url, out_dir=out)
-        except OSError as exc:
-            err_console.print(f"[yellow]warning:[/] cannot push metrics to {settings.pushgateway_url}: {exc}")
-            where = export_metrics(report, out_dir=out)
+            check = run_drift_check(
+                ref, window, spec, settings, out, reference=reference, since=start, until=end, labels=labels
+            )
+        report = check.report
         _print_summary(report)
-        console.print(f"wrote {json_path}, {html_path}; metrics → {where}", highlight=False)
+        console.print(f"wrote {check.json_path}, {check.html_path}; metrics → {check.metrics}", highlight=False)
         if report.status == "insufficient_data":
             err_console.print(f"[yellow]warning:[/] {report.findings[0].message}", highlight=False)
         if report.dataset_drift:

@@ -101,6 +101,9 @@ def register(app: typer.Typer) -> None:
         nproc: int = typer.Option(1, "--nproc", min=1, help="Processes for DistributedDataParallel (mlp only)."),
         register_model: bool = typer.Option(True, "--register/--no-register", help="Log and register the model."),
         json_out: Path | None = typer.Option(None, "--json", help="Write metrics and the version as JSON here."),
+        promote_after: bool = typer.Option(
+            False, "--promote", help="Then run the champion/challenger gate on the new version (as mlops promote)."
+        ),
     ) -> None:
         """Train a model, evaluate it on the fixed holdout and register it as the challenger."""
         from pulumi_mlops.runtime.config import SettingsError
@@ -123,10 +126,16 @@ def register(app: typer.Typer) -> None:
             from pulumi_mlops.runtime.config import RuntimeSettings
             from pulumi_mlops.runtime.training import train as run_training
 
-            result = run_training(
-                training_spec, RuntimeSettings.from_env(), schema=dataset_schema, register=register_model
-            )
+            settings = RuntimeSettings.from_env()
+            result = run_training(training_spec, settings, schema=dataset_schema, register=register_model)
         _show(result, json_out)
+        if promote_after and register_model:
+            from pulumi_mlops.runtime.registry.promotion import promote
+
+            with user_errors(*errors):
+                decision = promote(training_spec.model.name, settings, note="gate after training")
+            colour = "green" if decision.promoted else "yellow"
+            console.print(f"[{colour}]{decision.action}[/] {decision.reason}", highlight=False)
 
 
 def _show(result: Any, json_out: Path | None) -> None:

@@ -1,11 +1,14 @@
 """Pipelines over the runtime's parts: the automated retraining loop and the end-to-end demo."""
 
-from .guard import RetrainGuard, RetrainHistory
+from .guard import HISTORY_TAG, History, RegistryHistory, RetrainGuard, RetrainHistory
 from .retrain import DriftOutcome, PromotionOutcome, RetrainDecision, RetrainSteps, run_retrain
 
 __all__ = [
+    "HISTORY_TAG",
     "DriftOutcome",
+    "History",
     "PromotionOutcome",
+    "RegistryHistory",
     "RetrainDecision",
     "RetrainGuard",
     "RetrainHistory",

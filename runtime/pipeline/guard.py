@@ -1,7 +1,8 @@
 """Anti-flapping guard for automatic retraining: a cooldown and a daily cap per model.
 
-The history is a small JSON file of past retraining times per model, written atomically so a
-crash mid-write never loses it.
+The history of past retraining times lives either in a small JSON file (written atomically, so a
+crash mid-write never loses it) or on the registered model itself, as a tag, so that every drift
+job on the platform sees the same history.
 """
 
 from __future__ import annotations
@@ -11,8 +12,21 @@ import os
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
-__all__ = ["RetrainGuard", "RetrainHistory"]
+__all__ = ["HISTORY_TAG", "History", "RegistryHistory", "RetrainGuard", "RetrainHistory"]
+
+HISTORY_TAG = "mlops.retrain_history"
+"""Registered-model tag holding the JSON list of automatic retraining times."""
+KEEP = timedelta(days=7)
+
+
+class History(Protocol):
+    """Where past retraining times are kept."""
+
+    def load(self) -> dict[str, list[datetime]]: ...
+
+    def record(self, model: str, at: datetime) -> None: ...
 
 
 class RetrainHistory:
@@ -29,7 +43,7 @@ class RetrainHistory:
 
     def record(self, model: str, at: datetime) -> None:
         history = self.load()
-        cutoff = at - timedelta(days=7)
+        cutoff = at - KEEP
         times = [t for t in history.get(model, []) if t >= cutoff] + [at]
         history[model] = times
         payload = {m: [t.isoformat() for t in ts] for m, ts in sorted(history.items())}
@@ -40,10 +54,30 @@ class RetrainHistory:
         os.replace(tmp, self.path)
 
 
+class RegistryHistory:
+    """Past automatic retrainings kept on the registered model (tag ``mlops.retrain_history``)."""
+
+    def __init__(self, client: Any, models: list[str]) -> None:
+        self.client = client
+        self.models = models
+
+    def load(self) -> dict[str, list[datetime]]:
+        history: dict[str, list[datetime]] = {}
+        for model in self.models:
+            tags = self.client.get_registered_model(model).tags or {}
+            raw = json.loads(tags.get(HISTORY_TAG) or "[]")
+            history[model] = [datetime.fromisoformat(t) for t in raw]
+        return history
+
+    def record(self, model: str, at: datetime) -> None:
+        times = [t for t in self.load().get(model, []) if t >= at - KEEP] + [at]
+        self.client.set_registered_model_tag(model, HISTORY_TAG, json.dumps([t.isoformat() for t in times]))
+
+
 class RetrainGuard:
     """Says whether a model may be retrained now, and why not."""
 
-    def __init__(self, history: RetrainHistory, cooldown_hours: float, max_per_day: int) -> None:
+    def __init__(self, history: History, cooldown_hours: float, max_per_day: int) -> None:
         self.history = history
         self.cooldown = timedelta(hours=cooldown_hours)
         self.max_per_day = max_per_day

@@ -1,0 +1,131 @@
+"""``mlops retrain``: the automated retraining loop, in this process or as a Job on the cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ._common import UserError, console, user_errors
+
+__all__ = ["register"]
+
+
+def _drift_spec(path: Path | None) -> Any:
+    from pulumi_mlops.runtime.config import DriftSpec
+
+    if path is None:
+        return DriftSpec()
+    import yaml
+
+    try:
+        return DriftSpec.model_validate(yaml.safe_load(path.read_text()) or {})
+    except FileNotFoundError:
+        raise UserError(f"--spec {path}: no such file") from None
+
+
+def _training_spec(path: Path | None, model: str, data: str | None, estimator: str | None) -> Any:
+    import yaml
+
+    from pulumi_mlops.runtime.config import ModelRef, TrainingSpec
+
+    raw: dict[str, Any] = {}
+    if path is not None:
+        if not path.is_file():
+            raise UserError(f"--training-spec {path}: no such file")
+        raw = yaml.safe_load(path.read_text()) or {}
+    raw.setdefault("model", {"name": ModelRef.parse(model).name})
+    if data:
+        raw["data"] = data
+    if estimator:
+        raw["estimator"] = estimator
+    return TrainingSpec.model_validate(raw)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("retrain")
+    def retrain(
+        model: str = typer.Option(..., "--model", "-m", help="Served model as name@alias (alias default champion)."),
+        endpoint: str | None = typer.Option(None, "--endpoint", help="Endpoint name (for the audit log)."),
+        window: str | None = typer.Option(
+            None, "--window", "-w", help="Prediction logs to check for drift (in-process mode)."
+        ),
+        data: str | None = typer.Option(None, "--data", "-d", help="Fresh training data for the challenger."),
+        estimator: str | None = typer.Option(None, "--estimator", help="Estimator of the challenger."),
+        training_spec: Path | None = typer.Option(None, "--training-spec", help="TrainingSpec YAML/JSON."),
+        cron_job: str | None = typer.Option(
+            None, "--cronjob", help="On the cluster: start a Job from this training CronJob instead of training here."
+        ),
+        spec_file: Path | None = typer.Option(None, "--spec", help="DriftSpec YAML/JSON (thresholds, guard)."),
+        out: Path = typer.Option(Path(".mlops/drift"), "--out", "-o", help="Where the drift reports go."),
+    ) -> None:
+        """Retrain after drift: check the window, respect the cooldown and daily cap, train a challenger,
+        promote it only if it beats the champion on the fixed holdout. Every decision is audited."""
+        from pydantic import ValidationError
+
+        from pulumi_mlops.runtime.config import ModelRef, RuntimeSettings, SettingsError
+        from pulumi_mlops.runtime.drift import ProfileError
+        from pulumi_mlops.runtime.drift.window import WindowError
+        from pulumi_mlops.runtime.pipeline import RegistryHistory, RetrainGuard
+        from pulumi_mlops.runtime.pipeline.kube import KubeApiError
+        from pulumi_mlops.runtime.registry.audit import AuditEvent, append_audit
+        from pulumi_mlops.runtime.registry.loading import ModelNotFoundError
+        from pulumi_mlops.runtime.registry.tracking import mlflow_client
+
+        errors = (ValidationError, SettingsError, ProfileError, WindowError, KubeApiError, ModelNotFoundError)
+        with user_errors(*errors):
+            ref = ModelRef.parse(model)
+            drift = _drift_spec(spec_file)
+            settings = RuntimeSettings.from_env()
+            if (window is None) == (cron_job is None):
+                raise UserError("give exactly one of --window (retrain here) or --cronjob (start a Job on the cluster)")
+            guard = RetrainGuard(
+                RegistryHistory(mlflow_client(settings), [ref.name]),
+                drift.retrain_cooldown_hours,
+                drift.max_retrains_per_day,
+            )
+
+            def audit(record: dict[str, Any]) -> None:
+                versions = {"champion": record.get("champion_version"), "challenger": record.get("challenger_version")}
+                details = {"endpoint": endpoint, "drift_share": record.get("drift_share")}
+                append_audit(
+                    settings,
+                    AuditEvent(
+                        action=record["action"],
+                        model=ref.name,
+                        reason=record["why"],
+                        versions=versions,
+                        details=details,
+                    ),
+                )
+
+            if cron_job is not None:
+                _submit(ref.name, cron_job, guard, audit)
+                return
+            from pulumi_mlops.runtime.pipeline import run_retrain
+            from pulumi_mlops.runtime.pipeline.steps import LocalRetrain, local_steps
+
+            assert window is not None
+            job = LocalRetrain(
+                training=_training_spec(training_spec, model, data, estimator),
+                drift=drift,
+                window=window,
+                out=out,
+                served_alias=ref.alias,
+            )
+            decision = run_retrain(ref.name, local_steps(job, settings), guard, audit)
+        colour = {"retrained-promoted": "green", "failed": "red"}.get(decision.action, "yellow")
+        console.print(f"[bold {colour}]{decision.action}[/] {ref.name}: {decision.reason}", highlight=False)
+        if decision.action == "failed":
+            raise typer.Exit(1)
+
+
+def _submit(model: str, cron_job: str, guard: Any, audit: Any) -> None:
+    from pulumi_mlops.runtime.pipeline.kube import KubeApi, trigger_retraining
+
+    job = trigger_retraining(model, cron_job, guard, audit, KubeApi.in_cluster())
+    if job is None:
+        console.print(f"[yellow]skipped[/] {model}: the retraining guard says wait (see the audit log)")
+    else:
+        console.print(f"[green]started[/] Job {job} from CronJob {cron_job}", highlight=False)

@@ -1,0 +1,146 @@
+"""Start a Job from a CronJob's template through the Kubernetes API, as ``kubectl create job --from`` does.
+
+The drift job runs this in-cluster with its ServiceAccount token; it needs ``get`` on the CronJob and
+``create`` on Jobs in its namespace, nothing more. Plain HTTP calls, no client library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "KubeApi",
+    "KubeApiError",
+    "job_from_cron_job",
+    "retrain_job_name",
+    "submit_from_cron_job",
+    "trigger_retraining",
+]
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+TRIGGER_LABEL = "pulumi-mlops.io/trigger"
+
+
+class KubeApiError(RuntimeError):
+    """The API server refused or could not be reached; the message names the call and the status."""
+
+
+@dataclass(frozen=True)
+class KubeApi:
+    """Where the API server is and how to authenticate."""
+
+    base_url: str
+    token: str
+    namespace: str
+    ssl_context: ssl.SSLContext | None = None
+    timeout_s: float = 10.0
+
+    @classmethod
+    def in_cluster(cls, sa_dir: Path | None = None) -> KubeApi:
+        sa_dir = sa_dir or SERVICE_ACCOUNT_DIR
+        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        if not host or not (sa_dir / "token").is_file():
+            raise KubeApiError("not running in a Kubernetes pod (no KUBERNETES_SERVICE_HOST or service-account token)")
+        context = ssl.create_default_context(cafile=str(sa_dir / "ca.crt"))
+        return cls(
+            base_url=f"https://{host}:{port}",
+            token=(sa_dir / "token").read_text().strip(),
+            namespace=(sa_dir / "namespace").read_text().strip(),
+            ssl_context=context,
+        )
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s, context=self.ssl_context) as response:
+                result: dict[str, Any] = json.loads(response.read() or b"{}")
+                return result
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:300]
+            raise KubeApiError(f"{method} {path}: HTTP {exc.code}: {detail}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise KubeApiError(f"{method} {path}: {exc}") from None
+
+
+def job_from_cron_job(cron_job: dict[str, Any], job_name: str, reason: str) -> dict[str, Any]:
+    """A Job manifest from the CronJob's ``jobTemplate``, owned by the CronJob, marked as a manual start."""
+    meta = cron_job["metadata"]
+    template = cron_job["spec"]["jobTemplate"]
+    labels = {**(template.get("metadata", {}).get("labels") or {}), TRIGGER_LABEL: "drift"}
+    annotations = {
+        **(template.get("metadata", {}).get("annotations") or {}),
+        "cronjob.kubernetes.io/instantiate": "manual",
+        "pulumi-mlops.io/reason": reason[:250],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name,
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": template["spec"],
+    }
+
+
+def retrain_job_name(cron_job: str, now: datetime) -> str:
+    """``<cron job>-retrain-<UTC time>``, the CronJob name cut so the whole stays within 63 characters."""
+    at = now.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+    suffix = f"-retrain-{at}"
+    return cron_job[: 63 - len(suffix)].rstrip("-") + suffix
+
+
+def submit_from_cron_job(api: KubeApi, cron_job: str, reason: str, now: datetime | None = None) -> str:
+    """Create a Job from ``cron_job`` (in the API's namespace); returns the Job's name."""
+    base = f"/apis/batch/v1/namespaces/{api.namespace}"
+    source = api.call("GET", f"{base}/cronjobs/{cron_job}")
+    name = retrain_job_name(cron_job, now or datetime.now(UTC))
+    created = api.call("POST", f"{base}/jobs", job_from_cron_job(source, name, reason))
+    return str(created.get("metadata", {}).get("name", name))
+
+
+def trigger_retraining(
+    model: str,
+    cron_job: str,
+    guard: Any,
+    audit: Any,
+    api: KubeApi,
+    now: datetime | None = None,
+) -> str | None:
+    """Cluster mode of the loop (drift already found): start the training Job unless the guard says wait.
+
+    Returns the Job's name, or ``None`` when the guard blocked; both outcomes are audited.
+    """
+    at = now or datetime.now(UTC)
+    blocked = guard.blocked(model, at)
+    if blocked:
+        audit({"action": "skipped-guard", "why": blocked})
+        return None
+    job = submit_from_cron_job(api, cron_job, "dataset drift over the threshold", at)
+    guard.history.record(model, at)
+    audit({"action": "retrain-submitted", "why": f"dataset drift: started Job {job} from CronJob {cron_job}"})
+    return job

@@ -12,6 +12,8 @@ from pulumi_mlops.components.k8s.context import RedisRef
 
 from pulumi_mlops.spec import FeatureStoreSpec
 
+from .store_access import cluster_only_security_group, encrypted_secret
+
 __all__ = ["REDIS_ENGINE_VERSION", "REDIS_PORT", "OnlineStore", "OnlineStoreArgs"]
 
 REDIS_PORT = 6379
@@ -58,21 +60,8 @@ class OnlineStore(pulumi.ComponentResource):
         subnets = aws.elasticache.SubnetGroup(
             f"{name}-subnets", name=f"{args.identifier}-redis", subnet_ids=args.subnet_ids, tags=tags, opts=child
         )
-        security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg",
-            description="Redis from the EKS cluster only",
-            vpc_id=args.vpc_id,
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp",
-                    from_port=REDIS_PORT,
-                    to_port=REDIS_PORT,
-                    security_groups=[args.client_security_group_id],
-                    description="EKS cluster to Redis",
-                )
-            ],
-            tags=tags,
-            opts=child,
+        security_group = cluster_only_security_group(
+            name, "Redis", REDIS_PORT, args.vpc_id, args.client_security_group_id, tags, child
         )
         replicated = spec.redis_replicas > 0
         group = aws.elasticache.ReplicationGroup(
@@ -95,21 +84,16 @@ class OnlineStore(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        secret = aws.secretsmanager.Secret(
+        secret = encrypted_secret(
             f"{name}-auth",
-            name=f"{args.identifier}/feast-redis",
-            description="Feast online store Redis AUTH token",
-            kms_key_id=args.kms_key_arn,
-            tags=tags,
-            opts=child,
-        )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-auth-value",
-            secret_id=secret.id,
-            secret_string=pulumi.Output.json_dumps(
+            f"{args.identifier}/feast-redis",
+            "Feast online store Redis AUTH token",
+            args.kms_key_arn,
+            pulumi.Output.json_dumps(
                 {"host": group.primary_endpoint_address, "port": REDIS_PORT, "tls": True, "auth_token": token.result}
             ),
-            opts=pulumi.ResourceOptions(parent=secret),
+            tags,
+            child,
         )
 
         self.address = group.primary_endpoint_address

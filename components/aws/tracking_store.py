@@ -12,6 +12,8 @@ from pulumi_mlops.components.k8s.context import DatabaseRef
 
 from pulumi_mlops.spec import TrackingSpec
 
+from .store_access import cluster_only_security_group, encrypted_secret
+
 __all__ = ["DB_NAME", "DB_PORT", "DB_USER", "PASSWORD_SPECIALS", "TrackingStore", "TrackingStoreArgs"]
 
 DB_NAME = "mlflow"
@@ -63,21 +65,8 @@ class TrackingStore(pulumi.ComponentResource):
         subnets = aws.rds.SubnetGroup(
             f"{name}-subnets", name=f"{args.identifier}-db", subnet_ids=args.subnet_ids, tags=tags, opts=child
         )
-        security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg",
-            description="PostgreSQL from the EKS cluster only",
-            vpc_id=args.vpc_id,
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp",
-                    from_port=DB_PORT,
-                    to_port=DB_PORT,
-                    security_groups=[args.client_security_group_id],
-                    description="EKS cluster to PostgreSQL",
-                )
-            ],
-            tags=tags,
-            opts=child,
+        security_group = cluster_only_security_group(
+            name, "PostgreSQL", DB_PORT, args.vpc_id, args.client_security_group_id, tags, child
         )
         parameters = aws.rds.ParameterGroup(
             f"{name}-params",
@@ -115,28 +104,22 @@ class TrackingStore(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        secret = aws.secretsmanager.Secret(
+        credentials = {
+            "engine": "postgres",
+            "host": instance.address,
+            "port": DB_PORT,
+            "dbname": DB_NAME,
+            "username": DB_USER,
+            "password": password.result,
+        }
+        secret = encrypted_secret(
             f"{name}-credentials",
-            name=f"{args.identifier}/mlflow-db",
-            description="MLflow PostgreSQL credentials",
-            kms_key_id=args.kms_key_arn,
-            tags=tags,
-            opts=child,
-        )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-credentials-value",
-            secret_id=secret.id,
-            secret_string=pulumi.Output.json_dumps(
-                {
-                    "engine": "postgres",
-                    "host": instance.address,
-                    "port": DB_PORT,
-                    "dbname": DB_NAME,
-                    "username": DB_USER,
-                    "password": password.result,
-                }
-            ),
-            opts=pulumi.ResourceOptions(parent=secret),
+            f"{args.identifier}/mlflow-db",
+            "MLflow PostgreSQL credentials",
+            args.kms_key_arn,
+            pulumi.Output.json_dumps(credentials),
+            tags,
+            child,
         )
 
         self.address = instance.address

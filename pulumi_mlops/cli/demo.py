@@ -21,6 +21,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Preview the platform and run its policy pack offline, then run the ML loop on this machine:
         train, serve, shift traffic, detect drift, retrain, promote and hot-swap, with a report."""
+        import logging
+
         from rich.table import Table
 
         from pulumi_mlops.policies import policy_config_for
@@ -43,6 +45,7 @@ def register(app: typer.Typer) -> None:
         )
 
         console.rule("[bold]2/2 the ML loop on the embedded local default")
+        logging.getLogger("mlflow").setLevel(logging.ERROR)
         with console.status("starting", spinner="dots") as status:
             count = [0]
 

@@ -35,33 +35,17 @@ __all__ = [
 
 _TOKEN = re.compile(r"""["']((?:aws|gcp|kubernetes|random|tls|command):[A-Za-z0-9_.\-/]+:[A-Za-z0-9_]+)["']""")
 _KIND = re.compile(r"""["']([A-Z][A-Za-z]+)["']""")
-_BUILTIN_GROUPS = frozenset(
-    {
-        "core",
-        "apps",
-        "batch",
-        "policy",
-        "autoscaling",
-        "networking.k8s.io",
-        "rbac.authorization.k8s.io",
-        "storage.k8s.io",
-        "scheduling.k8s.io",
-        "admissionregistration.k8s.io",
-        "apiextensions.k8s.io",
-        "coordination.k8s.io",
-        "discovery.k8s.io",
-        "node.k8s.io",
-        "certificates.k8s.io",
-    }
-)
 
 
 def is_builtin_kubernetes(type_: str) -> bool:
     """A built-in Kubernetes kind (``kubernetes:apps/v1:Deployment``), not a CRD or a Helm/YAML wrapper."""
+    from pulumi_mlops.components.k8s.manifests import BUILTIN_GROUPS
+
     parts = type_.split(":")
     if len(parts) != 3 or parts[0] != "kubernetes" or "/" not in parts[1]:
         return False
-    return parts[1].rsplit("/", 1)[0] in _BUILTIN_GROUPS
+    group = parts[1].rsplit("/", 1)[0]
+    return ("" if group == "core" else group) in BUILTIN_GROUPS
 
 
 @lru_cache(maxsize=8)

@@ -1,5 +1,6 @@
 """Cloud-neutral Kubernetes components: serving, training, MLflow, Feast, monitoring."""
 
+from .batch import BatchScoringJob, BatchScoringJobArgs
 from .context import WORKLOAD_ROLES, ClusterContext, DatabaseRef, GpuScheduling, RedisRef
 from .drift import DriftMonitor, DriftMonitorArgs, RetrainTrigger, RetrainTriggerArgs
 from .feature_server import FeatureServer, FeatureServerArgs
@@ -13,6 +14,8 @@ from .training import TrainingJob, TrainingJobArgs
 
 __all__ = [
     "WORKLOAD_ROLES",
+    "BatchScoringJob",
+    "BatchScoringJobArgs",
     "ClusterContext",
     "DatabaseRef",
     "DriftMonitor",

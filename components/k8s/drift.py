@@ -1,8 +1,9 @@
 """Drift detection per endpoint and the permission it uses to trigger retraining.
 
 ``DriftMonitor`` is a CronJob running ``mlops drift`` on the endpoint's prediction logs; when the
-command exits with the drift code it runs ``mlops retrain --endpoint <name>``, which creates a
-Job from the training CronJob of the endpoint's model. ``RetrainTrigger`` is the Role and
+command exits with the drift code it runs ``mlops retrain --endpoint <name> --cronjob <training>``,
+which checks the retraining guard (cooldown, daily cap) and creates a Job from the training
+CronJob of the endpoint's model. ``RetrainTrigger`` is the Role and
 RoleBinding allowing exactly that: create and get Jobs, get the training CronJobs.
 """
 
@@ -50,17 +51,21 @@ DRIFT_OUT_DIR = "/tmp/mlops/drift"
 """Where ``mlops drift`` writes its reports (on the writable ``/tmp`` emptyDir)."""
 
 
-def drift_script(endpoint: EndpointSpec, window: str, retrain: bool, drift_exit_code: int = DRIFT_EXIT_CODE) -> str:
-    """Shell line: check the ``window`` of prediction logs, then run the retraining trigger when (and only
-    when) the check exits with the drift code; any other status is the job's status."""
+def drift_script(
+    endpoint: EndpointSpec, window: str, training_cron_job: str | None, drift_exit_code: int = DRIFT_EXIT_CODE
+) -> str:
+    """Shell line: check the ``window`` of prediction logs, then run the retraining trigger (a Job from
+    ``training_cron_job``) when (and only when) the check exits with the drift code; any other status
+    is the job's status. Without a training CronJob the check alone runs."""
     model = shlex.quote(str(endpoint.serving.model))
     check = f"mlops drift --model {model} --window {shlex.quote(window)} --spec {SPEC_FILE} --out {DRIFT_OUT_DIR}"
-    if not retrain:
+    if not training_cron_job:
         return f"exec {check}"
-    return (
-        f'{check}; rc=$?; if [ "$rc" -eq {drift_exit_code} ]; then '
-        f"exec mlops retrain --endpoint {shlex.quote(endpoint.name)}; fi; exit $rc"
+    retrain = (
+        f"mlops retrain --endpoint {shlex.quote(endpoint.name)} --model {model} "
+        f"--cronjob {shlex.quote(training_cron_job)} --spec {SPEC_FILE}"
     )
+    return f'{check}; rc=$?; if [ "$rc" -eq {drift_exit_code} ]; then exec {retrain}; fi; exit $rc'
 
 
 @dataclass
@@ -81,8 +86,8 @@ class DriftMonitorArgs:
     """ServiceAccount of the drift job (role ``drift``)."""
     window: pulumi.Input[str]
     """Prediction logs checked: the stable track's prefix (``serving.prediction_log_uri``)."""
-    retrain: bool = True
-    """Trigger ``mlops retrain`` on drift (false when the model has no training job or retraining is off)."""
+    training_cron_job: str | None = None
+    """Training CronJob (same namespace) that ``mlops retrain`` starts a Job from on drift; ``None``: no retraining."""
     env: Sequence[k8s.core.v1.EnvVarArgs] = ()
     """Runtime settings (``MLOPS_*``) and secret-backed credentials."""
     resources: ResourceSpec = field(default_factory=ResourceSpec)
@@ -122,7 +127,9 @@ class DriftMonitor(pulumi.ComponentResource):
             command=["/bin/sh", "-c"],
             args=[
                 pulumi.Output.from_input(args.window).apply(
-                    lambda window: drift_script(ep, window, args.retrain and args.drift.retrain, args.drift_exit_code)
+                    lambda window: drift_script(
+                        ep, window, args.training_cron_job if args.drift.retrain else None, args.drift_exit_code
+                    )
                 )
             ],
             resources=args.resources,
@@ -154,7 +161,7 @@ class DriftMonitor(pulumi.ComponentResource):
                                 [checker],
                                 service_account=args.service_account,
                                 volumes=[spec_volume(f"{self.cron_job}-spec")],
-                                automount_token=args.retrain and args.drift.retrain,
+                                automount_token=bool(args.training_cron_job and args.drift.retrain),
                                 restart_policy="Never",
                             ),
                         ),

@@ -1,7 +1,7 @@
 """``PlatformServices``: every Kubernetes object of one environment, on any cluster.
 
 Composes namespaces and isolation, monitoring, MLflow, Feast, the Gateway, the serving
-endpoints, training jobs and drift detection from a ``PlatformSpec`` and a ``ClusterContext``.
+endpoints, training jobs, batch scoring jobs and drift detection from a ``PlatformSpec`` and a ``ClusterContext``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pulumi_mlops.runtime.config import ResourceSpec
 
 from pulumi_mlops.spec import PlatformSpec
 
+from .batch import BatchScoringJob, BatchScoringJobArgs
 from .context import ClusterContext
 from .drift import DriftMonitor, DriftMonitorArgs, RetrainTrigger, RetrainTriggerArgs
 from .feature_server import FeatureServer, FeatureServerArgs
@@ -200,6 +201,22 @@ class PlatformServices(pulumi.ComponentResource):
             )
             training_cron_jobs.setdefault(job.training.model.name, training.cron_job)
 
+        for batch_job in spec.batch_jobs:
+            BatchScoringJob(
+                f"{name}-batch-{batch_job.name}",
+                BatchScoringJobArgs(
+                    job=batch_job,
+                    context=ctx,
+                    namespace=names["training"],
+                    image=spec.images.runtime,
+                    service_account=sas["trainer"],
+                    env=batch_env,
+                    labels=tags,
+                    depends_on=[ns.resources["training"], mlflow],
+                ),
+                opts=child,
+            )
+
         retrained = {
             ep.name: spec.drift.retrain and ep.serving.model.name in training_cron_jobs for ep in spec.endpoints
         }
@@ -230,7 +247,7 @@ class PlatformServices(pulumi.ComponentResource):
                     image=spec.images.runtime,
                     service_account=sas["drift"],
                     window=prediction_log_uri(logs, ep.name, "stable"),
-                    retrain=retrained[ep.name],
+                    training_cron_job=training_cron_jobs[ep.serving.model.name] if retrained[ep.name] else None,
                     env=batch_env,
                     resources=DRIFT_RESOURCES,
                     labels=tags,

@@ -189,7 +189,7 @@ class TrainingJob(pulumi.ComponentResource):
                 "trainer",
                 args.image,
                 command=["mlops"],
-                args=["train", "--spec", SPEC_FILE],
+                args=["train", "--spec", SPEC_FILE, "--promote"],
                 resources=job.resources,
                 env=env,
                 mounts=mounts,

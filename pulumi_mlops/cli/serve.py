@@ -18,6 +18,9 @@ def register(app: typer.Typer) -> None:
         spec: Path | None = typer.Option(None, "--spec", help="ServingSpec JSON (e.g. /etc/mlops/spec.json)."),
         host: str = typer.Option("0.0.0.0", "--host", help="Address to listen on."),
         port: int | None = typer.Option(None, "--port", "-p", help="Port (overrides the spec; default 8080)."),
+        model_format: str = typer.Option(
+            "native", "--format", help="native (the MLflow flavor) or onnx (the version's model.onnx, ONNX Runtime)."
+        ),
     ) -> None:
         """Serve a registered model over the Open Inference Protocol v2 until SIGTERM."""
         from pydantic import ValidationError
@@ -31,6 +34,8 @@ def register(app: typer.Typer) -> None:
                 serving = ServingSpec(model=ModelRef.parse(model))
             else:
                 raise UserError("give --model name@alias or --spec spec.json")
+            if model_format not in ("native", "onnx"):
+                raise UserError(f"--format {model_format!r}: use native or onnx")
             updates: dict[str, object] = {}
             if model is not None:
                 updates["model"] = ModelRef.parse(model)
@@ -39,6 +44,8 @@ def register(app: typer.Typer) -> None:
             if updates:
                 serving = ServingSpec.model_validate({**serving.model_dump(), **updates})
 
+        from pulumi_mlops.runtime.serving import MlflowModelSource
         from pulumi_mlops.runtime.serving import serve as run_server
 
-        run_server(serving, host=host)
+        source = MlflowModelSource(model_format=model_format) if model_format == "onnx" else None
+        run_server(serving, host=host, source=source)

@@ -4,6 +4,7 @@ from .accelerators import ACCELERATORS, check_accelerator
 from .loading import CONFIG_KEY, PROJECT, SpecError, load_stack_config, parse_spec, stack_file, stack_names
 from .platform import (
     AlertReceiver,
+    BatchJobSpec,
     BucketsSpec,
     CanarySpec,
     ClusterSpec,
@@ -31,6 +32,7 @@ __all__ = [
     "PROFILE_DEFAULTS",
     "PROJECT",
     "AlertReceiver",
+    "BatchJobSpec",
     "BucketsSpec",
     "CanarySpec",
     "ClusterSpec",

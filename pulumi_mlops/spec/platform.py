@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from pulumi_mlops.runtime.config import (
+    BatchSpec,
     DriftSpec,
     ModelRef,
     ResourceSpec,
@@ -27,6 +28,7 @@ from .profiles import Profile, apply_profile_defaults
 
 __all__ = [
     "AlertReceiver",
+    "BatchJobSpec",
     "BucketsSpec",
     "CanarySpec",
     "ClusterSpec",
@@ -408,6 +410,30 @@ class TrainingJobSpec(StrictModel):
         return check_cron(v)
 
 
+class BatchJobSpec(StrictModel):
+    """A scheduled batch scoring job."""
+
+    name: str = Field(pattern=_NAME, max_length=40)
+    """Job name."""
+    schedule: str = "0 2 * * *"
+    """Cron schedule."""
+    batch: BatchSpec
+    """Model, input, output and row checks of each run."""
+    resources: ResourceSpec = Field(default_factory=lambda: ResourceSpec(cpu="1", memory="2Gi"))
+    """Pod resources (memory bounds the chunk size that fits)."""
+    gpu_pool: str | None = None
+    """GPU pool to schedule onto (required when resources.gpus > 0)."""
+    active_deadline_seconds: int = Field(default=4 * 3600, ge=60)
+    """Kill the job after this long."""
+    backoff_limit: int = Field(default=2, ge=0, le=10)
+    """Retries before the job fails (a retry resumes from the last completed chunk)."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        return check_cron(v)
+
+
 class PlatformSpec(StrictModel):
     """One environment of the MLOps platform."""
 
@@ -443,6 +469,8 @@ class PlatformSpec(StrictModel):
     """Serving endpoints."""
     training: list[TrainingJobSpec] = Field(default_factory=list)
     """Training jobs."""
+    batch_jobs: list[BatchJobSpec] = Field(default_factory=list)
+    """Scheduled batch scoring jobs."""
     drift: DriftSpec = Field(default_factory=DriftSpec)
     """Drift detection (one job per endpoint)."""
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
@@ -513,6 +541,7 @@ class PlatformSpec(StrictModel):
         workloads: list[tuple[str, ResourceSpec, str | None]] = [
             (f"endpoints[{i}] ({e.name})", e.resources, e.gpu_pool) for i, e in enumerate(self.endpoints)
         ] + [(f"training[{i}] ({t.name})", t.resources, t.gpu_pool) for i, t in enumerate(self.training)]
+        workloads += [(f"batch_jobs[{i}] ({b.name})", b.resources, b.gpu_pool) for i, b in enumerate(self.batch_jobs)]
         for where, resources, pool_name in workloads:
             if pool_name is not None and pool_name not in pools:
                 errors.append(f"{where}: gpu_pool {pool_name!r} is not defined; pools are {sorted(pools) or 'none'}")
@@ -532,6 +561,18 @@ class PlatformSpec(StrictModel):
         training_names = [t.name for t in self.training]
         if len(set(training_names)) != len(training_names):
             errors.append("training: job names must be unique")
+        batch_names = [b.name for b in self.batch_jobs]
+        if len(set(batch_names)) != len(batch_names):
+            errors.append("batch_jobs: job names must be unique")
+        scheme = "s3://" if self.cloud == "aws" else "gs://"
+        for i, batch_job in enumerate(self.batch_jobs):
+            for key in ("input", "output"):
+                location = getattr(batch_job.batch, key)
+                if not location.startswith(scheme):
+                    errors.append(
+                        f"batch_jobs[{i}] ({batch_job.name}): batch.{key} {location!r} is not a {scheme} URI; "
+                        f"jobs on {self.cloud} read and write the platform's buckets"
+                    )
         if errors:
             raise ValueError("\n".join(errors))
         return self

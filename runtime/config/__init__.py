@@ -2,6 +2,7 @@
 
 from .settings import ENV_PREFIX, RuntimeSettings, SettingsError
 from .workloads import (
+    BatchSpec,
     DriftSpec,
     DriftThresholds,
     ModelRef,
@@ -15,6 +16,7 @@ from .workloads import (
 
 __all__ = [
     "ENV_PREFIX",
+    "BatchSpec",
     "DriftSpec",
     "DriftThresholds",
     "ModelRef",

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "BatchSpec",
     "DriftSpec",
     "DriftThresholds",
     "ModelRef",
@@ -159,6 +160,45 @@ class TrainingSpec(StrictModel):
     """Fraction of rows kept for the fixed evaluation holdout."""
     promotion_margin: float = Field(default=0.005, ge=0.0)
     """Challenger must beat the champion's AUC by this much to be promoted."""
+    sensitive_columns: list[str] = Field(default_factory=list)
+    """Columns whose values define fairness slices (e.g. ``region``, ``plan``): holdout metrics per value go to
+    ``slices.json`` and the model card."""
+    max_slice_degradation: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Promotion gate: refuse a challenger whose AUC on any slice is worse than the champion's by more than
+    this; None disables the gate (needs ``sensitive_columns``)."""
+
+    @model_validator(mode="after")
+    def _slice_gate(self) -> TrainingSpec:
+        if self.max_slice_degradation is not None and not self.sensitive_columns:
+            raise ValueError("max_slice_degradation needs sensitive_columns: name the columns whose slices it guards")
+        return self
+
+
+class BatchSpec(StrictModel):
+    """One batch scoring run: which model scores which input into which output."""
+
+    model: ModelRef
+    """Registered model and alias (or version number) that scores the input."""
+    input: str = Field(min_length=1)
+    """Parquet/CSV file or folder: a local path, an s3:// or gs:// URI."""
+    output: str = Field(min_length=1)
+    """Output folder (path, s3:// or gs://); each run writes ``run_id=<id>/`` under it."""
+    chunk_rows: int = Field(default=50_000, ge=1, le=10_000_000)
+    """Rows read, checked and scored at a time (bounds the memory of the job)."""
+    enrich: bool = False
+    """Look up features missing from the input in the online feature store by ``customer_id``."""
+    allow_nulls: bool = False
+    """Score rows with null inputs (the model imputes them) instead of rejecting them."""
+    allow_unknown_categories: bool = False
+    """Score rows with categories unseen in training instead of rejecting them."""
+
+    @field_validator("input", "output")
+    @classmethod
+    def _location(cls, v: str) -> str:
+        scheme = v.split("://", 1)[0] if "://" in v else ""
+        if scheme not in ("", "file", "s3", "gs"):
+            raise ValueError(f"{v!r}: unsupported scheme {scheme!r}; use a path, s3:// or gs://")
+        return v
 
 
 class DriftThresholds(StrictModel):

@@ -119,6 +119,28 @@ def _auc(loaded: LoadedModel, frame: pd.DataFrame, label: str) -> float:
     return evaluate_model(loaded.model, frame[columns], frame[label])["auc"]
 
 
+def _slice_regression(
+    challenger: LoadedModel, champion: LoadedModel, frame: pd.DataFrame, label: str, run_params: dict[str, str]
+) -> tuple[str, float, float] | None:
+    """``(slice, AUC change, limit)`` of the worst slice when it degrades beyond ``max_slice_degradation``."""
+    from pulumi_mlops.runtime.explain import compare_slices, slice_metrics
+
+    limit_text, columns_text = run_params.get("max_slice_degradation"), run_params.get("sensitive_columns", "")
+    columns = [c for c in columns_text.split(",") if c]
+    if limit_text is None or not columns:
+        return None
+    limit = float(limit_text)
+    y = frame[label].to_numpy()
+    reports = []
+    for loaded in (challenger, champion):
+        inputs = loaded.signature_columns or [c for c in frame.columns if c != label]
+        reports.append(slice_metrics(frame, loaded.model.predict_proba(frame[inputs])[:, 1], y, columns))
+    changes = compare_slices(reports[0], reports[1])
+    if changes and changes[0][1] < -limit:
+        return changes[0][0], changes[0][1], limit
+    return None
+
+
 def _record(settings: RuntimeSettings, decision: PromotionDecision, note: str) -> PromotionDecision:
     append_audit(
         settings,
@@ -185,9 +207,19 @@ def promote(
         )  # fmt: skip
         return _record(settings, decision, note)
 
-    champion_auc = _auc(load_model_version(name, champion, settings), holdout, label)
+    champion_model = load_model_version(name, champion, settings)
+    champion_auc = _auc(champion_model, holdout, label)
     gain = challenger_auc - champion_auc
-    if gain > required:
+    regression = _slice_regression(challenger_model, champion_model, holdout, label, run_params)
+    if gain > required and regression is not None:
+        slice_name, change, limit = regression
+        decision = PromotionDecision(
+            **base, action="refuse", promoted=False, champion_after=champion,
+            challenger_auc=challenger_auc, champion_auc=champion_auc, holdout_rows=len(holdout),
+            reason=f"challenger AUC {challenger_auc:.4f} beats champion {champion_auc:.4f} by {gain:+.4f}, but slice "
+            f"{slice_name} AUC changes by {change:+.4f}, worse than max_slice_degradation {limit}",
+        )  # fmt: skip
+    elif gain > required:
         _set_champion(client, name, challenger, [*_history(client, name), challenger])
         decision = PromotionDecision(
             **base, action="promote", promoted=True, champion_after=challenger,

@@ -26,6 +26,7 @@ from .contract import (
     RUN_ID_TAG,
 )
 from .digest import DIGEST_TAG, directory_digest
+from .onnx_export import ONNX_ARTIFACT, ONNX_REPORT_ARTIFACT, ONNX_SHA_TAG, ONNX_STATUS_TAG, OnnxExport, export_onnx
 from .tracking import ensure_experiment, mlflow_client
 
 if TYPE_CHECKING:
@@ -87,7 +88,51 @@ def _flat_params(result: TrainingResult) -> dict[str, Any]:
         features=",".join(result.features),
         world_size=result.context.world_size,
     )
+    if spec.sensitive_columns:
+        params["sensitive_columns"] = ",".join(spec.sensitive_columns)
+    if spec.max_slice_degradation is not None:
+        params["max_slice_degradation"] = spec.max_slice_degradation
     return params
+
+
+def _log_explanations(result: TrainingResult) -> None:
+    import mlflow
+    from pulumi_mlops.runtime.explain import (
+        EXPLANATIONS_ARTIFACT,
+        EXPLANATIONS_PLOT_ARTIFACT,
+        SLICES_ARTIFACT,
+        bar_chart_svg,
+    )
+
+    if result.explanations is not None:
+        mlflow.log_text(result.explanations.model_dump_json(indent=1), EXPLANATIONS_ARTIFACT)
+        bars = [(f.feature, f.permutation_auc_drop) for f in result.explanations.features]
+        svg = bar_chart_svg(bars, title=f"{result.spec.model.name}: permutation importance (holdout AUC drop)")
+        mlflow.log_text(svg, EXPLANATIONS_PLOT_ARTIFACT)
+    if result.slices is not None:
+        mlflow.log_text(result.slices.model_dump_json(indent=1), SLICES_ARTIFACT)
+        worst = result.slices.worst()
+        if worst is not None and worst.auc_gap is not None:
+            mlflow.log_metric("holdout_worst_slice_auc_gap", worst.auc_gap)
+            mlflow.set_tag("mlops.worst_slice", worst.name)
+
+
+def _log_onnx(result: TrainingResult) -> OnnxExport:
+    """Export, check and log ``model.onnx`` with its ``onnx.json`` report; never fails the registration."""
+    import mlflow
+
+    try:
+        report, payload = export_onnx(result.pipeline, result.holdout[result.features])
+    except Exception as exc:  # the ONNX artifact is optional: any failure is recorded, not raised
+        report, payload = OnnxExport(status="unsupported", reason=f"{type(exc).__name__}: {exc}"[:400]), None
+    if payload is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / ONNX_ARTIFACT
+            path.write_bytes(payload)
+            mlflow.log_artifact(str(path))
+    mlflow.log_dict(report.model_dump(mode="json"), ONNX_REPORT_ARTIFACT)
+    mlflow.set_tag(ONNX_STATUS_TAG, report.tag())
+    return report
 
 
 def log_and_register(result: TrainingResult, settings: RuntimeSettings | None = None) -> RegisteredVersion:
@@ -127,6 +172,7 @@ def log_and_register(result: TrainingResult, settings: RuntimeSettings | None = 
         mlflow.log_dict(result.validation.model_dump(), "data_validation.json")
         mlflow.log_text(json.dumps(result.profile, indent=1), PROFILE_ARTIFACT)
         mlflow.log_text(result.model_card, MODEL_CARD_ARTIFACT)
+        _log_explanations(result)
         with tempfile.TemporaryDirectory() as tmp:
             holdout_path = Path(tmp) / HOLDOUT_ARTIFACT
             result.holdout.to_parquet(holdout_path, index=False)
@@ -140,6 +186,7 @@ def log_and_register(result: TrainingResult, settings: RuntimeSettings | None = 
             pip_requirements=pip_requirements(spec.estimator),
             pyfunc_predict_fn="predict_proba",
         )
+        onnx_report = _log_onnx(result)
 
     registered = mlflow.register_model(info.model_uri, name, await_registration_for=60)
     model_version = str(registered.version)
@@ -150,7 +197,10 @@ def log_and_register(result: TrainingResult, settings: RuntimeSettings | None = 
         FLAVOR_TAG: FLAVOR,
         DATASET_TAG: result.dataset.sha256,
         RUN_ID_TAG: run_id,
+        ONNX_STATUS_TAG: onnx_report.tag(),
     }
+    if onnx_report.sha256:
+        version_tags[ONNX_SHA_TAG] = onnx_report.sha256
     for key, value in version_tags.items():
         client.set_model_version_tag(name, model_version, key, value)
     client.set_registered_model_alias(name, CHALLENGER, model_version)

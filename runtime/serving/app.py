@@ -190,6 +190,14 @@ class ServerState:
             arriving = False
             request_id = decoded.request_id or _header(scope, b"x-request-id") or uuid.uuid4().hex
             predictions = await self.batcher.predict(model, decoded.columns, decoded.rows, request_id)
+            if encode is _encode_v1 and _wants_explanations(scope):
+                try:
+                    explained = await asyncio.get_running_loop().run_in_executor(
+                        None, model.explain_columns, decoded.columns
+                    )
+                except ValueError as exc:
+                    raise InvalidInput(str(exc)) from None
+                return 200, _encode_v1(model, request_id, predictions, explained)
             return 200, encode(model, request_id, predictions)
         except ServingError as exc:
             status = exc.status_code
@@ -283,11 +291,19 @@ def _encode_v2(model: ServedModel, request_id: str, predictions: Any) -> bytes:
     return encode_infer_response(model.name, model.version, request_id, model.schema.output_name, predictions)
 
 
-def _encode_v1(model: ServedModel, request_id: str, predictions: Any) -> bytes:
-    return orjson.dumps(
-        {"predictions": predictions, "model_version": model.version, "id": request_id},
-        option=orjson.OPT_SERIALIZE_NUMPY,
-    )
+def _wants_explanations(scope: Scope) -> bool:
+    """``?explain=true`` on the request."""
+    query = scope.get("query_string", b"")
+    return b"explain=true" in query.split(b"&") if query else False
+
+
+def _encode_v1(
+    model: ServedModel, request_id: str, predictions: Any, explanations: list[dict[str, float]] | None = None
+) -> bytes:
+    body: dict[str, Any] = {"predictions": predictions, "model_version": model.version, "id": request_id}
+    if explanations is not None:
+        body["explanations"] = explanations
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def create_app(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pulumi_mlops.runtime.config import RuntimeSettings
+from pulumi_mlops.runtime.explain.contributions import occlusion_explainer
 from pulumi_mlops.runtime.registry.digest import DIGEST_TAG, DigestMismatchError, verify_directory
 
 from .errors import ModelLoadError, ModelRefused
@@ -77,8 +78,14 @@ def _input_example(mlmodel: Any, local: Path, schema: ModelSchema) -> list[dict[
 class MlflowModelSource:
     """Model versions from the MLflow registry named by :class:`RuntimeSettings`."""
 
-    def __init__(self, settings: RuntimeSettings | None = None, *, verify_digest: bool = True) -> None:
+    def __init__(
+        self, settings: RuntimeSettings | None = None, *, verify_digest: bool = True, model_format: str = "native"
+    ) -> None:
         import mlflow
+
+        if model_format not in ("native", "onnx"):
+            raise ValueError(f"model format {model_format!r}: use 'native' or 'onnx'")
+        self.model_format = model_format
         from mlflow.tracking import MlflowClient
 
         self.settings = settings or RuntimeSettings.from_env()
@@ -128,13 +135,54 @@ class MlflowModelSource:
                     raise ModelRefused(f"{name} version {version}: {exc}") from exc
             mlmodel = Model.load(str(local))
             schema = schema_from_signature(mlmodel.signature)
-            predictor = self._load_native(flavor, local)
+            explainer = None
+            if self.model_format == "onnx":
+                predictor = self._load_onnx(name, version, tags, workdir)
+                flavor = "onnx"
+            else:
+                predictor = self._load_native(flavor, local)
+                explainer = occlusion_explainer(getattr(predictor, "__self__", None))
             example = _input_example(mlmodel, local, schema)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        model = ServedModel(name, version, schema, predictor, flavor=flavor, digest=expected, source=str(local))
+        model = ServedModel(
+            name, version, schema, predictor, flavor=flavor, digest=expected, source=str(local), explainer=explainer
+        )
         warm_up(model, example)
         return model
+
+    def _load_onnx(self, name: str, version: str, tags: dict[str, str], workdir: Path) -> Any:
+        """``predict_proba`` of the version's ``model.onnx`` run artifact under ONNX Runtime, verified by sha256."""
+        import hashlib
+
+        from pulumi_mlops.runtime.registry.onnx_export import (
+            ONNX_ARTIFACT,
+            ONNX_REPORT_ARTIFACT,
+            ONNX_SHA_TAG,
+            ONNX_STATUS_TAG,
+            OnnxExport,
+            OnnxModel,
+        )
+
+        expected = tags.get(ONNX_SHA_TAG)
+        run_id = tags.get("mlops.run_id", "")
+        if not expected or not run_id:
+            status = tags.get(ONNX_STATUS_TAG, "no ONNX export recorded")
+            raise ModelRefused(
+                f"{name} version {version} has no ONNX artifact ({status}); serve it with --format native"
+            )
+        try:
+            folder = workdir / "onnx"
+            folder.mkdir()
+            payload = Path(self.client.download_artifacts(run_id, ONNX_ARTIFACT, str(folder))).read_bytes()
+            report = OnnxExport.model_validate_json(
+                Path(self.client.download_artifacts(run_id, ONNX_REPORT_ARTIFACT, str(folder))).read_text()
+            )
+        except Exception as exc:
+            raise ModelLoadError(f"cannot download the ONNX artifact of {name} version {version}: {exc}") from exc
+        if hashlib.sha256(payload).hexdigest() != expected:
+            raise ModelRefused(f"{name} version {version}: model.onnx does not match {ONNX_SHA_TAG}")
+        return OnnxModel(payload, report.inputs).predict_proba
 
     @staticmethod
     def _load_native(flavor: str, local: Path) -> Any:

@@ -46,6 +46,8 @@ class ServedModel:
     digest: str = ""
     source: str = ""
     platform: str = field(default="")
+    explainer: Callable[[Any], list[dict[str, float]]] | None = None
+    """Per-row feature contributions from a DataFrame (occlusion, :mod:`pulumi_mlops.runtime.explain`)."""
 
     def __post_init__(self) -> None:
         if not self.platform:
@@ -54,6 +56,14 @@ class ServedModel:
     def predict(self, parts: Sequence[Columns]) -> np.ndarray:
         """Predict the rows of one or more requests with one model call; row i of the result is row i of the input."""
         return self.predict_columns(merge_columns(self.schema, parts))
+
+    def explain_columns(self, columns: Columns) -> list[dict[str, float]]:
+        """One ``{feature: contribution to the probability}`` per row; ValueError when the model has no explainer."""
+        if self.explainer is None:
+            raise ValueError(
+                f"model {self.name} version {self.version} ({self.flavor}) has no per-request explanations"
+            )
+        return self.explainer(build_frame(self.schema, columns))
 
     def predict_columns(self, columns: Columns) -> np.ndarray:
         """Predict merged columns: positive-class probabilities ``[N]`` (``[N, classes]`` beyond two classes)."""

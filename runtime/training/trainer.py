@@ -24,6 +24,7 @@ from pulumi_mlops.runtime.data import (
     load_frame,
     validate_frame,
 )
+from pulumi_mlops.runtime.explain import Explanations, SliceReport, explain_model, slice_metrics
 from sklearn.pipeline import Pipeline
 
 from .distributed import DistributedContext, distributed_context
@@ -58,6 +59,8 @@ class TrainingResult:
     context: DistributedContext = field(default_factory=DistributedContext)
     run_id: str | None = None
     version: str | None = None
+    explanations: Explanations | None = None
+    slices: SliceReport | None = None
 
 
 def feature_columns(frame: pd.DataFrame, spec: TrainingSpec) -> list[str]:
@@ -101,6 +104,12 @@ def fit_and_evaluate(
     seed_everything(spec.seed)
     if spec.label not in frame.columns:
         raise ValueError(f"label column {spec.label!r} is missing from {spec.data}; set TrainingSpec.label")
+    unknown_sensitive = [c for c in spec.sensitive_columns if c not in frame.columns]
+    if unknown_sensitive:
+        raise ValueError(
+            f"sensitive_columns {unknown_sensitive} are not columns of {spec.data} "
+            f"(columns: {', '.join(map(str, frame.columns))}); fix TrainingSpec.sensitive_columns"
+        )
     validation = validate_frame(frame, schema or default_schema(frame, spec))
     digest = dataset_digest(frame, source=source or spec.data)
     features = feature_columns(frame, spec)
@@ -138,9 +147,14 @@ def fit_and_evaluate(
     proba = pipeline.predict_proba(holdout[features])[:, 1]
     reference = build_profile(holdout[features], proba, categorical, labels=holdout[spec.label].to_numpy())
     profile: dict[str, Any] = reference.model_dump(mode="json")
+    explanations = explain_model(pipeline, holdout[features], holdout[spec.label], seed=spec.seed)
+    slices = None
+    if spec.sensitive_columns:
+        slices = slice_metrics(holdout, proba, holdout[spec.label].to_numpy(), spec.sensitive_columns)
     card = render_model_card(
-        spec, digest, metrics, params, features, train_rows=len(train_df), holdout_rows=len(holdout)
-    )
+        spec, digest, metrics, params, features, train_rows=len(train_df), holdout_rows=len(holdout),
+        explanations=explanations, slices=slices,
+    )  # fmt: skip
     return TrainingResult(
         spec=spec,
         pipeline=pipeline,
@@ -155,6 +169,8 @@ def fit_and_evaluate(
         train_rows=len(train_df),
         search=search,
         context=context,
+        explanations=explanations,
+        slices=slices,
     )
 
 

@@ -115,6 +115,7 @@ def test_components_nest_under_platform_services(built):
         "Gateway",
         "ServingEndpoint",
         "TrainingJob",
+        "BatchScoringJob",
         "RetrainTrigger",
         "DriftMonitor",
     }

@@ -78,7 +78,13 @@ def test_single_node_job_is_a_plain_job(built):
     spec = _job(b.one("CronJob", "train-churn"))
     assert "completionMode" not in spec and "parallelism" not in spec
     container = spec["template"]["spec"]["containers"][0]
-    assert [*container["command"], *container["args"]] == ["mlops", "train", "--spec", "/etc/mlops/spec.json"]
+    assert [*container["command"], *container["args"]] == [
+        "mlops",
+        "train",
+        "--spec",
+        "/etc/mlops/spec.json",
+        "--promote",
+    ]
     assert not [s for s in b.objects("Service") if s["metadata"]["name"] == "train-churn-rdzv"]
 
 
@@ -98,7 +104,18 @@ def test_every_endpoint_has_a_drift_cron_job_that_triggers_retraining(built, sta
             "--spec /etc/mlops/spec.json --out /tmp/mlops/drift"
         )
         assert script.startswith(drift + ";")
-        assert f'if [ "$rc" -eq 3 ]; then exec mlops retrain --endpoint {ep.name}; fi; exit $rc' in script
+        trainers = [j for j in b.spec.training if j.training.model.name == ep.serving.model.name]
+        if not trainers:
+            assert script == f"exec {drift}", "a model without a training job is only checked"
+            continue
+        retrain = (
+            f"mlops retrain --endpoint {ep.name} --model {ep.serving.model} "
+            f"--cronjob train-{trainers[0].name} --spec /etc/mlops/spec.json"
+        )
+        assert f'if [ "$rc" -eq 3 ]; then exec {retrain}; fi; exit $rc' in script
+        role = b.one("Role", "retrain-trigger", "mlops-training")
+        allowed = {n for r in role["rules"] for n in r.get("resourceNames", [])}
+        assert f"train-{trainers[0].name}" in allowed, "the drift job may read the CronJob it starts"
         stored = b.one("ConfigMap", f"drift-{ep.name}-spec")["data"]["spec.json"]
         assert DriftSpec.model_validate_json(stored) == b.spec.drift
 

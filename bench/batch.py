@@ -1,0 +1,113 @@
+"""Batch scoring overhead, and ONNX Runtime against the native scikit-learn model.
+
+Model: the trainer's gradient-boosting pipeline (100 trees; 6 numeric and 4 categorical churn
+features) fitted on 20,000 generated rows. Input: ``BATCH_BENCH_ROWS`` (default 200,000) generated
+rows in one parquet file.
+
+- ``plain``: ``pd.read_parquet`` of the file and one ``model.predict_proba`` over every row.
+- ``batch``: :func:`pulumi_mlops.runtime.batch.run_batch` on the same file with
+  ``chunk_rows=50,000``: input digest, chunked reads, row checks, scoring, parquet parts, manifest.
+  The overhead ratio is ``batch seconds / plain seconds`` (target: at most 1.3).
+- ``native`` vs ``onnx``: ``predict_proba`` on the same in-memory batch of up to 100,000 rows with
+  the scikit-learn pipeline and with its ONNX export under ONNX Runtime.
+
+Every path runs on ``BATCH_BENCH_THREADS`` threads (default 1: OpenMP/BLAS pools limited with
+threadpoolctl, ONNX Runtime's intra-op pool set to match), so timings on a shared machine compare
+like with like. Each timing is the best of ``BATCH_BENCH_REPEATS`` (default 3). Results go to
+``bench/results/batch.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+RESULTS = Path(__file__).resolve().parent / "results" / "batch.json"
+ROWS = int(os.environ.get("BATCH_BENCH_ROWS", "200000"))
+REPEATS = int(os.environ.get("BATCH_BENCH_REPEATS", "3"))
+THREADS = int(os.environ.get("BATCH_BENCH_THREADS", "1"))
+CHUNK_ROWS = 50_000
+
+
+def _best(fn: Callable[[], Any]) -> float:
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(THREADS):
+        _run()
+
+
+def _run() -> None:
+    import pandas as pd
+    from pulumi_mlops.runtime.batch import run_batch
+    from pulumi_mlops.runtime.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, generate_churn
+    from pulumi_mlops.runtime.registry.loading import LoadedModel
+    from pulumi_mlops.runtime.registry.onnx_export import OnnxModel, export_onnx
+    from pulumi_mlops.runtime.training.pipelines import build_pipeline
+
+    features = [*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]
+    print(f"fitting gradient boosting on 20,000 rows; scoring {ROWS:,} rows on {THREADS} thread(s)", flush=True)
+    train = generate_churn(20_000, seed=0)
+    pipeline = build_pipeline("gradient_boosting", NUMERIC_FEATURES, CATEGORICAL_FEATURES, {}, 0)
+    pipeline.fit(train[features], train["churned"])
+    loaded = LoadedModel(model=pipeline, version="1", signature_columns=features, profile=None, name="bench")
+    frame = generate_churn(ROWS, seed=1)
+
+    with tempfile.TemporaryDirectory(prefix="mlops-bench-batch-") as tmp:
+        source = Path(tmp) / "input.parquet"
+        frame.to_parquet(source, index=False)
+        plain_s = _best(lambda: pipeline.predict_proba(pd.read_parquet(source)[features]))
+        runs = iter(range(REPEATS))
+        batch_s = _best(
+            lambda: run_batch(
+                loaded, str(source), str(Path(tmp) / "out"), run_id=f"r{next(runs)}", chunk_rows=CHUNK_ROWS
+            )
+        )
+
+    report, payload = export_onnx(pipeline, frame.head(5000))
+    if payload is None:
+        raise SystemExit(f"ONNX export failed: {report.reason}")
+    onnx_model = OnnxModel(payload, report.inputs, threads=THREADS)
+    rows = frame[features].head(min(ROWS, 100_000))
+    native_s = _best(lambda: pipeline.predict_proba(rows))
+    onnx_s = _best(lambda: onnx_model.predict_proba(rows))
+
+    result = {
+        "rows": ROWS,
+        "chunk_rows": CHUNK_ROWS,
+        "plain_rows_per_s": ROWS / plain_s,
+        "batch_rows_per_s": ROWS / batch_s,
+        "batch_overhead_ratio": batch_s / plain_s,
+        "native_vs_onnx_rows": len(rows),
+        "native_rows_per_s": len(rows) / native_s,
+        "onnx_rows_per_s": len(rows) / onnx_s,
+        "onnx_speedup": native_s / onnx_s,
+        "onnx_max_abs_diff": report.max_abs_diff,
+        "threads": THREADS,
+        "cpus": os.cpu_count(),
+    }
+    print(f"{'path':<34}{'rows/s':>14}")
+    print(f"{'plain read_parquet + predict_proba':<34}{result['plain_rows_per_s']:>14,.0f}")
+    print(f"{'run_batch (chunks, checks, parts)':<34}{result['batch_rows_per_s']:>14,.0f}")
+    print(f"{'native predict_proba':<34}{result['native_rows_per_s']:>14,.0f}")
+    print(f"{'onnxruntime predict_proba':<34}{result['onnx_rows_per_s']:>14,.0f}")
+    ratio = result["batch_overhead_ratio"]
+    print(f"\nbatch overhead {ratio:.2f}x plain (target <= 1.3x: {'met' if ratio <= 1.3 else 'NOT met'})")
+    print(f"onnx {result['onnx_speedup']:.2f}x native; max |diff| {report.max_abs_diff:.1e}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,0 +1,179 @@
+"""ONNX export of a registered pipeline, checked against the native model before it is kept.
+
+Pipelines built by the trainer (``ColumnTransformer`` with median-imputed numeric columns and
+constant-imputed, one-hot-encoded categorical columns, then a scikit-learn estimator) convert with
+skl2onnx. Each DataFrame column becomes one named ONNX input of shape ``[N, 1]``: ``float32`` for
+numeric columns, ``string`` for categorical ones (a null category is fed as ``""``, which the
+graph imputes as the pipeline does). The export is kept only when ONNX Runtime's positive-class
+probabilities equal the native ones within ``tolerance`` on the holdout; otherwise, and for
+estimators without a converter (the PyTorch MLP), the reason is recorded and registration goes on.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pulumi_mlops.runtime.config import StrictModel
+from pydantic import Field
+
+__all__ = [
+    "ONNX_ARTIFACT",
+    "ONNX_REPORT_ARTIFACT",
+    "ONNX_SHA_TAG",
+    "ONNX_STATUS_TAG",
+    "OnnxExport",
+    "OnnxInput",
+    "OnnxModel",
+    "export_onnx",
+]
+
+log = logging.getLogger(__name__)
+
+ONNX_ARTIFACT = "model.onnx"
+"""Run artifact holding the ONNX graph."""
+ONNX_REPORT_ARTIFACT = "onnx.json"
+"""Run artifact holding the :class:`OnnxExport` report (also when nothing was exported)."""
+ONNX_SHA_TAG = "mlops.onnx_sha256"
+"""Model-version tag: sha256 of ``model.onnx`` (present only when the export was kept)."""
+ONNX_STATUS_TAG = "mlops.onnx"
+"""Model-version tag: ``exported``, or ``unsupported: <reason>`` / ``mismatch: <reason>``."""
+OPSET = {"": 17, "ai.onnx.ml": 3}
+
+
+class OnnxInput(StrictModel):
+    """One named graph input."""
+
+    name: str
+    """DataFrame column fed to it."""
+    kind: Literal["numeric", "categorical"]
+    """``numeric`` (float32) or ``categorical`` (string)."""
+
+
+class OnnxExport(StrictModel):
+    """What the export did (the ``onnx.json`` artifact)."""
+
+    status: Literal["exported", "unsupported", "mismatch"]
+    """``exported``: ``model.onnx`` was kept; otherwise why not."""
+    reason: str = ""
+    """Why the export was not kept."""
+    sha256: str | None = None
+    """sha256 of the ONNX bytes (exported only)."""
+    inputs: list[OnnxInput] = Field(default_factory=list)
+    """Graph inputs, in order."""
+    opset: dict[str, int] = Field(default_factory=lambda: dict(OPSET))
+    """Target opsets."""
+    tolerance: float = 1e-4
+    """Largest allowed absolute difference of probabilities."""
+    max_abs_diff: float | None = None
+    """Largest absolute difference measured on the check rows."""
+    rows_checked: int = 0
+    """Holdout rows compared."""
+
+    def tag(self) -> str:
+        return "exported" if self.status == "exported" else f"{self.status}: {self.reason}"[:250]
+
+
+def _inputs(pipeline: Any) -> tuple[list[OnnxInput], str | None]:
+    preprocess = getattr(pipeline, "named_steps", {}).get("preprocess")
+    if preprocess is None or not hasattr(preprocess, "transformers_"):
+        return [], "the model is not a trainer pipeline (no fitted 'preprocess' ColumnTransformer)"
+    inputs: list[OnnxInput] = []
+    for name, transformer, columns in preprocess.transformers_:
+        if name == "remainder" or transformer == "drop":
+            continue
+        if name not in ("numeric", "categorical"):
+            return [], f"unknown preprocessing branch {name!r}"
+        inputs += [OnnxInput(name=str(c), kind=name) for c in columns]
+    return inputs, None
+
+
+def _feed(frame: pd.DataFrame, inputs: list[OnnxInput]) -> dict[str, np.ndarray]:
+    feed: dict[str, np.ndarray] = {}
+    for item in inputs:
+        column = frame[item.name]
+        if item.kind == "numeric":
+            feed[item.name] = pd.to_numeric(column, errors="coerce").to_numpy(np.float32).reshape(-1, 1)
+        else:
+            text = column.astype(object).where(column.notna(), "").astype(str)
+            feed[item.name] = text.to_numpy(dtype=object).reshape(-1, 1)
+    return feed
+
+
+class OnnxModel:
+    """An ONNX Runtime session with the native model's ``predict_proba(DataFrame)``."""
+
+    def __init__(self, payload: bytes, inputs: list[OnnxInput], *, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(payload, options, providers=["CPUExecutionProvider"])
+        self.inputs = inputs
+        self.signature_columns = [i.name for i in inputs]
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """``[N, 2]`` class probabilities."""
+        outputs = self.session.run(None, _feed(frame, self.inputs))
+        return np.asarray(outputs[1], dtype=np.float64)
+
+
+def _convert(pipeline: Any, inputs: list[OnnxInput]) -> bytes:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    exportable = copy.deepcopy(pipeline)
+    categorical = exportable.named_steps["preprocess"].named_transformers_.get("categorical")
+    for _, step in getattr(categorical, "steps", []):
+        if hasattr(step, "missing_values") and hasattr(step, "statistics_"):
+            step.missing_values = ""
+    types = [
+        (i.name, FloatTensorType([None, 1]) if i.kind == "numeric" else StringTensorType([None, 1])) for i in inputs
+    ]
+    estimator = exportable.steps[-1][1]
+    graph = convert_sklearn(
+        exportable, initial_types=types, target_opset=OPSET, options={id(estimator): {"zipmap": False}}
+    )
+    return bytes(graph.SerializeToString())
+
+
+def export_onnx(
+    pipeline: Any, holdout: pd.DataFrame, *, tolerance: float = 1e-4, max_rows: int = 5000
+) -> tuple[OnnxExport, bytes | None]:
+    """``(report, ONNX bytes or None)``: convert, then compare ONNX Runtime with the native model on the holdout."""
+    inputs, problem = _inputs(pipeline)
+    if problem:
+        return OnnxExport(status="unsupported", reason=problem, tolerance=tolerance), None
+    estimator = pipeline.steps[-1][1]
+    family = type(estimator).__name__
+    if family == "TabularMLPClassifier":
+        reason = (
+            "estimator TabularMLPClassifier (PyTorch) has no skl2onnx converter, and a torch.onnx export of the "
+            "network alone would leave out the ColumnTransformer preprocessing"
+        )
+        return OnnxExport(status="unsupported", reason=reason, inputs=inputs, tolerance=tolerance), None
+    try:
+        payload = _convert(pipeline, inputs)
+        rows = holdout.head(max_rows)
+        onnx_proba = OnnxModel(payload, inputs, threads=1).predict_proba(rows)[:, 1]
+    except Exception as exc:  # converters raise many kinds; an unconvertible model is registered without ONNX
+        reason = f"{family}: {type(exc).__name__}: {exc}"[:400]
+        log.warning("ONNX export skipped: %s", reason)
+        return OnnxExport(status="unsupported", reason=reason, inputs=inputs, tolerance=tolerance), None
+    native = pipeline.predict_proba(rows[[i.name for i in inputs]])[:, 1]
+    diff = float(np.max(np.abs(native - onnx_proba))) if len(rows) else 0.0
+    report = OnnxExport(
+        status="exported", inputs=inputs, tolerance=tolerance, max_abs_diff=diff, rows_checked=len(rows)
+    )
+    if not diff <= tolerance:
+        report.status = "mismatch"
+        report.reason = f"ONNX Runtime probabilities differ from the native ones by {diff:.2e} > {tolerance:g}"
+        log.warning("ONNX export dropped: %s", report.reason)
+        return report, None
+    report.sha256 = hashlib.sha256(payload).hexdigest()
+    return report, payload

@@ -1,0 +1,60 @@
+"""ONNX export parity per flavor: sklearn pipelines export and match; the MLP records why it does not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pulumi_mlops.runtime.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, generate_churn
+from pulumi_mlops.runtime.registry.onnx_export import OnnxModel, export_onnx
+from pulumi_mlops.runtime.training.pipelines import build_pipeline
+
+from .conftest import FEATURES
+
+
+@pytest.fixture(scope="module")
+def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return generate_churn(700, seed=3), generate_churn(400, seed=4)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "params"),
+    [("gradient_boosting", {"max_iter": 15}), ("logistic_regression", {}), ("random_forest", {"n_estimators": 8})],
+)
+def test_sklearn_pipeline_exports_with_named_inputs_and_parity(
+    frames: tuple[pd.DataFrame, pd.DataFrame], estimator: str, params: dict[str, int]
+) -> None:
+    train, holdout = frames
+    pipeline = build_pipeline(estimator, NUMERIC_FEATURES, CATEGORICAL_FEATURES, params, 0)
+    pipeline.fit(train[FEATURES], train["churned"])
+    report, payload = export_onnx(pipeline, holdout)
+    assert report.status == "exported" and payload is not None, report.reason
+    assert report.max_abs_diff is not None and report.max_abs_diff <= 1e-4 and report.rows_checked == 400
+    assert [(i.name, i.kind) for i in report.inputs] == [
+        *((n, "numeric") for n in NUMERIC_FEATURES), *((c, "categorical") for c in CATEGORICAL_FEATURES),
+    ]  # fmt: skip
+    model = OnnxModel(payload, report.inputs)
+    assert [i.name for i in model.session.get_inputs()] == FEATURES
+    odd = holdout.head(50).copy()
+    odd.loc[0, "plan"] = None
+    odd.loc[1, "tenure_months"] = np.nan
+    odd.loc[2, "region"] = "atlantis"
+    np.testing.assert_allclose(model.predict_proba(odd)[:, 1], pipeline.predict_proba(odd[FEATURES])[:, 1], atol=1e-4)
+
+
+def test_mlp_records_why_it_has_no_onnx(frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    train, holdout = frames
+    pipeline = build_pipeline("mlp", NUMERIC_FEATURES, CATEGORICAL_FEATURES, {"epochs": 1}, 0)
+    pipeline.fit(train[FEATURES], train["churned"])
+    report, payload = export_onnx(pipeline, holdout)
+    assert payload is None and report.status == "unsupported"
+    assert report.tag().startswith("unsupported: estimator TabularMLPClassifier (PyTorch) has no skl2onnx converter")
+
+
+def test_a_mismatch_keeps_no_artifact(frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    train, holdout = frames
+    pipeline = build_pipeline("logistic_regression", NUMERIC_FEATURES, CATEGORICAL_FEATURES, {}, 0)
+    pipeline.fit(train[FEATURES], train["churned"])
+    report, payload = export_onnx(pipeline, holdout, tolerance=0.0)
+    assert payload is None and report.status == "mismatch" and report.sha256 is None
+    assert "differ from the native ones" in report.reason

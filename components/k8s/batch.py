@@ -24,6 +24,7 @@ from .workload import (
     GpuPlacement,
     child_opts,
     container,
+    cron_job,
     labels,
     pod_spec,
     spec_checksum,
@@ -118,20 +119,15 @@ class BatchScoringJob(pulumi.ComponentResource):
                 ),
             ),
         )
-        k8s.batch.v1.CronJob(
+        cron_job(
             f"{name}-cronjob",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=self.cron_job, namespace=args.namespace, labels=obj_labels),
-            spec=k8s.batch.v1.CronJobSpecArgs(
-                schedule=job.schedule,
-                time_zone=args.time_zone,
-                concurrency_policy="Forbid",
-                starting_deadline_seconds=3600,
-                successful_jobs_history_limit=3,
-                failed_jobs_history_limit=3,
-                job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=obj_labels), spec=job_spec
-                ),
-            ),
-            opts=child_opts(self, ctx, config_map, *deps),
+            self.cron_job,
+            args.namespace,
+            obj_labels,
+            job.schedule,
+            job_spec,
+            child_opts(self, ctx, config_map, *deps),
+            time_zone=args.time_zone,
+            starting_deadline_seconds=3600,
         )
         self.register_outputs({"cron_job": self.cron_job})

@@ -26,6 +26,7 @@ from .workload import (
     SPEC_FILE,
     child_opts,
     container,
+    cron_job,
     labels,
     pod_spec,
     spec_checksum,
@@ -136,39 +137,32 @@ class DriftMonitor(pulumi.ComponentResource):
             env=args.env,
             mounts=[k8s.core.v1.VolumeMountArgs(name="spec", mount_path=SPEC_DIR, read_only=True)],
         )
-        k8s.batch.v1.CronJob(
-            f"{name}-cronjob",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=self.cron_job, namespace=args.namespace, labels=obj_labels),
-            spec=k8s.batch.v1.CronJobSpecArgs(
-                schedule=self.schedule,
-                time_zone="Etc/UTC",
-                concurrency_policy="Forbid",
-                starting_deadline_seconds=600,
-                successful_jobs_history_limit=3,
-                failed_jobs_history_limit=3,
-                job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=obj_labels),
-                    spec=k8s.batch.v1.JobSpecArgs(
-                        backoff_limit=1,
-                        active_deadline_seconds=3600,
-                        ttl_seconds_after_finished=86400,
-                        template=k8s.core.v1.PodTemplateSpecArgs(
-                            metadata=k8s.meta.v1.ObjectMetaArgs(
-                                labels=obj_labels,
-                                annotations={"pulumi-mlops.io/spec-sha256": spec_checksum(args.drift)},
-                            ),
-                            spec=pod_spec(
-                                [checker],
-                                service_account=args.service_account,
-                                volumes=[spec_volume(f"{self.cron_job}-spec")],
-                                automount_token=bool(args.training_cron_job and args.drift.retrain),
-                                restart_policy="Never",
-                            ),
-                        ),
-                    ),
+        job_spec = k8s.batch.v1.JobSpecArgs(
+            backoff_limit=1,
+            active_deadline_seconds=3600,
+            ttl_seconds_after_finished=86400,
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    labels=obj_labels,
+                    annotations={"pulumi-mlops.io/spec-sha256": spec_checksum(args.drift)},
+                ),
+                spec=pod_spec(
+                    [checker],
+                    service_account=args.service_account,
+                    volumes=[spec_volume(f"{self.cron_job}-spec")],
+                    automount_token=bool(args.training_cron_job and args.drift.retrain),
+                    restart_policy="Never",
                 ),
             ),
-            opts=child_opts(self, ctx, config_map, *deps),
+        )
+        cron_job(
+            f"{name}-cronjob",
+            self.cron_job,
+            args.namespace,
+            obj_labels,
+            self.schedule,
+            job_spec,
+            child_opts(self, ctx, config_map, *deps),
         )
         self.register_outputs({"cron_job": self.cron_job, "schedule": self.schedule})
 

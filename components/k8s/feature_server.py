@@ -20,6 +20,7 @@ from .namespaces import FEAST_PORT
 from .workload import (
     child_opts,
     container,
+    cron_job,
     http_probes,
     labels,
     pod_spec,
@@ -174,34 +175,24 @@ class FeatureServer(pulumi.ComponentResource):
             env=env,
             mounts=mounts,
         )
-        k8s.batch.v1.CronJob(
-            f"{name}-materialize",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="feast-materialize", namespace=args.namespace, labels=job_labels),
-            spec=k8s.batch.v1.CronJobSpecArgs(
-                schedule=args.materialize_schedule,
-                time_zone="Etc/UTC",
-                concurrency_policy="Forbid",
-                starting_deadline_seconds=600,
-                successful_jobs_history_limit=3,
-                failed_jobs_history_limit=3,
-                job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=job_labels),
-                    spec=k8s.batch.v1.JobSpecArgs(
-                        backoff_limit=2,
-                        active_deadline_seconds=3600,
-                        ttl_seconds_after_finished=86400,
-                        template=k8s.core.v1.PodTemplateSpecArgs(
-                            metadata=k8s.meta.v1.ObjectMetaArgs(labels=job_labels),
-                            spec=pod_spec(
-                                [materialize],
-                                service_account=args.service_account,
-                                volumes=volumes,
-                                restart_policy="Never",
-                            ),
-                        ),
-                    ),
+        materialize_job = k8s.batch.v1.JobSpecArgs(
+            backoff_limit=2,
+            active_deadline_seconds=3600,
+            ttl_seconds_after_finished=86400,
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=job_labels),
+                spec=pod_spec(
+                    [materialize], service_account=args.service_account, volumes=volumes, restart_policy="Never"
                 ),
             ),
-            opts=child_opts(self, ctx, config, token, *deps),
+        )
+        cron_job(
+            f"{name}-materialize",
+            "feast-materialize",
+            args.namespace,
+            job_labels,
+            args.materialize_schedule,
+            materialize_job,
+            child_opts(self, ctx, config, token, *deps),
         )
         self.register_outputs({"url": self.url, "service": self.service})

@@ -37,6 +37,7 @@ __all__ = [
     "container",
     "container_security_context",
     "cpu_limit",
+    "cron_job",
     "http_probes",
     "join_uri",
     "labels",
@@ -367,4 +368,35 @@ def pod_spec(
         node_selector=gpu.node_selector() if gpu else None,
         topology_spread_constraints=spread,
         enable_service_links=False,
+    )
+
+
+def cron_job(
+    resource_name: str,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    schedule: str,
+    job: k8s.batch.v1.JobSpecArgs,
+    opts: pulumi.ResourceOptions,
+    *,
+    time_zone: str = "Etc/UTC",
+    starting_deadline_seconds: int = 600,
+) -> k8s.batch.v1.CronJob:
+    """A CronJob around ``job`` that never overlaps itself and keeps the last three runs of each outcome."""
+    return k8s.batch.v1.CronJob(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels)),
+        spec=k8s.batch.v1.CronJobSpecArgs(
+            schedule=schedule,
+            time_zone=time_zone,
+            concurrency_policy="Forbid",
+            starting_deadline_seconds=starting_deadline_seconds,
+            successful_jobs_history_limit=3,
+            failed_jobs_history_limit=3,
+            job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(labels)), spec=job
+            ),
+        ),
+        opts=opts,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -209,13 +209,21 @@ def resource_policy(
             enforcement_level=level,
             config_schema=_schema(config),
         )
-        policy.resource_types = tuple(types)  # type: ignore[attr-defined]
-        policy.config_keys = tuple(config)  # type: ignore[attr-defined]
-        if registry is not None:
-            registry.append(policy)
-        return policy
+        return _register(policy, types, config, registry)
 
     return wrap
+
+
+P = TypeVar("P", ResourceValidationPolicy, StackValidationPolicy)
+
+
+def _register(policy: P, types: Sequence[str], config: Sequence[str], registry: list[Policy] | None) -> P:
+    """Record the types a policy checks and the config keys it reads (coverage, pack config), and register it."""
+    policy.resource_types = tuple(types)  # type: ignore[attr-defined]
+    policy.config_keys = tuple(config)  # type: ignore[attr-defined]
+    if registry is not None:
+        registry.append(policy)
+    return policy
 
 
 def stack_policy(
@@ -237,11 +245,7 @@ def stack_policy(
             enforcement_level=level,
             config_schema=_schema(config),
         )
-        policy.resource_types = tuple(types)  # type: ignore[attr-defined]
-        policy.config_keys = tuple(config)  # type: ignore[attr-defined]
-        if registry is not None:
-            registry.append(policy)
-        return policy
+        return _register(policy, types, config, registry)
 
     return wrap
 

@@ -22,6 +22,7 @@ from .workload import (
     container,
     cron_job,
     http_probes,
+    http_service,
     labels,
     pod_spec,
     secret_env,
@@ -150,19 +151,14 @@ class FeatureServer(pulumi.ComponentResource):
             ),
             opts=child_opts(self, ctx, config, token, *deps),
         )
-        k8s.core.v1.Service(
+        http_service(
             f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=self.service, namespace=args.namespace, labels=obj_labels),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=selector,
-                ports=[
-                    k8s.core.v1.ServicePortArgs(
-                        name="http", port=FEAST_PORT, target_port="http", protocol="TCP", app_protocol="http"
-                    )
-                ],
-            ),
-            opts=child_opts(self, ctx, deployment, *deps),
+            self.service,
+            args.namespace,
+            obj_labels,
+            selector,
+            FEAST_PORT,
+            child_opts(self, ctx, deployment, *deps),
         )
 
         job_labels = labels("feast", "feast-materialize", "feast", args.labels)

@@ -21,6 +21,7 @@ from .workload import (
     child_opts,
     container,
     http_probes,
+    http_service,
     labels,
     pod_spec,
     secret_env,
@@ -237,18 +238,13 @@ class MlflowServer(pulumi.ComponentResource):
             ),
             opts=child_opts(self, ctx, *secrets, *deps),
         )
-        k8s.core.v1.Service(
+        http_service(
             f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=self.service, namespace=args.namespace, labels=obj_labels),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=selector,
-                ports=[
-                    k8s.core.v1.ServicePortArgs(
-                        name="http", port=MLFLOW_PORT, target_port="http", protocol="TCP", app_protocol="http"
-                    )
-                ],
-            ),
-            opts=child_opts(self, ctx, deployment, *deps),
+            self.service,
+            args.namespace,
+            obj_labels,
+            selector,
+            MLFLOW_PORT,
+            child_opts(self, ctx, deployment, *deps),
         )
         self.register_outputs({"url": self.url, "service": self.service})

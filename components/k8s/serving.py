@@ -29,6 +29,7 @@ from .workload import (
     child_opts,
     container,
     http_probes,
+    http_service,
     join_uri,
     labels,
     pod_spec,
@@ -237,19 +238,14 @@ class ServingEndpoint(pulumi.ComponentResource):
             ),
             opts=child_opts(self, ctx, config_map, *deps),
         )
-        k8s.core.v1.Service(
+        http_service(
             f"{base}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=obj, namespace=args.namespace, labels=obj_labels),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=selector,
-                ports=[
-                    k8s.core.v1.ServicePortArgs(
-                        name="http", port=serving.port, target_port="http", protocol="TCP", app_protocol="http"
-                    )
-                ],
-            ),
-            opts=child_opts(self, ctx, *deps),
+            obj,
+            args.namespace,
+            obj_labels,
+            selector,
+            serving.port,
+            child_opts(self, ctx, *deps),
         )
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{base}-hpa",

@@ -39,6 +39,7 @@ __all__ = [
     "cpu_limit",
     "cron_job",
     "http_probes",
+    "http_service",
     "join_uri",
     "labels",
     "pod_security_context",
@@ -397,6 +398,32 @@ def cron_job(
             job_template=k8s.batch.v1.JobTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(labels)), spec=job
             ),
+        ),
+        opts=opts,
+    )
+
+
+def http_service(
+    resource_name: str,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    port: int,
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.Service:
+    """A ClusterIP Service exposing the pods' ``http`` container port on ``port``."""
+    return k8s.core.v1.Service(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels)),
+        spec=k8s.core.v1.ServiceSpecArgs(
+            type="ClusterIP",
+            selector=dict(selector),
+            ports=[
+                k8s.core.v1.ServicePortArgs(
+                    name="http", port=port, target_port="http", protocol="TCP", app_protocol="http"
+                )
+            ],
         ),
         opts=opts,
     )

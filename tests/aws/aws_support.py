@@ -11,13 +11,14 @@ import yaml
 from pulumi_mlops.components.aws import AwsPlatform, AwsPlatformArgs
 
 from pulumi_mlops.preview import ResourceGraph, run_program
-from pulumi_mlops.preview.graph import CapturedResource
+from pulumi_mlops.preview.graph import CapturedResource, is_secret
+from pulumi_mlops.preview.graph import plain as unwrap
 from pulumi_mlops.preview.mocks import PlatformMocks
 from pulumi_mlops.spec import CONFIG_KEY, PlatformSpec, parse_spec
 
+__all__ = ["is_secret", "one", "props", "run_platform", "stack_raw", "statements", "untagged", "unwrap"]
+
 ROOT = Path(__file__).resolve().parents[2]
-SIG_KEY = "4dabf18193072939515e22adb298388d"
-"""Key marking a secret value on the wire (its value is the secret signature)."""
 LABELS = {"owner", "cost-center", "environment", "managed-by"}
 
 
@@ -53,24 +54,8 @@ def untagged(graph: ResourceGraph, labels: dict[str, str]) -> list[str]:
     return missing
 
 
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and SIG_KEY in value
-
-
-def unwrap(value: Any) -> Any:
-    """Wire value with every secret replaced by its plaintext."""
-    if is_secret(value):
-        return unwrap(value.get("value"))
-    if isinstance(value, dict):
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
-
-
 def props(res: CapturedResource) -> dict[str, Any]:
-    result: dict[str, Any] = unwrap(res.inputs)
-    return result
+    return res.props
 
 
 def statements(document: str) -> list[dict[str, Any]]:

@@ -16,11 +16,12 @@ import pulumi
 import pulumi_gcp as gcp
 import pytest
 import yaml
-from pulumi.runtime import rpc
 from pulumi_mlops.components.gcp import GcpPlatform, GcpPlatformArgs
 from pulumi_mlops.components.k8s.namespaces import service_account_subject
 
 from pulumi_mlops.preview import CapturedResource, PreviewResult, ResourceGraph, run_program
+from pulumi_mlops.preview.graph import is_secret
+from pulumi_mlops.preview.graph import plain as unwrap
 from pulumi_mlops.preview.mocks import PlatformMocks
 from pulumi_mlops.spec import CONFIG_KEY, parse_spec
 
@@ -55,14 +56,6 @@ NODE_ROLES = {
     "roles/monitoring.viewer",
     "roles/artifactregistry.reader",
 }
-
-
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
-
-
-def unwrap(value: Any) -> Any:
-    return value["value"] if is_secret(value) else value
 
 
 def one(graph: ResourceGraph, type_: str) -> CapturedResource:

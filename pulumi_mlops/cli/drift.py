@@ -33,7 +33,8 @@ def _when(text: str | None, option: str) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _load_spec(path: Path | None) -> DriftSpec:
+def load_drift_spec(path: Path | None) -> DriftSpec:
+    """A ``DriftSpec`` from YAML/JSON (optionally under a ``drift:`` key); defaults when ``path`` is None."""
     from pulumi_mlops.runtime.config import DriftSpec
 
     if path is None:
@@ -88,7 +89,7 @@ def register(app: typer.Typer) -> None:
 
         with user_errors(ValidationError, SettingsError, ProfileError, WindowError, ValueError):
             ref = ModelRef.parse(model)
-            spec = _load_spec(spec_file)
+            spec = load_drift_spec(spec_file)
             settings = RuntimeSettings.from_env()
             end = _when(until, "--until") or datetime.now(UTC)
             start = _when(since, "--since") or end - timedelta(hours=spec.window_hours)

@@ -8,21 +8,9 @@ from typing import Any
 import typer
 
 from ._common import UserError, console, user_errors
+from .drift import load_drift_spec
 
 __all__ = ["register"]
-
-
-def _drift_spec(path: Path | None) -> Any:
-    from pulumi_mlops.runtime.config import DriftSpec
-
-    if path is None:
-        return DriftSpec()
-    import yaml
-
-    try:
-        return DriftSpec.model_validate(yaml.safe_load(path.read_text()) or {})
-    except FileNotFoundError:
-        raise UserError(f"--spec {path}: no such file") from None
 
 
 def _training_spec(path: Path | None, model: str, data: str | None, estimator: str | None) -> Any:
@@ -76,7 +64,7 @@ def register(app: typer.Typer) -> None:
         errors = (ValidationError, SettingsError, ProfileError, WindowError, KubeApiError, ModelNotFoundError)
         with user_errors(*errors):
             ref = ModelRef.parse(model)
-            drift = _drift_spec(spec_file)
+            drift = load_drift_spec(spec_file)
             settings = RuntimeSettings.from_env()
             if (window is None) == (cron_job is None):
                 raise UserError("give exactly one of --window (retrain here) or --cronjob (start a Job on the cluster)")

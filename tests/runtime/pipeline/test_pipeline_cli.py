@@ -29,4 +29,4 @@ def test_retrain_usage_errors(args: list[str], message: str, tmp_path: Path, mon
 def test_retrain_spec_file_must_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLOPS_HOME", str(tmp_path))
     result = CliRunner().invoke(app, ["retrain", "--model", "churn", "--window", "w", "--spec", str(tmp_path / "x")])
-    assert result.exit_code == 2 and "no such file" in result.output
+    assert result.exit_code == 2 and "cannot read the drift spec" in result.output

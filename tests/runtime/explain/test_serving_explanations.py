@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,19 +81,3 @@ def test_onnx_format_serves_the_onnx_artifact(server: Any, trained: tuple[Runtim
     np.testing.assert_allclose(body["predictions"], native, atol=1e-4)
     refused = httpx.post(url + "?explain=true", json={"instances": instances[:1]})
     assert refused.status_code == 400 and "(onnx) has no per-request explanations" in refused.json()["error"]
-
-
-def test_explanation_latency_budget(server: Any) -> None:
-    """Documented budget: an explained 1-row request stays under 50 ms at the median on one core."""
-    url = server() + f"/v1/models/{NAME}:predict"
-    one = {"instances": _instances(1)}
-    with httpx.Client() as client:
-        timings: dict[str, list[float]] = {"plain": [], "explain": []}
-        for _ in range(30):
-            for kind, suffix in (("plain", ""), ("explain", "?explain=true")):
-                start = time.perf_counter()
-                assert client.post(url + suffix, json=one).status_code == 200
-                timings[kind].append(time.perf_counter() - start)
-    medians = {k: float(np.median(v)) * 1000 for k, v in timings.items()}
-    print(f"1-row v1 predict median: plain {medians['plain']:.1f} ms, explain=true {medians['explain']:.1f} ms")
-    assert medians["explain"] < 50.0

@@ -6,7 +6,7 @@ DEPS_HASH := $(shell cat pyproject.toml setup.py constraints.txt | sha256sum | c
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint format bench schema clean
+.PHONY: venv demo test lint format bench schema image image-mlflow clean
 
 venv: $(STAMP)
 
@@ -41,6 +41,20 @@ bench: venv
 
 schema: venv
 	$(BIN)/mlops schema > stacks/platform.schema.json
+
+# Images (README, "Images"): `make image [VARIANT=cuda] [BASE=local]`, `make image-mlflow [BASE=local]`.
+# BASE=local builds from a debootstrap base with `podman build --isolation chroot` (no registry needed).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+MLFLOW_VERSION := $(shell sed -n 's/^mlflow==//p' constraints.txt)
+VARIANT ?= cpu
+IMAGE_REPO ?= ghcr.io/pulumi-mlops
+RUNTIME_TAG := $(IMAGE_REPO)/runtime:$(VERSION)$(if $(filter cuda,$(VARIANT)),-cuda)
+
+image:
+	VARIANT=$(VARIANT) docker/build.sh runtime $(RUNTIME_TAG)
+
+image-mlflow:
+	docker/build.sh mlflow $(IMAGE_REPO)/mlflow:$(MLFLOW_VERSION)
 
 clean:
 	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -11,18 +11,37 @@ from typing import TYPE_CHECKING, Any
 
 from pulumi_policy import EnforcementLevel, Policy
 
-from . import compute, cost, identity, kubernetes, network, registry, stack, storage, tagging
+from . import (
+    capacity,
+    compute,
+    cost,
+    identity,
+    kubernetes,
+    lifecycle,
+    network,
+    ordering,
+    prerequisites,
+    reachability,
+    references,
+    registry,
+    stack,
+    storage,
+    tagging,
+)
 from ._base import DEFAULT_CONFIG
 
 if TYPE_CHECKING:
     from pulumi_mlops.spec import PlatformSpec
 
 __all__ = [
+    "ALL_MODULES",
     "ALL_POLICIES",
     "DEFAULT_CONFIG",
     "DEFAULT_ENFORCEMENT_LEVEL",
     "PACK_NAME",
     "POLICY_MODULES",
+    "READINESS_MODULES",
+    "READINESS_POLICIES",
     "allowed_registries_for",
     "policy_config_for",
     "policy_levels",
@@ -34,8 +53,14 @@ DEFAULT_ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
 """Level of the pack; policies that only advise set ``ADVISORY`` themselves."""
 
 POLICY_MODULES = (storage, registry, compute, kubernetes, identity, network, cost, tagging, stack)
+"""Modules of resource guardrails and whole-stack rules."""
+READINESS_MODULES = (ordering, prerequisites, capacity, reachability, references, lifecycle)
+"""Modules of deploy-readiness analyses: would a real ``pulumi up`` converge and the platform work."""
 
-ALL_POLICIES: list[Policy] = [p for module in POLICY_MODULES for p in module.POLICIES]
+ALL_MODULES = (*POLICY_MODULES, *READINESS_MODULES)
+
+ALL_POLICIES: list[Policy] = [p for module in ALL_MODULES for p in module.POLICIES]
+READINESS_POLICIES: list[Policy] = [p for module in READINESS_MODULES for p in module.POLICIES]
 
 _names = [p.name for p in ALL_POLICIES]
 if len(set(_names)) != len(_names):  # pragma: no cover - guarded by tests
@@ -82,6 +107,8 @@ def policy_config_for(spec: PlatformSpec) -> dict[str, dict[str, Any]]:
         "allowedRegistries": allowed_registries_for(spec),
         "requiredTags": list(DEFAULT_CONFIG["requiredTags"]),
         "requireCmek": spec.buckets.cmek,
+        "preinstalledCrdGroups": [],
+        "externalBuckets": list(spec.buckets.external),
     }
     config: dict[str, dict[str, Any]] = {}
     for policy in ALL_POLICIES:

@@ -56,6 +56,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     ],
     "requiredTags": ["environment", "owner", "cost-center"],
     "requireCmek": True,
+    "preinstalledCrdGroups": [],
+    "externalBuckets": [],
 }
 """Defaults of every config key a policy reads (``policy_config_for(spec)`` derives stack values)."""
 
@@ -79,6 +81,16 @@ CONFIG_SCHEMA: dict[str, dict[str, Any]] = {
         "description": "Tag/label keys every resource needs.",
     },
     "requireCmek": {"type": "boolean", "description": "Require customer-managed keys on GCS buckets."},
+    "preinstalledCrdGroups": {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "API groups whose CRDs an existing cluster already has, so nothing must install them.",
+    },
+    "externalBuckets": {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "Buckets created and granted outside the stack that workloads may name in s3:// or gs:// URIs.",
+    },
 }
 
 

@@ -41,21 +41,40 @@ def is_open_cidr(cidr: Any) -> bool:
         return False
 
 
+PROD_MIN_PREFIX = 24
+"""Widest public-endpoint CIDR accepted in prod (a /24: a CI runner subnet's NAT range or a VPN egress)."""
+
+
 @resource_policy(
-    "eks-private-endpoint-prod",
-    "EKS clusters in prod expose the API on the private endpoint only.",
+    "eks-endpoint-restricted-prod",
+    "EKS clusters in prod keep the private endpoint on and expose the public endpoint, if at all, only to IPv4 "
+    "CIDRs of /24 or narrower.",
     [EKS_CLUSTER],
     config=("profile",),
     registry=POLICIES,
 )
-def _eks_private(args: ResourceValidationArgs, report: Report) -> None:
+def _eks_restricted(args: ResourceValidationArgs, report: Report) -> None:
     if profile_of(args) != "prod":
         return
-    # The EKS API enables the public endpoint unless it is explicitly turned off.
-    if get(args.props, "vpcConfig.endpointPublicAccess") is not False:
-        report("vpcConfig.endpointPublicAccess is not false in prod: turn the public endpoint off")
     if not is_true(get(args.props, "vpcConfig.endpointPrivateAccess")):
-        report("vpcConfig.endpointPrivateAccess is not true: enable the private endpoint")
+        report("vpcConfig.endpointPrivateAccess is not true: enable the private endpoint for the nodes")
+    # The EKS API enables the public endpoint unless it is explicitly turned off.
+    if get(args.props, "vpcConfig.endpointPublicAccess") is False:
+        return
+    cidrs = [str(c) for c in as_list(get(args.props, "vpcConfig.publicAccessCidrs"))]
+    if not cidrs:
+        report("vpcConfig.endpointPublicAccess is not false in prod and lists no publicAccessCidrs: list the deployers")
+    for cidr in cidrs:
+        try:
+            net = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            report(f"vpcConfig.publicAccessCidrs {cidr!r} is not a CIDR")
+            continue
+        if net.version != 4 or net.prefixlen < PROD_MIN_PREFIX:
+            report(
+                f"vpcConfig.publicAccessCidrs {cidr} is wider than /{PROD_MIN_PREFIX} in prod: list the deployers' "
+                "egress addresses only"
+            )
 
 
 @resource_policy(

@@ -7,6 +7,7 @@ from pulumi_mlops.components.k8s.manifests import check_manifests
 
 from pulumi_mlops.preview import repo_root, run_program
 from pulumi_mlops.preview.coverage import is_builtin_kubernetes
+from pulumi_mlops.spec import ClusterSpec
 
 EXAMPLE = repo_root() / "examples" / "existing-cluster"
 
@@ -46,4 +47,4 @@ def test_example_adds_a_gpu_pool_and_an_endpoint_and_nothing_else() -> None:
 def test_example_objects_pass_schema_validation() -> None:
     graph = preview_example()
     assert any(is_builtin_kubernetes(r.type) for r in graph.resources.values())
-    assert check_manifests(graph, "1.33") == []
+    assert check_manifests(graph, ClusterSpec().kubernetes_version) == []

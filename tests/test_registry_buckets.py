@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from pulumi_mlops.components.aws.registry_buckets import RegistryBuckets as AwsBuckets
 from pulumi_mlops.components.aws.registry_buckets import RegistryBucketsArgs as AwsArgs
+from pulumi_mlops.components.bucket_names import bucket_name
 from pulumi_mlops.components.gcp.registry_buckets import RegistryBuckets as GcpBuckets
 from pulumi_mlops.components.gcp.registry_buckets import RegistryBucketsArgs as GcpArgs
 
@@ -61,7 +63,7 @@ class TestAws:
             assert statement["Principal"] == "*"
             assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
             bucket = policy.name.removesuffix("-tls-only")
-            arn = f"arn:aws:s3:::{bucket}-mock"
+            arn = f"arn:aws:s3:::{bucket}-123456789012-us-east-1"
             assert sorted(statement["Resource"]) == [arn, f"{arn}/*"]
 
     def test_lifecycle_expires_noncurrent_versions_and_ages_out_logs(self) -> None:
@@ -89,6 +91,32 @@ class TestAws:
         for res in [*graph.of_type("aws:s3/bucket:Bucket"), *graph.of_type("aws:kms/key:Key")]:
             assert TAGS.items() <= res.props["tags"].items(), res.name
 
+    def test_key_alias_is_the_given_environment_name(self) -> None:
+        graph = run_program(
+            lambda: AwsBuckets("reg", AwsArgs(spec=BucketsSpec(), tags=TAGS, key_alias="mlops-dev-buckets")) and None,
+            {},
+        )
+        (alias,) = graph.of_type("aws:kms/alias:Alias")
+        assert alias.props["name"] == "alias/mlops-dev-buckets"
+        assert alias.property_dependencies["targetKeyId"] == [graph.named("reg-key").urn]
+        assert graph.of_type("random:index/randomId:RandomId") == []
+
+    def test_key_alias_without_a_name_gets_a_random_suffix(self) -> None:
+        graph = aws_graph(BucketsSpec())
+        (component,) = graph.of_type("pulumi-mlops:aws:RegistryBuckets")
+        (alias,) = graph.of_type("aws:kms/alias:Alias")
+        (suffix,) = graph.of_type("random:index/randomId:RandomId")
+        assert suffix.parent == component.urn and suffix.props["byteLength"] == 4
+        assert alias.property_dependencies["name"] == [suffix.urn]
+        assert re.fullmatch(r"alias/reg-buckets-[0-9a-f]{8}", alias.props["name"])
+
+    def test_buckets_are_named_by_stem_role_account_and_region(self) -> None:
+        graph = run_program(lambda: AwsBuckets("reg", AwsArgs(spec=BucketsSpec(), stem="mlops-dev")) and None, {})
+        names = sorted(b.props["bucket"] for b in graph.of_type("aws:s3/bucket:Bucket"))
+        assert names == [
+            f"mlops-dev-{role}-123456789012-us-east-1" for role in ("datasets", "models", "prediction-logs")
+        ]
+
     def test_children_hang_under_the_component(self) -> None:
         graph = aws_graph(BucketsSpec())
         (component,) = graph.of_type("pulumi-mlops:aws:RegistryBuckets")
@@ -99,6 +127,12 @@ class TestAws:
 
 
 class TestGcp:
+    def test_buckets_are_named_by_stem_role_and_project(self) -> None:
+        args = GcpArgs(spec=BucketsSpec(), project="acme-ml-dev", location="europe-west4", stem="mlops-gcp-dev")
+        graph = run_program(lambda: GcpBuckets("reg", args) and None, {})
+        names = sorted(b.props["name"] for b in graph.of_type("gcp:storage/bucket:Bucket"))
+        assert names == [f"mlops-gcp-dev-{role}-acme-ml-dev" for role in ("datasets", "models", "prediction-logs")]
+
     def test_uniform_access_public_prevention_versioning(self) -> None:
         graph = gcp_graph(BucketsSpec())
         buckets = graph.of_type("gcp:storage/bucket:Bucket")
@@ -124,6 +158,19 @@ class TestGcp:
             assert grant.urn in bucket.dependencies, "buckets must wait for the key grant"
         assert key.props["rotationPeriod"] == "7776000s"
 
+    def test_key_ring_name_is_fresh_after_a_destroy(self) -> None:
+        # Cloud KMS never deletes key rings or keys: the ring's name carries a random suffix of the stack.
+        graph = gcp_graph(BucketsSpec(cmek=True))
+        (component,) = graph.of_type("pulumi-mlops:gcp:RegistryBuckets")
+        (ring,) = graph.of_type("gcp:kms/keyRing:KeyRing")
+        (key,) = graph.of_type("gcp:kms/cryptoKey:CryptoKey")
+        (suffix,) = graph.of_type("random:index/randomId:RandomId")
+        assert suffix.parent == component.urn
+        assert ring.property_dependencies["name"] == [suffix.urn]
+        assert re.fullmatch(r"reg-buckets-[0-9a-f]{8}", ring.props["name"])
+        assert key.property_dependencies["keyRing"] == [ring.urn]
+        assert key.props["keyRing"].endswith(f"/keyRings/{ring.props['name']}")
+
     def test_without_cmek_no_key_is_created(self) -> None:
         graph = gcp_graph(BucketsSpec(cmek=False))
         assert graph.of_type("gcp:kms/cryptoKey:CryptoKey") == []
@@ -144,3 +191,14 @@ class TestGcp:
     def test_force_destroy_follows_the_spec(self, force_destroy: bool) -> None:
         graph = gcp_graph(BucketsSpec(force_destroy=force_destroy))
         assert {b.props["forceDestroy"] for b in graph.of_type("gcp:storage/bucket:Bucket")} == {force_destroy}
+
+
+def test_long_bucket_names_are_cut_to_63_characters_and_stay_unique() -> None:
+    stem = "a-very-long-platform-name-" + "x" * 20
+    names = {bucket_name(f"{stem}-{env}", "prediction-logs", "123456789012-ap-southeast-2") for env in ("dev", "prd")}
+    assert len(names) == 2
+    for name in names:
+        assert len(name) <= 63
+        assert name.endswith("-prediction-logs-123456789012-ap-southeast-2")
+        assert re.fullmatch(r"[a-z0-9][a-z0-9-]*[a-z0-9]", name)
+    assert bucket_name("mlops-dev", "models", "acme-ml-dev") == "mlops-dev-models-acme-ml-dev"

@@ -43,7 +43,8 @@ def test_profile_defaults_fill_what_the_stack_leaves_out() -> None:
     assert dev.pool("l4").spot is True
     assert prod.pool("l4").spot is False, "prod keeps an on-demand floor"
     assert prod.pool("a10g-train").spot is True, "an explicit value beats the profile default"
-    assert prod.cluster.public_endpoint is False
+    assert prod.cluster.public_endpoint is True, "the AWS prod stack restricts a public endpoint to its deployers"
+    assert prod.cluster.deletion_protection is True
 
 
 def test_explicit_values_override_profile_defaults() -> None:
@@ -77,7 +78,7 @@ BROKEN: list[tuple[str, str, str, Any, str]] = [
         "gpu_pools.0.min_nodes",
         "min-over-max",
         5,
-        "platform.gpu_pools[0]: min_nodes (5) must not exceed max_nodes (2)",
+        "platform.gpu_pools[0]: min_nodes (5) must not exceed max_nodes (3)",
     ),
     ("dev", "gpu_pools.0.instance_type", "wrong-family", "g5.xlarge", "nvidia-l4 needs a g6.* instance type"),
     ("dev", "gpu_pools.0.accelerator", "gcp-accelerator-on-aws", "nvidia-tesla-t4", "not offered on aws"),
@@ -86,7 +87,14 @@ BROKEN: list[tuple[str, str, str, Any, str]] = [
     ("dev", "endpoints.1.gpu_pool", "unknown-pool", "a100", "gpu_pool 'a100' is not defined"),
     ("dev", "endpoints.1.gpu_pool", "gpu-without-pool", None, "so gpu_pool must name a GPU pool"),
     ("prod", "endpoints.0.min_replicas", "prod-single-replica", 1, "prod needs min_replicas >= 2"),
-    ("prod", "cluster.public_endpoint", "prod-public-api", True, "prod clusters keep the API endpoint private"),
+    (
+        "prod",
+        "cluster.public_endpoint",
+        "prod-private-only-eks",
+        False,
+        "a private-only EKS endpoint cannot be reached",
+    ),
+    ("dev", "cluster.api_allowed_cidrs", "documentation-range", ["203.0.113.0/24"], "documentation range"),
     ("dev", "cluster.api_allowed_cidrs", "open-world", ["0.0.0.0/0"], "would expose the Kubernetes API"),
     ("dev", "tags.owner", "missing-owner", _DELETE, "config.pulumi-mlops:platform.tags.owner: required key is missing"),
     ("dev", "gpu_pool", "typo-key", [], "config.pulumi-mlops:platform.gpu_pool: unknown key"),
@@ -102,6 +110,30 @@ BROKEN: list[tuple[str, str, str, Any, str]] = [
     ("dev", "cluster.kubernetes_version", "old-k8s", "1.21", "cluster.kubernetes_version"),
     ("dev", "gpu_pools.0.max_nodes", "gpu-cap", 20, "exceeds cost.max_gpus_per_pool (8)"),
     ("dev", "network.cidr", "public-cidr", "8.8.0.0/16", "is not a private range"),
+    (
+        "dev",
+        "cluster.system_instance_type",
+        "cpu-job-over-system-node",
+        "m6i.large",
+        "training[0] (churn): requests (2 CPU, 4Gi) exceed what one m6i.large node leaves to pods (1.93 CPU, "
+        "7518 Mi after kube-reserved and the eviction threshold), so the pod never schedules: set "
+        "cluster.system_instance_type to a larger type than m6i.large",
+    ),
+    (
+        "dev",
+        "training.1.resources.memory",
+        "gpu-job-over-gpu-node",
+        "32Gi",
+        "training[1] (churn-mlp): requests (2 CPU, 32Gi, 1 GPU) exceed what one g6.xlarge node leaves to pods "
+        "(3.92 CPU, 15391 Mi, 1 GPU",
+    ),
+    (
+        "dev",
+        "endpoints.0.shadow",
+        "gpu-shadow-without-pool",
+        {"alias": "challenger", "resources": {"gpus": 1}},
+        "endpoints[0] (churn).shadow: resources.gpus is 1, so gpu_pool must name a GPU pool",
+    ),
 ]
 
 

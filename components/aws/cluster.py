@@ -17,13 +17,16 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from pulumi_mlops.spec import PROJECT, ClusterSpec
+from pulumi_mlops.spec.instances import DEFAULT_SYSTEM_TYPE
 
 from .iam import PARTITION, aws_managed_policy, service_trust_policy
 
 __all__ = [
+    "ADDON_CONFIGURATION",
     "ADDON_VERSIONS",
     "CLUSTER_ADMIN_POLICY",
     "CONTROL_PLANE_LOGS",
+    "DEFAULT_STORAGE_CLASS",
     "DEFAULT_SYSTEM_INSTANCE_TYPE",
     "EksCluster",
     "EksClusterArgs",
@@ -40,36 +43,41 @@ CONTROL_PLANE_LOG_RETENTION_DAYS = 90
 CLUSTER_ADMIN_POLICY = f"arn:{PARTITION}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 """EKS access policy given to ``ClusterSpec.admin_principals``."""
 
-DEFAULT_SYSTEM_INSTANCE_TYPE = "m6i.large"
-"""Instance type of the system pool when the spec leaves it empty."""
+DEFAULT_SYSTEM_INSTANCE_TYPE = DEFAULT_SYSTEM_TYPE["aws"]
+"""Instance type of the system pool when the spec leaves it empty (4 vCPUs: the platform's 2-CPU jobs fit a node)."""
 
 ADDON_VERSIONS: dict[str, dict[str, str]] = {
-    "1.31": {
-        "vpc-cni": "v1.19.5-eksbuild.1",
-        "kube-proxy": "v1.31.7-eksbuild.7",
-        "eks-pod-identity-agent": "v1.3.7-eksbuild.2",
-        "coredns": "v1.11.4-eksbuild.10",
-        "aws-ebs-csi-driver": "v1.44.0-eksbuild.1",
+    "1.34": {
+        "vpc-cni": "v1.21.1-eksbuild.7",
+        "kube-proxy": "v1.34.6-eksbuild.2",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.2",
+        "coredns": "v1.13.2-eksbuild.4",
+        "aws-ebs-csi-driver": "v1.57.1-eksbuild.1",
+        "metrics-server": "v0.8.1-eksbuild.6",
     },
-    "1.32": {
-        "vpc-cni": "v1.19.5-eksbuild.1",
-        "kube-proxy": "v1.32.3-eksbuild.7",
-        "eks-pod-identity-agent": "v1.3.7-eksbuild.2",
-        "coredns": "v1.11.4-eksbuild.10",
-        "aws-ebs-csi-driver": "v1.44.0-eksbuild.1",
-    },
-    "1.33": {
-        "vpc-cni": "v1.19.5-eksbuild.1",
-        "kube-proxy": "v1.33.0-eksbuild.2",
-        "eks-pod-identity-agent": "v1.3.7-eksbuild.2",
-        "coredns": "v1.12.1-eksbuild.2",
-        "aws-ebs-csi-driver": "v1.44.0-eksbuild.1",
+    "1.35": {
+        "vpc-cni": "v1.21.1-eksbuild.7",
+        "kube-proxy": "v1.35.3-eksbuild.2",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.2",
+        "coredns": "v1.13.2-eksbuild.4",
+        "aws-ebs-csi-driver": "v1.60.0-eksbuild.1",
+        "metrics-server": "v0.8.1-eksbuild.6",
     },
 }
-"""EKS add-on versions pinned per Kubernetes minor version (``aws eks describe-addon-versions``)."""
+"""EKS add-on versions pinned per Kubernetes minor version, one row per ``SUPPORTED_KUBERNETES_VERSIONS`` entry
+(``aws eks describe-addon-versions --kubernetes-version 1.35``; kube-proxy's minor is the cluster's)."""
 
 _BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 """Add-ons nodes need to become Ready; the others run as pods on those nodes."""
+
+ADDON_CONFIGURATION: dict[str, dict[str, Any]] = {
+    "vpc-cni": {"enableNetworkPolicy": "true"},
+}
+"""``configurationValues`` per add-on. The VPC CNI runs its network policy agent only when asked (EKS user guide,
+"Restrict Pod network traffic with Kubernetes network policies"): without it NetworkPolicy objects are not enforced."""
+
+DEFAULT_STORAGE_CLASS = "gp3"
+"""The cluster's default StorageClass: encrypted gp3 on the EBS CSI driver (EKS 1.30+ marks no class default)."""
 
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 
@@ -139,7 +147,8 @@ class EksClusterArgs:
 
 
 class EksCluster(pulumi.ComponentResource):
-    """An EKS cluster with envelope-encrypted secrets, audit logs, access entries, pinned add-ons and system nodes.
+    """An EKS cluster with envelope-encrypted secrets, audit logs, access entries, pinned add-ons (metrics-server
+    and a VPC CNI that enforces NetworkPolicy among them), system nodes and a default encrypted gp3 StorageClass.
 
     Outputs: ``cluster_name``, ``security_group_id`` (the cluster security group every managed node carries),
     ``subnet_ids``, ``oidc_issuer``, ``node_role`` (for node pools), ``kubeconfig`` (secret), ``provider`` and
@@ -184,6 +193,8 @@ class EksCluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s", kubeconfig=self.kubeconfig, opts=pulumi.ResourceOptions(parent=self, depends_on=self.ready)
         )
+        if spec.existing is None:
+            self.ready = [*self.ready, self._default_storage_class(name)]
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,
@@ -253,6 +264,7 @@ class EksCluster(pulumi.ComponentResource):
                 resources=["secrets"], provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn)
             ),
             enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=spec.support_type),
             deletion_protection=spec.deletion_protection,
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[attach, logs]),
@@ -307,6 +319,7 @@ class EksCluster(pulumi.ComponentResource):
         )
         late = [
             self._addon(name, cluster, "coredns", versions["coredns"], tags, [system]),
+            self._addon(name, cluster, "metrics-server", versions["metrics-server"], tags, [system]),
             self._addon(
                 name,
                 cluster,
@@ -344,6 +357,21 @@ class EksCluster(pulumi.ComponentResource):
         )
         self.ready = [system, *early, *late]
 
+    def _default_storage_class(self, name: str) -> k8s.storage.v1.StorageClass:
+        """Encrypted gp3 volumes on the EBS CSI driver, marked default for claims that name no class."""
+        return k8s.storage.v1.StorageClass(
+            f"{name}-{DEFAULT_STORAGE_CLASS}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=DEFAULT_STORAGE_CLASS, annotations={"storageclass.kubernetes.io/is-default-class": "true"}
+            ),
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true"},
+            reclaim_policy="Delete",
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=self.ready),
+        )
+
     def _addon(
         self,
         name: str,
@@ -362,6 +390,7 @@ class EksCluster(pulumi.ComponentResource):
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             pod_identity_associations=pod_identity,
+            configuration_values=json.dumps(ADDON_CONFIGURATION[addon]) if addon in ADDON_CONFIGURATION else None,
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )

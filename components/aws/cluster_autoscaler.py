@@ -20,9 +20,11 @@ __all__ = [
     "autoscaler_statements",
 ]
 
-CLUSTER_AUTOSCALER_CHART = HelmChart("cluster-autoscaler", "9.46.6", "https://kubernetes.github.io/autoscaler")
-AUTOSCALER_IMAGE_TAGS = {"1.31": "v1.31.0", "1.32": "v1.32.0", "1.33": "v1.33.0"}
-"""Cluster-autoscaler image per Kubernetes minor version (the autoscaler's minor must match the cluster's)."""
+CLUSTER_AUTOSCALER_CHART = HelmChart("cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler")
+"""Chart whose RBAC covers what autoscaler 1.34+ reads (DRA resource slices, pod templates, capacity buffers)."""
+AUTOSCALER_IMAGE_TAGS = {"1.34": "v1.34.5", "1.35": "v1.35.2"}
+"""Cluster-autoscaler image per Kubernetes minor version (the autoscaler's minor must match the cluster's):
+the latest ``cluster-autoscaler-1.x.y`` release of kubernetes/autoscaler for each minor."""
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "cluster-autoscaler"
 
@@ -79,8 +81,8 @@ def autoscaler_statements(
 class ClusterAutoscalerArgs:
     """Inputs of :class:`ClusterAutoscaler`."""
 
-    cluster_name: str
-    """Physical name of the EKS cluster (auto-discovery tag)."""
+    cluster_name: pulumi.Input[str]
+    """Name of the EKS cluster as the cluster resource's Output (so the association waits for the cluster)."""
     region: str
     """Region of the cluster."""
     kubernetes_version: str
@@ -112,8 +114,8 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             ) from None
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         document = aws.iam.get_policy_document_output(
-            statements=identity.account_id.apply(
-                lambda account: autoscaler_statements(args.region, account, args.cluster_name)
+            statements=pulumi.Output.all(identity.account_id, args.cluster_name).apply(
+                lambda v: autoscaler_statements(args.region, v[0], v[1])
             )
         )
         self.role = aws.iam.Role(

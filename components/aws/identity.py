@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -31,7 +32,7 @@ class S3Grant:
     bucket: str
     """Bucket role: ``models``, ``datasets`` or ``prediction-logs``."""
     actions: tuple[str, ...]
-    """Object-level S3 actions."""
+    """Object-level S3 actions (none: a listing grant only)."""
     list_bucket: bool = False
     """Also allow listing keys (under ``prefix``)."""
     prefix: str = ""
@@ -41,18 +42,26 @@ class S3Grant:
 WORKLOAD_S3_ACCESS: dict[str, tuple[S3Grant, ...]] = {
     "trainer": (
         S3Grant("models", ("s3:GetObject", "s3:PutObject"), list_bucket=True),
-        S3Grant("datasets", ("s3:GetObject", "s3:PutObject"), list_bucket=True),
+        # Batch scoring writes parts under a temporary name and moves them into place (copy + delete).
+        S3Grant("datasets", ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"), list_bucket=True),
     ),
     "server": (
         S3Grant("models", ("s3:GetObject",), list_bucket=True),
-        S3Grant("prediction-logs", ("s3:PutObject",)),
+        # pyarrow's recursive create_dir calls HeadBucket (s3:ListBucket) before the parts are written.
+        S3Grant("prediction-logs", ("s3:PutObject",), list_bucket=True),
     ),
     "drift": (
         S3Grant("prediction-logs", ("s3:GetObject",), list_bucket=True),
         S3Grant("datasets", ("s3:GetObject",), list_bucket=True),
     ),
     "mlflow": (S3Grant("models", ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"), list_bucket=True),),
-    "feast": (S3Grant("datasets", ("s3:GetObject",), list_bucket=True, prefix="features/"),),
+    "feast": (
+        S3Grant("datasets", ("s3:GetObject",), prefix="features/"),
+        # The registry: read by the server, rewritten by materialization.
+        S3Grant("datasets", ("s3:GetObject", "s3:PutObject"), prefix="feast/registry.db"),
+        # Feast's S3 registry store calls HeadBucket first: s3:ListBucket with no prefix condition.
+        S3Grant("datasets", (), list_bucket=True),
+    ),
 }
 """What each workload may do in which bucket; nothing else is granted."""
 
@@ -67,15 +76,16 @@ def workload_statements(
     statements: list[aws.iam.GetPolicyDocumentStatementArgs] = []
     for grant in grants:
         arn = bucket_arns[grant.bucket]
-        sid = grant.bucket.title().replace("-", "")
-        statements.append(
-            aws.iam.GetPolicyDocumentStatementArgs(
-                sid=f"Objects{sid}",
-                effect="Allow",
-                actions=list(grant.actions),
-                resources=[f"{arn}/{grant.prefix}*"],
+        sid = "".join(w.title() for w in re.split(r"[^A-Za-z0-9]+", f"{grant.bucket} {grant.prefix}") if w)
+        if grant.actions:
+            statements.append(
+                aws.iam.GetPolicyDocumentStatementArgs(
+                    sid=f"Objects{sid}",
+                    effect="Allow",
+                    actions=list(grant.actions),
+                    resources=[f"{arn}/{grant.prefix}*"],
+                )
             )
-        )
         if grant.list_bucket:
             conditions = (
                 [

@@ -21,6 +21,7 @@ __all__ = [
     "CONSOLIDATE_AFTER",
     "INTERRUPTION_EVENTS",
     "KARPENTER_CHART",
+    "KARPENTER_KUBERNETES_RANGE",
     "Karpenter",
     "KarpenterArgs",
     "controller_statements",
@@ -28,7 +29,10 @@ __all__ = [
     "node_pool",
 ]
 
-KARPENTER_CHART = HelmChart("karpenter", "1.8.1", "oci://public.ecr.aws/karpenter")
+KARPENTER_CHART = HelmChart("karpenter", "1.9.2", "oci://public.ecr.aws/karpenter")
+KARPENTER_KUBERNETES_RANGE = ("1.26", "1.35")
+"""Oldest and newest Kubernetes minor versions the pinned Karpenter release supports (Karpenter's
+compatibility matrix: 1.9.x runs on 1.26 to 1.35; 1.35 needs 1.9 or later)."""
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
 CONSOLIDATE_AFTER = "15m"
@@ -217,8 +221,8 @@ class KarpenterArgs:
 
     pools: Sequence[GpuPoolSpec]
     """GPU pools, one NodePool and EC2NodeClass each."""
-    cluster_name: str
-    """Physical name of the EKS cluster."""
+    cluster_name: pulumi.Input[str]
+    """Name of the EKS cluster as the cluster resource's Output (so access entry and associations wait for it)."""
     region: str
     """Region of the cluster (policy ARNs)."""
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
@@ -280,7 +284,7 @@ class Karpenter(pulumi.ComponentResource):
 
         queue = aws.sqs.Queue(
             f"{name}-interruptions",
-            name=f"{args.cluster_name}-karpenter",
+            name=pulumi.Output.concat(args.cluster_name, "-karpenter"),
             message_retention_seconds=300,
             sqs_managed_sse_enabled=True,
             tags=tags,
@@ -338,13 +342,13 @@ class Karpenter(pulumi.ComponentResource):
             )
 
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        cluster_arn = identity.account_id.apply(
-            lambda acct: f"arn:{PARTITION}:eks:{args.region}:{acct}:cluster/{args.cluster_name}"
+        cluster_arn = pulumi.Output.all(identity.account_id, args.cluster_name).apply(
+            lambda v: f"arn:{PARTITION}:eks:{args.region}:{v[0]}:cluster/{v[1]}"
         )
         controller_doc = aws.iam.get_policy_document_output(
-            statements=pulumi.Output.all(identity.account_id, cluster_arn, queue.arn, self.node_role.arn).apply(
-                lambda v: controller_statements(args.region, v[0], args.cluster_name, v[1], v[2], v[3])
-            )
+            statements=pulumi.Output.all(
+                identity.account_id, args.cluster_name, cluster_arn, queue.arn, self.node_role.arn
+            ).apply(lambda v: controller_statements(args.region, v[0], v[1], v[2], v[3], v[4]))
         )
         self.controller_role = aws.iam.Role(
             f"{name}-controller",

@@ -8,6 +8,14 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 from pulumi_mlops.components.k8s.context import WORKLOAD_ROLES, ClusterContext, GpuScheduling
+from pulumi_mlops.components.k8s.crds import MonitoringCrds, MonitoringCrdsArgs
+from pulumi_mlops.components.k8s.envoy_gateway import (
+    AWS_INTERNAL_NLB_ANNOTATIONS,
+    ENVOY_GATEWAY_CLASS,
+    ENVOY_GATEWAY_NAMESPACE,
+    EnvoyGateway,
+    EnvoyGatewayArgs,
+)
 from pulumi_mlops.components.k8s.namespaces import service_account_subject
 
 from pulumi_mlops.spec import PlatformSpec
@@ -26,8 +34,10 @@ from .tracking_store import TrackingStore, TrackingStoreArgs
 
 __all__ = ["DEFAULT_GATEWAY_CLASS", "AwsPlatform", "AwsPlatformArgs"]
 
-DEFAULT_GATEWAY_CLASS = "amazon-vpc-lattice"
-"""Gateway API class used when the spec names none."""
+DEFAULT_GATEWAY_CLASS = ENVOY_GATEWAY_CLASS
+"""Gateway API class used when the spec names none: Envoy Gateway, installed here with an internal NLB in front of
+its proxies (it implements the weighted backends, RequestMirror and URLRewrite the serving routes use; the VPC
+Lattice controller implements neither filter)."""
 
 
 @dataclass
@@ -53,10 +63,17 @@ class AwsPlatform(pulumi.ComponentResource):
         tags = spec.labels
         provider = aws.Provider(f"{name}-aws", region=spec.region, opts=pulumi.ResourceOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self, providers={"aws": provider})
-        gpu = GpuScheduling(taint_value="true")
+        gpu = GpuScheduling(
+            taint_value="true",
+            pool_taints={p.name: [(t.key, t.value, t.effect) for t in p.taints] for p in spec.gpu_pools},
+        )
         stem = f"{spec.name}-{spec.environment}"
 
-        buckets = RegistryBuckets(f"{name}-buckets", RegistryBucketsArgs(spec=spec.buckets, tags=tags), opts=child)
+        buckets = RegistryBuckets(
+            f"{name}-buckets",
+            RegistryBucketsArgs(spec=spec.buckets, tags=tags, key_alias=f"{stem}-buckets", stem=stem),
+            opts=child,
+        )
 
         existing = spec.cluster.existing
         cluster_name = existing.name if existing is not None else spec.resource_name("eks")
@@ -146,13 +163,33 @@ class AwsPlatform(pulumi.ComponentResource):
             opts=child,
         )
 
+        crds = MonitoringCrds(
+            f"{name}-crds",
+            MonitoringCrdsArgs(kube_prometheus_stack_version=spec.monitoring.chart_version, depends_on=cluster.ready),
+            opts=with_k8s,
+        )
+        gateway_class = spec.gateway_class or DEFAULT_GATEWAY_CLASS
+        gateway_ready: list[pulumi.Resource] = []
+        if gateway_class == ENVOY_GATEWAY_CLASS:
+            envoy = EnvoyGateway(
+                f"{name}-envoy-gateway",
+                EnvoyGatewayArgs(
+                    service_annotations=AWS_INTERNAL_NLB_ANNOTATIONS,
+                    controller_replicas=min(2, spec.cluster.system_min_nodes),
+                    proxy_replicas=min(2, spec.cluster.system_min_nodes),
+                    labels=tags,
+                    depends_on=cluster.ready,
+                ),
+                opts=with_k8s,
+            )
+            gateway_ready = envoy.ready
         gpu_ready: list[pulumi.Resource] = []
         if spec.gpu_pools and spec.autoscaler == "karpenter":
             karpenter = Karpenter(
                 f"{name}-karpenter",
                 KarpenterArgs(
                     pools=spec.gpu_pools,
-                    cluster_name=cluster_name,
+                    cluster_name=cluster.cluster_name,
                     region=spec.region,
                     subnet_ids=subnet_ids,
                     security_group_id=cluster.security_group_id,
@@ -185,7 +222,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 autoscaler = ClusterAutoscaler(
                     f"{name}-cluster-autoscaler",
                     ClusterAutoscalerArgs(
-                        cluster_name=cluster_name,
+                        cluster_name=cluster.cluster_name,
                         region=spec.region,
                         kubernetes_version=spec.cluster.kubernetes_version,
                         tags=tags,
@@ -197,7 +234,9 @@ class AwsPlatform(pulumi.ComponentResource):
         if spec.gpu_pools:
             addons = NvidiaGpuAddons(
                 f"{name}-nvidia",
-                NvidiaGpuAddonsArgs(pools=spec.gpu_pools, gpu=gpu, depends_on=[*cluster.ready, *gpu_ready]),
+                NvidiaGpuAddonsArgs(
+                    pools=spec.gpu_pools, gpu=gpu, depends_on=[*cluster.ready, *gpu_ready, crds.release]
+                ),
                 opts=with_k8s,
             )
             gpu_ready.extend(addons.releases)
@@ -210,9 +249,11 @@ class AwsPlatform(pulumi.ComponentResource):
             tracking_db=tracking.database,
             redis=online.redis if online is not None else None,
             registry_url=registry.registry_url,
-            gateway_class=spec.gateway_class or DEFAULT_GATEWAY_CLASS,
+            gateway_class=gateway_class,
+            gateway_depends_on=gateway_ready,
+            gateway_namespaces=[ENVOY_GATEWAY_NAMESPACE] if gateway_ready else [],
             gpu=gpu,
-            depends_on=[*cluster.ready, *gpu_ready],
+            depends_on=[*cluster.ready, *gpu_ready, crds.release],
         )
         max_gpus_per_pool = {pool.name: pool.max_gpus for pool in spec.gpu_pools}
         self.exports = {

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
+from pulumi_mlops.components.bucket_names import bucket_name
 
 from pulumi_mlops.spec import BucketsSpec
 
@@ -24,6 +27,12 @@ class RegistryBucketsArgs:
     """Lifecycle, retention and destroy behaviour (from ``PlatformSpec.buckets``)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags put on every bucket and on the KMS key."""
+    key_alias: str = ""
+    """Name of the key's KMS alias without ``alias/``: unique per account and Region, so it carries the
+    environment (``<name>-<environment>-buckets``). Empty: ``<component name>-buckets-<random suffix>``."""
+    stem: str = ""
+    """Physical-name stem (``<name>-<environment>``): buckets are named ``<stem>-<role>-<account id>-<region>``
+    (``components.bucket_names``) in the provider's account and Region. Empty: the component name."""
 
 
 class RegistryBuckets(pulumi.ComponentResource):
@@ -49,12 +58,23 @@ class RegistryBuckets(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.kms.Alias(f"{name}-key-alias", name=f"alias/{name}-buckets", target_key_id=key.key_id, opts=child)
+        alias: pulumi.Input[str]
+        if args.key_alias:
+            alias = f"alias/{args.key_alias}"
+        else:
+            suffix = random.RandomId(f"{name}-key-alias-suffix", byte_length=4, opts=child)
+            alias = pulumi.Output.concat("alias/", name, "-buckets-", suffix.hex)
+        aws.kms.Alias(f"{name}-key-alias", name=alias, target_key_id=key.key_id, opts=child)
 
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        scope = pulumi.Output.concat(account, "-", aws.get_region_output(opts=invoke).region)
+        stem = args.stem or name
         self.bucket_names = {}
         self.bucket_arns = {}
         for role in BUCKET_ROLES:
-            bucket = self._bucket(name, role, spec, key, tags)
+            physical = scope.apply(functools.partial(_physical_name, stem, role))
+            bucket = self._bucket(name, role, physical, spec, key, tags)
             self.bucket_names[role] = bucket.bucket
             self.bucket_arns[role] = bucket.arn
         self.kms_key_arn = key.arn
@@ -63,10 +83,19 @@ class RegistryBuckets(pulumi.ComponentResource):
             {"bucket_names": self.bucket_names, "bucket_arns": self.bucket_arns, "kms_key_arn": self.kms_key_arn}
         )
 
-    def _bucket(self, name: str, role: str, spec: BucketsSpec, key: aws.kms.Key, tags: dict[str, str]) -> aws.s3.Bucket:
+    def _bucket(
+        self,
+        name: str,
+        role: str,
+        physical: pulumi.Output[str],
+        spec: BucketsSpec,
+        key: aws.kms.Key,
+        tags: dict[str, str],
+    ) -> aws.s3.Bucket:
         base = f"{name}-{role}"
         bucket = aws.s3.Bucket(
             base,
+            bucket=physical,
             force_destroy=spec.force_destroy,
             tags={**tags, "role": role},
             opts=pulumi.ResourceOptions(parent=self),
@@ -132,6 +161,10 @@ class RegistryBuckets(pulumi.ComponentResource):
             )
         aws.s3.BucketLifecycleConfiguration(f"{base}-lifecycle", bucket=bucket.id, rules=rules, opts=on_bucket)
         return bucket
+
+
+def _physical_name(stem: str, role: str, scope: str) -> str:
+    return bucket_name(stem, role, scope)
 
 
 def _deny_insecure_transport(bucket_arn: str) -> list[aws.iam.GetPolicyDocumentStatementArgs]:

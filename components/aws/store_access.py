@@ -40,17 +40,22 @@ def cluster_only_security_group(
 
 def encrypted_secret(
     resource_name: str,
-    secret_name: str,
+    name_stem: str,
     description: str,
     kms_key_arn: pulumi.Input[str],
     value: pulumi.Input[str],
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions,
 ) -> aws.secretsmanager.Secret:
-    """A Secrets Manager secret encrypted with the platform key, and its value (``<resource_name>-value``)."""
+    """A Secrets Manager secret encrypted with the platform key, and its value (``<resource_name>-value``).
+
+    The secret is named ``<name_stem>-<unique suffix>`` (``namePrefix``): a deleted secret keeps its name
+    for the 7-30 day recovery window, so a fixed name would make the ``up`` after a ``destroy`` fail.
+    Readers find it by ARN.
+    """
     secret = aws.secretsmanager.Secret(
         resource_name,
-        name=secret_name,
+        name_prefix=f"{name_stem}-",
         description=description,
         kms_key_id=kms_key_arn,
         tags=dict(tags),

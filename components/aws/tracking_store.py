@@ -76,6 +76,11 @@ class TrackingStore(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        final_snapshot: pulumi.Output[str] | None = None
+        if spec.deletion_protection:
+            # A final snapshot outlives the instance: a fixed identifier fails the second destroy.
+            snapshot_suffix = random.RandomId(f"{name}-final-snapshot-suffix", byte_length=4, opts=child)
+            final_snapshot = pulumi.Output.concat(f"{args.identifier}-db-final-", snapshot_suffix.hex)
         instance = aws.rds.Instance(
             f"{name}-db",
             identifier=f"{args.identifier}-db",
@@ -98,7 +103,7 @@ class TrackingStore(pulumi.ComponentResource):
             deletion_protection=spec.deletion_protection,
             backup_retention_period=spec.backup_retention_days,
             skip_final_snapshot=not spec.deletion_protection,
-            final_snapshot_identifier=f"{args.identifier}-db-final" if spec.deletion_protection else None,
+            final_snapshot_identifier=final_snapshot,
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,
             tags=tags,

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from pulumi_mlops.spec import ClusterSpec
+from pulumi_mlops.spec.instances import DEFAULT_SYSTEM_TYPE
 
 from .network import PODS_RANGE, SERVICES_RANGE
 
@@ -41,7 +43,7 @@ MONITORING_COMPONENTS = (
 )
 """Cloud Monitoring components collected by GKE; ``DCGM`` brings GPU metrics from the managed DCGM exporter."""
 
-DEFAULT_SYSTEM_MACHINE_TYPE = "e2-standard-4"
+DEFAULT_SYSTEM_MACHINE_TYPE = DEFAULT_SYSTEM_TYPE["gcp"]
 """Machine type of the CPU system pool when ``ClusterSpec.system_instance_type`` is empty."""
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -61,7 +63,10 @@ def shielded_nodes() -> gcp.container.NodePoolNodeConfigShieldedInstanceConfigAr
 
 
 def gke_kubeconfig(cluster_name: str, endpoint: str, ca_certificate: str) -> str:
-    """A kubeconfig that authenticates with ``gke-gcloud-auth-plugin`` (no static credentials)."""
+    """A kubeconfig that authenticates with ``gke-gcloud-auth-plugin`` (no static credentials).
+
+    ``endpoint`` is the DNS-based endpoint (then ``ca_certificate`` is empty: its certificate is publicly
+    trusted) or the IP endpoint with the cluster's CA."""
     context = f"gke_{cluster_name}"
     return json.dumps(
         {
@@ -70,7 +75,8 @@ def gke_kubeconfig(cluster_name: str, endpoint: str, ca_certificate: str) -> str
             "clusters": [
                 {
                     "name": context,
-                    "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_certificate},
+                    "cluster": {"server": f"https://{endpoint}"}
+                    | ({"certificate-authority-data": ca_certificate} if ca_certificate else {}),
                 }
             ],
             "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
@@ -141,9 +147,11 @@ class GkeCluster(pulumi.ComponentResource):
         labels = dict(args.labels)
         child = pulumi.ResourceOptions(parent=self)
 
+        # Cloud KMS never deletes a key ring or key: a fresh suffix per stack lets an up follow a destroy.
+        ring_suffix = random.RandomId(f"{name}-keyring-suffix", byte_length=4, opts=child)
         ring = gcp.kms.KeyRing(
             f"{name}-keyring",
-            name=f"{args.cluster_name}-secrets",
+            name=pulumi.Output.concat(args.cluster_name, "-secrets-", ring_suffix.hex),
             project=args.project,
             location=args.region,
             opts=child,
@@ -192,6 +200,11 @@ class GkeCluster(pulumi.ComponentResource):
                 master_ipv4_cidr_block=args.master_cidr,
                 master_global_access_config=gcp.container.ClusterPrivateClusterConfigMasterGlobalAccessConfigArgs(
                     enabled=False
+                ),
+            ),
+            control_plane_endpoints_config=gcp.container.ClusterControlPlaneEndpointsConfigArgs(
+                dns_endpoint_config=gcp.container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
+                    allow_external_traffic=spec.dns_endpoint
                 ),
             ),
             master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
@@ -273,11 +286,20 @@ class GkeCluster(pulumi.ComponentResource):
 
         self.cluster_name = self.cluster.name
         self.endpoint = self.cluster.endpoint
-        self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(
-                self.cluster.name, self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate
-            ).apply(lambda parts: gke_kubeconfig(parts[0], parts[1], parts[2]))
-        )
+        if spec.dns_endpoint:
+            # The DNS-based endpoint serves a publicly trusted certificate and is authorized by IAM alone.
+            dns = self.cluster.control_plane_endpoints_config.apply(
+                lambda c: c.dns_endpoint_config.endpoint if c and c.dns_endpoint_config else ""
+            )
+            self.kubeconfig = pulumi.Output.secret(
+                pulumi.Output.all(self.cluster.name, dns).apply(lambda parts: gke_kubeconfig(parts[0], parts[1], ""))
+            )
+        else:
+            self.kubeconfig = pulumi.Output.secret(
+                pulumi.Output.all(
+                    self.cluster.name, self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate
+                ).apply(lambda parts: gke_kubeconfig(parts[0], parts[1], parts[2]))
+            )
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,

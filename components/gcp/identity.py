@@ -23,14 +23,24 @@ __all__ = [
     "workload_member",
 ]
 
-BUCKET_GRANTS: dict[str, dict[str, str]] = {
-    "trainer": {"models": "roles/storage.objectAdmin", "datasets": "roles/storage.objectAdmin"},
-    "server": {"models": "roles/storage.objectViewer", "prediction-logs": "roles/storage.objectCreator"},
-    "drift": {"prediction-logs": "roles/storage.objectViewer", "datasets": "roles/storage.objectViewer"},
-    "mlflow": {"models": "roles/storage.objectAdmin"},
-    "feast": {"datasets": "roles/storage.objectViewer"},
+_BUCKET_METADATA = "roles/storage.legacyBucketReader"
+"""``storage.buckets.get`` (and ``storage.objects.list``) on one bucket: pyarrow's recursive ``create_dir``
+reads the bucket's metadata when no parent folder exists yet, and Feast's GCS registry store opens the bucket
+with ``get_bucket``; no ``roles/storage.object*`` role carries that permission."""
+
+BUCKET_GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
+    # Batch scoring writes its output (folders, moved parts, a rewritten manifest) in the datasets bucket.
+    "trainer": {"models": ("roles/storage.objectAdmin",), "datasets": ("roles/storage.objectAdmin", _BUCKET_METADATA)},
+    "server": {
+        "models": ("roles/storage.objectViewer",),
+        "prediction-logs": ("roles/storage.objectCreator", _BUCKET_METADATA),
+    },
+    "drift": {"prediction-logs": ("roles/storage.objectViewer",), "datasets": ("roles/storage.objectViewer",)},
+    "mlflow": {"models": ("roles/storage.objectAdmin",)},
+    # The feature server reads the registry; materialization overwrites it (create + delete).
+    "feast": {"datasets": ("roles/storage.objectUser", _BUCKET_METADATA)},
 }
-"""Bucket role -> storage role granted to each workload role, on that bucket only."""
+"""Bucket role -> storage roles granted to each workload role, on that bucket only."""
 
 if set(BUCKET_GRANTS) != set(WORKLOAD_ROLES):
     raise RuntimeError(f"BUCKET_GRANTS must cover exactly the workload roles {WORKLOAD_ROLES}")
@@ -63,8 +73,8 @@ class WorkloadIdentitiesArgs:
     """Bucket name per bucket role (``models``, ``datasets``, ``prediction-logs``)."""
     identities: Mapping[str, tuple[str, str]]
     """Kubernetes namespace and service account name per workload role."""
-    grants: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: dict(BUCKET_GRANTS))
-    """Storage role per bucket role per workload role."""
+    grants: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=lambda: dict(BUCKET_GRANTS))
+    """Storage roles per bucket role per workload role."""
     depends_on: Sequence[pulumi.Resource] = ()
     """Resources the bindings wait for (the cluster that creates the workload identity pool)."""
 
@@ -97,14 +107,18 @@ class WorkloadIdentities(pulumi.ComponentResource):
                 member=workload_member(args.project, namespace, ksa),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
             )
-            for bucket_role, storage_role in args.grants.get(role, {}).items():
-                gcp.storage.BucketIAMMember(
-                    f"{name}-{role}-{bucket_role}",
-                    bucket=args.bucket_names[bucket_role],
-                    role=storage_role,
-                    member=account.email.apply(lambda email: f"serviceAccount:{email}"),
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
+            for bucket_role, storage_roles in args.grants.get(role, {}).items():
+                for i, storage_role in enumerate(storage_roles):
+                    # The first grant keeps the name it always had: renaming an IAM member replaces it, and
+                    # deleting the old resource would remove the binding the new one had just (re)added.
+                    suffix = "" if i == 0 else "-" + storage_role.rsplit(".", 1)[-1].lower()
+                    gcp.storage.BucketIAMMember(
+                        f"{name}-{role}-{bucket_role}{suffix}",
+                        bucket=args.bucket_names[bucket_role],
+                        role=storage_role,
+                        member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+                        opts=pulumi.ResourceOptions(parent=self),
+                    )
             self.accounts[role] = account
             self.emails[role] = account.email
         self.register_outputs({"emails": self.emails})

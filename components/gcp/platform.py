@@ -9,6 +9,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 from pulumi_mlops.components.k8s.context import WORKLOAD_ROLES, ClusterContext, DatabaseRef, GpuScheduling, RedisRef
+from pulumi_mlops.components.k8s.crds import MonitoringCrds, MonitoringCrdsArgs
 from pulumi_mlops.components.k8s.namespaces import service_account_subject
 
 from pulumi_mlops.spec import PROJECT, PlatformSpec
@@ -79,7 +80,7 @@ class GcpPlatform(pulumi.ComponentResource):
 
         buckets = RegistryBuckets(
             f"{name}-buckets",
-            RegistryBucketsArgs(spec=spec.buckets, project=project, location=spec.region, labels=labels),
+            RegistryBucketsArgs(spec=spec.buckets, project=project, location=spec.region, labels=labels, stem=stem),
             opts=child,
         )
         nodes_sa = NodeServiceAccount(f"{name}-nodes", NodeServiceAccountArgs(project=project, stem=stem), opts=child)
@@ -146,6 +147,11 @@ class GcpPlatform(pulumi.ComponentResource):
             for pool in spec.gpu_pools
         ]
 
+        crds = MonitoringCrds(
+            f"{name}-crds",
+            MonitoringCrdsArgs(kube_prometheus_stack_version=spec.monitoring.chart_version, depends_on=cluster_deps),
+            opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": k8s_provider}),
+        )
         registry = ContainerRegistry(
             f"{name}-registry",
             ContainerRegistryArgs(
@@ -221,8 +227,13 @@ class GcpPlatform(pulumi.ComponentResource):
             ),
             registry_url=registry.url,
             gateway_class=spec.gateway_class or DEFAULT_GATEWAY_CLASS,
-            gpu=GpuScheduling(taint_key=GPU_TAINT_KEY, taint_value=GPU_TAINT_VALUE, pool_label=POOL_LABEL),
-            depends_on=[*cluster_deps[1:], *(p.node_pool for p in gpu_pools)],
+            gpu=GpuScheduling(
+                taint_key=GPU_TAINT_KEY,
+                taint_value=GPU_TAINT_VALUE,
+                pool_label=POOL_LABEL,
+                pool_taints={p.name: [(t.key, t.value, t.effect) for t in p.taints] for p in spec.gpu_pools},
+            ),
+            depends_on=[*cluster_deps[1:], *(p.node_pool for p in gpu_pools), crds.release],
             gateway_source_cidrs=[spec.network.proxy_cidr] if existing is None else [],
         )
         self.exports = {

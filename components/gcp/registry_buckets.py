@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumi_random as random
+from pulumi_mlops.components.bucket_names import bucket_name
 
 from pulumi_mlops.spec import BucketsSpec
 
@@ -28,6 +30,9 @@ class RegistryBucketsArgs:
     """Bucket location (the region)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Labels put on every bucket."""
+    stem: str = ""
+    """Physical-name stem (``<name>-<environment>``): buckets are named ``<stem>-<role>-<project>``
+    (``components.bucket_names``). Empty: the component name."""
 
 
 class RegistryBuckets(pulumi.ComponentResource):
@@ -49,7 +54,14 @@ class RegistryBuckets(pulumi.ComponentResource):
         depends: list[pulumi.Resource] = []
         self.kms_key_id = None
         if spec.cmek:
-            ring = gcp.kms.KeyRing(f"{name}-keyring", name=f"{name}-buckets", location=args.location, opts=child)
+            # Cloud KMS never deletes a key ring or key: a fresh suffix per stack lets an up follow a destroy.
+            suffix = random.RandomId(f"{name}-keyring-suffix", byte_length=4, opts=child)
+            ring = gcp.kms.KeyRing(
+                f"{name}-keyring",
+                name=pulumi.Output.concat(name, "-buckets-", suffix.hex),
+                location=args.location,
+                opts=child,
+            )
             key = gcp.kms.CryptoKey(
                 f"{name}-key",
                 name=f"{name}-buckets",
@@ -99,6 +111,7 @@ class RegistryBuckets(pulumi.ComponentResource):
                 ]
             bucket = gcp.storage.Bucket(
                 f"{name}-{role}",
+                name=bucket_name(args.stem or name, role, args.project),
                 project=args.project,
                 location=args.location.upper(),
                 uniform_bucket_level_access=True,

@@ -32,7 +32,7 @@ class TrackingStoreArgs:
     region: str
     """Instance region."""
     instance_name: str
-    """Physical instance name (also the stem of the password secret)."""
+    """Stem of the physical instance name (``<stem>-<random suffix>``) and of the password secret."""
     network: pulumi.Input[str]
     """VPC network id the private IP lives in."""
     private_services: pulumi.Resource
@@ -61,9 +61,11 @@ class TrackingStore(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         backups = spec.backup_retention_days > 0
 
+        # A deleted instance's name stays taken for up to a week: a fresh suffix lets an up follow a destroy.
+        suffix = random.RandomId(f"{name}-instance-suffix", byte_length=4, opts=child)
         instance = gcp.sql.DatabaseInstance(
             f"{name}-instance",
-            name=args.instance_name,
+            name=pulumi.Output.concat(args.instance_name, "-", suffix.hex),
             project=args.project,
             region=args.region,
             database_version=f"POSTGRES_{spec.postgres_version}",

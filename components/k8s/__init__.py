@@ -3,6 +3,7 @@
 from .batch import BatchScoringJob, BatchScoringJobArgs
 from .context import WORKLOAD_ROLES, ClusterContext, DatabaseRef, GpuScheduling, RedisRef
 from .drift import DriftMonitor, DriftMonitorArgs, RetrainTrigger, RetrainTriggerArgs
+from .envoy_gateway import EnvoyGateway, EnvoyGatewayArgs
 from .feature_server import FeatureServer, FeatureServerArgs
 from .gateway import Gateway, GatewayArgs, GatewayRef
 from .mlflow import MlflowServer, MlflowServerArgs
@@ -20,6 +21,8 @@ __all__ = [
     "DatabaseRef",
     "DriftMonitor",
     "DriftMonitorArgs",
+    "EnvoyGateway",
+    "EnvoyGatewayArgs",
     "FeatureServer",
     "FeatureServerArgs",
     "Gateway",

@@ -1,9 +1,10 @@
 """``BatchScoringJob``: a scheduled ``mlops batch-predict`` run for one ``spec.batch_jobs`` entry.
 
-A CronJob whose pod mounts the job's :class:`~pulumi_mlops.runtime.config.BatchSpec` as
-``/etc/mlops/spec.json`` and runs ``mlops batch-predict --spec``. The pod is hardened like every
-workload (:mod:`.workload`); a job with GPUs is placed on its pool. The run id defaults to the
-model version and input digest, so a retry of a failed Job resumes that run instead of starting over.
+A CronJob whose pod mounts the job's :class:`~pulumi_mlops.runtime.config.BatchSpec` (platform-bucket
+locations resolved to the buckets' URIs) as ``/etc/mlops/spec.json`` and runs ``mlops batch-predict --spec``.
+The pod is hardened like every workload (:mod:`.workload`); a job with GPUs is placed on its pool. The run
+id defaults to the model version and input digest, so a retry of a failed Job resumes that run instead of
+starting over.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi_mlops.runtime.config import BatchSpec
 
 from pulumi_mlops.spec import BatchJobSpec
 
@@ -32,7 +34,14 @@ from .workload import (
     spec_volume,
 )
 
-__all__ = ["BATCH_JOB_LABEL", "BatchScoringJob", "BatchScoringJobArgs", "batch_command", "batch_cron_job_name"]
+__all__ = [
+    "BATCH_JOB_LABEL",
+    "BatchScoringJob",
+    "BatchScoringJobArgs",
+    "batch_command",
+    "batch_cron_job_name",
+    "batch_spec",
+]
 
 BATCH_JOB_LABEL = "pulumi-mlops.io/batch-job"
 """Pod label carrying the batch job's spec name."""
@@ -41,6 +50,13 @@ BATCH_JOB_LABEL = "pulumi-mlops.io/batch-job"
 def batch_cron_job_name(job: BatchJobSpec) -> str:
     """Name of the batch job's CronJob."""
     return f"batch-{job.name}"
+
+
+def batch_spec(job: BatchJobSpec, bucket_uris: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[BatchSpec]:
+    """The runtime's ``BatchSpec`` of a job, with platform-bucket locations resolved to the buckets' URIs."""
+    roles = sorted(bucket_uris)
+    uris = pulumi.Output.all(*[bucket_uris[role] for role in roles])
+    return uris.apply(lambda values: job.batch.resolve(dict(zip(roles, values, strict=True))))
 
 
 def batch_command() -> list[str]:
@@ -89,8 +105,9 @@ class BatchScoringJob(pulumi.ComponentResource):
         gpu = GpuPlacement(ctx.gpu, job.gpu_pool) if job.resources.gpus > 0 and job.gpu_pool else None
         if job.resources.gpus > 0 and gpu is None:
             raise ValueError(f"batch job {job.name!r} asks for GPUs but names no gpu_pool")
+        run = batch_spec(job, ctx.bucket_uris)
         config_map = spec_config_map(
-            f"{name}-spec", f"{self.cron_job}-spec", args.namespace, job.batch, obj_labels, child_opts(self, ctx, *deps)
+            f"{name}-spec", f"{self.cron_job}-spec", args.namespace, run, obj_labels, child_opts(self, ctx, *deps)
         )
         command = batch_command()
         scorer = container(
@@ -108,7 +125,7 @@ class BatchScoringJob(pulumi.ComponentResource):
             ttl_seconds_after_finished=args.ttl_seconds_after_finished,
             template=k8s.core.v1.PodTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    labels=pod_labels, annotations={"pulumi-mlops.io/spec-sha256": spec_checksum(job.batch)}
+                    labels=pod_labels, annotations={"pulumi-mlops.io/spec-sha256": run.apply(spec_checksum)}
                 ),
                 spec=pod_spec(
                     [scorer],

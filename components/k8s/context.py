@@ -7,7 +7,7 @@ for any cluster (see ``examples/``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -31,6 +31,9 @@ class GpuScheduling:
     """Effect of that taint."""
     pool_label: str = "pulumi-mlops.io/gpu-pool"
     """Node label whose value is the ``GpuPoolSpec.name`` of the node's pool."""
+    pool_taints: Mapping[str, Sequence[tuple[str, str, str]]] = field(default_factory=dict)
+    """Taints (key, value, Kubernetes effect) each pool's nodes carry besides the GPU taint
+    (``GpuPoolSpec.taints``), by pool name; workloads pinned to a pool tolerate them."""
 
 
 @dataclass
@@ -84,6 +87,12 @@ class ClusterContext:
     """Container registry prefix for the platform's images."""
     gateway_class: str = ""
     """Gateway API class name for the platform's Gateway."""
+    gateway_depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """Resources the Gateway waits for besides ``depends_on``: the class's controller install, GatewayClass and
+    parameters (``EnvoyGateway.ready``); empty when the cluster serves the class itself (GKE)."""
+    gateway_namespaces: list[str] = field(default_factory=list)
+    """Namespaces the Gateway's in-cluster data plane runs in (Envoy Gateway's proxies); serving pods accept
+    traffic from them."""
     gpu: GpuScheduling = field(default_factory=GpuScheduling)
     """GPU taint and pool label of this cloud."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)

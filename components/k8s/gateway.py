@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .context import ClusterContext
+from .envoy_gateway import ENVOY_GATEWAY_CLASS
 from .workload import child_opts
 
 __all__ = ["DEFAULT_GATEWAY_CLASSES", "GATEWAY_API_VERSION", "Gateway", "GatewayArgs", "GatewayRef"]
@@ -16,8 +17,9 @@ __all__ = ["DEFAULT_GATEWAY_CLASSES", "GATEWAY_API_VERSION", "Gateway", "Gateway
 GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1"
 """API version of Gateway and HTTPRoute."""
 
-DEFAULT_GATEWAY_CLASSES = {"aws": "amazon-vpc-lattice", "gcp": "gke-l7-regional-external-managed"}
-"""Gateway class per cloud when neither the spec nor the cluster context names one."""
+DEFAULT_GATEWAY_CLASSES = {"aws": ENVOY_GATEWAY_CLASS, "gcp": "gke-l7-regional-external-managed"}
+"""Gateway class per cloud when neither the spec nor the cluster context names one (on AWS the class of
+:class:`EnvoyGateway`, which the cloud layer installs)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class Gateway(pulumi.ComponentResource):
                 name=args.gateway_name, namespace=args.namespace, labels=dict(args.labels)
             ),
             spec={"gatewayClassName": self.gateway_class, "listeners": [listener]},
-            opts=child_opts(self, ctx, *args.depends_on),
+            opts=child_opts(self, ctx, *ctx.gateway_depends_on, *args.depends_on),
         )
         self.ref = GatewayRef(name=args.gateway_name, namespace=args.namespace, section_name="http")
         self.register_outputs({"name": args.gateway_name, "namespace": args.namespace, "class": self.gateway_class})

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pulumi_mlops.policies._graph import BUILTIN_GROUPS
+
 from pulumi_mlops.preview.graph import CapturedResource, ResourceGraph
 
 __all__ = [
@@ -26,30 +28,6 @@ __all__ = [
 
 HELM_RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 """Pulumi type of ``kubernetes.helm.v3.Release``."""
-
-BUILTIN_GROUPS = frozenset(
-    {
-        "",
-        "admissionregistration.k8s.io",
-        "apiextensions.k8s.io",
-        "apps",
-        "autoscaling",
-        "batch",
-        "certificates.k8s.io",
-        "coordination.k8s.io",
-        "discovery.k8s.io",
-        "events.k8s.io",
-        "flowcontrol.apiserver.k8s.io",
-        "networking.k8s.io",
-        "node.k8s.io",
-        "policy",
-        "rbac.authorization.k8s.io",
-        "resource.k8s.io",
-        "scheduling.k8s.io",
-        "storage.k8s.io",
-    }
-)
-"""API groups served by the Kubernetes API server itself (schemas in kubernetes-validate)."""
 
 _NOT_MANIFEST = {"pulumi:providers:kubernetes", HELM_RELEASE_TYPE}
 
@@ -150,6 +128,8 @@ CUSTOM_RESOURCE_CHECKS: dict[tuple[str, str], CustomCheck] = {
     ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"): (("spec.route.receiver", "spec.receivers"), None),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): (("spec.parentRefs", "spec.rules"), _http_route),
     ("gateway.networking.k8s.io/v1", "Gateway"): (("spec.gatewayClassName", "spec.listeners"), _gateway),
+    ("gateway.networking.k8s.io/v1", "GatewayClass"): (("spec.controllerName",), None),
+    ("gateway.envoyproxy.io/v1alpha1", "EnvoyProxy"): (("spec.provider.type",), None),
 }
 """Custom kinds the platform creates: required field paths and an optional deeper check."""
 

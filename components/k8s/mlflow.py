@@ -2,7 +2,14 @@
 
 Backend store on the managed PostgreSQL (the password reaches the URI through env-var
 substitution from a Secret), artifacts proxied to the models bucket, basic authentication with
-admin credentials from a Secret. Clients in other namespaces get a copy of the credentials.
+admin credentials from a Secret. The auth store is a second database on the same server (auth
+and tracking in one database fail their migrations, mlflow/mlflow#18373), created by an init
+container; the Flask secret key the basic-auth app requires is random, kept in state and shared
+by every replica through a Secret. Clients in other namespaces get a copy of the credentials.
+
+The image must hold the PostgreSQL driver, the bucket's client and the ``auth`` extra
+(``docker/mlflow.Dockerfile``); URIs name the psycopg2 driver, since SQLAlchemy 2.1 defaults
+``postgresql://`` to psycopg 3.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 from pulumi_mlops.runtime.config import ResourceSpec
 
 from .context import ClusterContext, DatabaseRef
@@ -29,12 +37,47 @@ from .workload import (
     selector_labels,
 )
 
-__all__ = ["MLFLOW_CLIENT_SECRET", "MlflowServer", "MlflowServerArgs", "allowed_hosts", "mlflow_client_env"]
+__all__ = [
+    "CREATE_DATABASE_SCRIPT",
+    "MLFLOW_CLIENT_SECRET",
+    "MLFLOW_SERVER_SECRET",
+    "MlflowServer",
+    "MlflowServerArgs",
+    "allowed_hosts",
+    "mlflow_client_env",
+]
 
 MLFLOW_CLIENT_SECRET = "mlflow-client"
 """Secret (in each client namespace) with the ``username`` and ``password`` MLflow clients send."""
+MLFLOW_SERVER_SECRET = "mlflow-server"
+"""Secret (platform namespace) with the ``flask-secret-key`` of the basic-auth app."""
 _AUTH_DIR = "/etc/mlflow-auth"
 _DATA_DIR = "/mlflow"
+_PG_DRIVER = "postgresql+psycopg2"
+
+CREATE_DATABASE_SCRIPT = """\
+import sys
+
+import psycopg2
+from psycopg2 import errors, sql
+
+name = sys.argv[1]
+conn = psycopg2.connect("")
+conn.autocommit = True
+with conn.cursor() as cur:
+    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+    if cur.fetchone() is None:
+        try:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print("created database", name)
+        except (errors.DuplicateDatabase, errors.UniqueViolation):
+            print("database", name, "was created concurrently")
+    else:
+        print("database", name, "exists")
+conn.close()
+"""
+"""``python -c`` program of the init container: create the database named by its argument unless it exists,
+connecting with libpq's ``PG*`` environment (another replica creating it at the same moment is fine)."""
 
 
 def mlflow_client_env() -> list[k8s.core.v1.EnvVarArgs]:
@@ -58,10 +101,36 @@ def allowed_hosts(service: str, namespace: str) -> str:
     return ",".join([*hosts, "10.*", "172.*", "192.168.*"])
 
 
-def _postgres_uri(db: DatabaseRef, password: str) -> pulumi.Output[str]:
+def _postgres_uri(db: DatabaseRef, password: str, database: str) -> pulumi.Output[str]:
     return pulumi.Output.format(
-        "postgresql://{0}:{1}@{2}:{3}/{4}?sslmode=require", db.username, password, db.host, db.port, db.database
+        "{0}://{1}:{2}@{3}:{4}/{5}?sslmode=require", _PG_DRIVER, db.username, password, db.host, db.port, database
     )
+
+
+def _libpq_env(db: DatabaseRef) -> list[k8s.core.v1.EnvVarArgs]:
+    """``PG*`` variables that point libpq at the tracking database as the MLflow user, over TLS."""
+    return [
+        k8s.core.v1.EnvVarArgs(name="PGHOST", value=db.host),
+        k8s.core.v1.EnvVarArgs(name="PGPORT", value=pulumi.Output.from_input(db.port).apply(lambda p: str(int(p)))),
+        k8s.core.v1.EnvVarArgs(name="PGDATABASE", value=db.database),
+        k8s.core.v1.EnvVarArgs(name="PGUSER", value=db.username),
+        secret_env("PGPASSWORD", "mlflow-db", "password"),
+        k8s.core.v1.EnvVarArgs(name="PGSSLMODE", value="require"),
+        k8s.core.v1.EnvVarArgs(name="PGCONNECT_TIMEOUT", value="10"),
+    ]
+
+
+def _auth_ini(*, username: str, password: str, database_uri: str) -> str:
+    """``basic_auth.ini``. MLflow reads it with ``configparser`` interpolation, so ``%`` (URL-encoded passwords)
+    is written as ``%%``."""
+    values = {
+        "default_permission": "READ",
+        "database_uri": database_uri,
+        "admin_username": username,
+        "admin_password": password,
+        "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
+    }
+    return "\n".join(["[mlflow]", *(f"{k} = {v.replace('%', '%%')}" for k, v in values.items()), ""])
 
 
 @dataclass
@@ -82,8 +151,15 @@ class MlflowServerArgs:
     """Password of the ``admin`` user (a secret)."""
     admin_username: str = "admin"
     """Admin user name."""
+    secret_key: pulumi.Input[str] | None = None
+    """Flask secret key of the basic-auth app (CSRF), the same in every replica; ``None`` generates a random one
+    kept in state."""
+    auth_database: str = "mlflow_auth"
+    """Database of the auth store on the tracking PostgreSQL (created by the init container if missing)."""
     replicas: int = 1
     """Server replicas (forced to 1 without a database)."""
+    workers: int = 2
+    """Uvicorn worker processes per replica (MLflow's default of 4 does not fit the memory limit)."""
     client_namespaces: Sequence[str] = ()
     """Namespaces that get the ``mlflow-client`` credentials Secret."""
     resources: ResourceSpec = field(default_factory=lambda: ResourceSpec(cpu="500m", memory="1Gi"))
@@ -117,8 +193,27 @@ class MlflowServer(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(
                 name="MLFLOW_SERVER_ALLOWED_HOSTS", value=allowed_hosts(self.service, args.namespace)
             ),
+            secret_env("MLFLOW_FLASK_SERVER_SECRET_KEY", MLFLOW_SERVER_SECRET, "flask-secret-key"),
+            # The GenAI job runner (a supervisor and seven huey consumers, ~1 GiB) serves nothing the platform uses.
+            k8s.core.v1.EnvVarArgs(name="MLFLOW_SERVER_ENABLE_JOB_EXECUTION", value="false"),
         ]
-        secrets: list[pulumi.Resource] = []
+        secret_key = args.secret_key
+        if secret_key is None:
+            secret_key = random.RandomPassword(
+                f"{name}-secret-key", length=64, special=False, opts=pulumi.ResourceOptions(parent=self)
+            ).result
+        secrets: list[pulumi.Resource] = [
+            k8s.core.v1.Secret(
+                f"{name}-server",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=MLFLOW_SERVER_SECRET, namespace=args.namespace, labels=obj_labels
+                ),
+                type="Opaque",
+                string_data={"flask-secret-key": secret_value(secret_key)},
+                opts=child_opts(self, ctx, *deps),
+            )
+        ]
+        init_containers: list[k8s.core.v1.ContainerArgs] = []
         volumes = [
             k8s.core.v1.VolumeArgs(
                 name="auth", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name="mlflow-auth", default_mode=0o440)
@@ -126,6 +221,11 @@ class MlflowServer(pulumi.ComponentResource):
         ]
         mounts = [k8s.core.v1.VolumeMountArgs(name="auth", mount_path=_AUTH_DIR, read_only=True)]
         if db is not None:
+            if args.auth_database == db.database:
+                raise ValueError(
+                    f"auth_database {args.auth_database!r} is the tracking database: MLflow's auth and tracking "
+                    "migrations cannot share one database (mlflow/mlflow#18373)"
+                )
             secrets.append(
                 k8s.core.v1.Secret(
                     f"{name}-db",
@@ -141,11 +241,21 @@ class MlflowServer(pulumi.ComponentResource):
                 )
             )
             env.append(secret_env("MLFLOW_DB_PASSWORD", "mlflow-db", "password-urlencoded"))
-            backend: pulumi.Input[str] = _postgres_uri(db, "$(MLFLOW_DB_PASSWORD)")
+            backend: pulumi.Input[str] = _postgres_uri(db, "$(MLFLOW_DB_PASSWORD)", db.database)
             auth_db: pulumi.Input[str] = (
                 pulumi.Output.from_input(db.password)
                 .apply(lambda p: urllib.parse.quote(p or "", safe=""))
-                .apply(lambda quoted: _postgres_uri(db, quoted))
+                .apply(lambda quoted: _postgres_uri(db, quoted, args.auth_database))
+            )
+            init_containers.append(
+                container(
+                    "create-auth-db",
+                    args.image,
+                    command=["python", "-c", CREATE_DATABASE_SCRIPT],
+                    args=[args.auth_database],
+                    resources=ResourceSpec(cpu="100m", memory="128Mi"),
+                    env=_libpq_env(db),
+                )
             )
             replicas = args.replicas
         else:
@@ -158,17 +268,7 @@ class MlflowServer(pulumi.ComponentResource):
             replicas = 1
 
         ini = pulumi.Output.all(args.admin_username, args.admin_password, auth_db).apply(
-            lambda v: "\n".join(
-                [
-                    "[mlflow]",
-                    "default_permission = READ",
-                    f"database_uri = {v[2]}",
-                    f"admin_username = {v[0]}",
-                    f"admin_password = {v[1]}",
-                    "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
-                    "",
-                ]
-            )
+            lambda v: _auth_ini(username=v[0], password=v[1], database_uri=v[2])
         )
         secrets.append(
             k8s.core.v1.Secret(
@@ -210,6 +310,8 @@ class MlflowServer(pulumi.ComponentResource):
                 "--serve-artifacts",
                 "--app-name",
                 "basic-auth",
+                "--workers",
+                str(args.workers),
             ],
             resources=args.resources,
             env=env,
@@ -232,7 +334,11 @@ class MlflowServer(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=obj_labels),
                     spec=pod_spec(
-                        [server], service_account=args.service_account, volumes=volumes, topology_spread=selector
+                        [server],
+                        service_account=args.service_account,
+                        volumes=volumes,
+                        topology_spread=selector,
+                        init_containers=init_containers,
                     ),
                 ),
             ),

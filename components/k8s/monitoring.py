@@ -340,6 +340,7 @@ class Monitoring(pulumi.ComponentResource):
         )
         values: dict[str, Any] = {
             "fullnameOverride": _RELEASE,
+            "crds": {"enabled": False},
             "commonLabels": dict(args.labels),
             "prometheus": {
                 "prometheusSpec": {
@@ -402,7 +403,8 @@ class Monitoring(pulumi.ComponentResource):
                 namespace=ns,
                 values={
                     "fullnameOverride": "pushgateway",
-                    "serviceMonitor": {"enabled": True, "honorLabels": True},
+                    # the chart's default serviceMonitor.namespace is "monitoring", not the release namespace
+                    "serviceMonitor": {"enabled": True, "honorLabels": True, "namespace": ns},
                     "securityContext": {"runAsNonRoot": True, "runAsUser": POD_USER, "fsGroup": POD_USER},
                     "containerSecurityContext": {
                         "allowPrivilegeEscalation": False,

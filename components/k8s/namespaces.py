@@ -302,7 +302,11 @@ class Namespaces(pulumi.ComponentResource):
             ["Ingress"],
             ingress=[
                 k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    from_=[_peer_ns(self.names["monitoring"]), *(_peer_cidr(c) for c in sources)],
+                    from_=[
+                        _peer_ns(self.names["monitoring"]),
+                        *(_peer_ns(n) for n in ctx.gateway_namespaces),
+                        *(_peer_cidr(c) for c in sources),
+                    ],
                     ports=_tcp(*ports),
                 )
             ],

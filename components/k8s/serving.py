@@ -15,7 +15,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi_mlops.runtime.config import ModelRef, ServingSpec
+from pulumi_mlops.runtime.config import ModelRef, ResourceSpec, ServingSpec
 
 from pulumi_mlops.spec import EndpointSpec
 
@@ -76,6 +76,8 @@ class Track:
     """HPA maximum."""
     weight: int | None
     """Share of live traffic in percent; ``None`` for the shadow track (mirrored copy only)."""
+    resources: ResourceSpec = field(default_factory=ResourceSpec)
+    """Per-pod resources: the endpoint's, or the shadow's own (a CPU-only shadow holds no GPU)."""
 
 
 def prediction_log_uri(root: pulumi.Input[str], endpoint: str, track: str) -> pulumi.Output[str]:
@@ -88,18 +90,28 @@ def tracks(endpoint: EndpointSpec) -> list[Track]:
 
     The canary answers live traffic, so it keeps the stable track's floor up to two pods (two in
     prod) and scales to its share of the maximum; the shadow receives a mirrored copy of all
-    traffic, whose answers are discarded, and scales like stable from one pod.
+    traffic, whose answers are discarded, and scales like stable from one pod, with the endpoint's
+    resources unless ``shadow.resources`` gives its own.
     """
     canary_weight = endpoint.canary.weight if endpoint.canary else 0
+    own = endpoint.resources
     result = [
-        Track("stable", endpoint.serving.model.alias, endpoint.min_replicas, endpoint.max_replicas, 100 - canary_weight)
+        Track(
+            "stable",
+            endpoint.serving.model.alias,
+            endpoint.min_replicas,
+            endpoint.max_replicas,
+            100 - canary_weight,
+            own,
+        )
     ]
     if endpoint.canary:
         floor = min(2, endpoint.min_replicas)
         top = max(floor, math.ceil(endpoint.max_replicas * canary_weight / 100))
-        result.append(Track("canary", endpoint.canary.alias, floor, top, canary_weight))
+        result.append(Track("canary", endpoint.canary.alias, floor, top, canary_weight, own))
     if endpoint.shadow:
-        result.append(Track("shadow", endpoint.shadow.alias, 1, endpoint.max_replicas, None))
+        shadow = endpoint.shadow.resources or own
+        result.append(Track("shadow", endpoint.shadow.alias, 1, endpoint.max_replicas, None, shadow))
     return result
 
 
@@ -149,12 +161,13 @@ class ServingEndpoint(pulumi.ComponentResource):
         deps = list(args.depends_on)
         self.services = {}
         port = ep.serving.port
-        gpu = GpuPlacement(ctx.gpu, ep.gpu_pool) if ep.resources.gpus > 0 and ep.gpu_pool else None
+        gpu = GpuPlacement(ctx.gpu, ep.gpu_pool) if ep.gpu_pool else None
         if ep.resources.gpus > 0 and gpu is None:
             raise ValueError(f"endpoint {ep.name!r} asks for GPUs but names no gpu_pool")
 
         for track in tracks(ep):
-            self.services[track.name] = self._track(name, track, gpu, deps)
+            placement = gpu if track.resources.gpus > 0 else None
+            self.services[track.name] = self._track(name, track, placement, deps)
 
         self._route(name, deps)
         k8s.apiextensions.CustomResource(
@@ -201,7 +214,7 @@ class ServingEndpoint(pulumi.ComponentResource):
             args.image,
             command=["mlops"],
             args=["serve", "--model", str(serving.model), "--spec", SPEC_FILE],
-            resources=ep.resources,
+            resources=track.resources,
             env=[
                 *runtime_env(
                     **args.settings,

@@ -231,15 +231,21 @@ def spec_config_map(
     resource_name: str,
     name: str,
     namespace: str,
-    spec: BaseModel,
+    spec: BaseModel | pulumi.Output[BaseModel],
     object_labels: Mapping[str, str],
     opts: pulumi.ResourceOptions,
 ) -> k8s.core.v1.ConfigMap:
-    """ConfigMap holding a workload spec serialized by the runtime's own model (mounted at ``SPEC_FILE``)."""
+    """ConfigMap holding a workload spec serialized by the runtime's own model (mounted at ``SPEC_FILE``);
+    ``spec`` may be an Output (a spec holding bucket URIs)."""
+    text: pulumi.Input[str] = (
+        spec.apply(lambda s: s.model_dump_json(indent=2))
+        if isinstance(spec, pulumi.Output)
+        else spec.model_dump_json(indent=2)
+    )
     return k8s.core.v1.ConfigMap(
         resource_name,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(object_labels)),
-        data={SPEC_KEY: spec.model_dump_json(indent=2)},
+        data={SPEC_KEY: text},
         opts=opts,
     )
 
@@ -304,9 +310,13 @@ class GpuPlacement:
     """``GpuPoolSpec.name`` the pods are pinned to."""
 
     def tolerations(self) -> list[k8s.core.v1.TolerationArgs]:
+        """The GPU taint, then every other taint the pool's spec gives its nodes."""
         s = self.scheduling
+        taints = [(s.taint_key, s.taint_value, s.taint_effect)]
+        taints += [t for t in s.pool_taints.get(self.pool, ()) if t[0] != s.taint_key]
         return [
-            k8s.core.v1.TolerationArgs(key=s.taint_key, operator="Equal", value=s.taint_value, effect=s.taint_effect)
+            k8s.core.v1.TolerationArgs(key=key, operator="Equal", value=value, effect=effect)
+            for key, value, effect in taints
         ]
 
     def node_selector(self) -> dict[str, str]:
@@ -330,11 +340,13 @@ def pod_spec(
     termination_grace_seconds: int = 30,
     topology_spread: Mapping[str, str] | None = None,
     shm: bool = False,
+    init_containers: Sequence[k8s.core.v1.ContainerArgs] = (),
 ) -> k8s.core.v1.PodSpecArgs:
     """A pod with the platform's security context, a ``/tmp`` emptyDir and, for GPUs, toleration and pool selector.
 
     ``topology_spread`` (pod selector labels) spreads replicas across zones; ``shm`` adds the
-    memory-backed volume that :func:`shm_mount` mounts at ``/dev/shm`` (multi-process PyTorch).
+    memory-backed volume that :func:`shm_mount` mounts at ``/dev/shm`` (multi-process PyTorch);
+    ``init_containers`` run to completion, in order, before the containers start.
     """
     all_volumes = [
         k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")),
@@ -360,6 +372,7 @@ def pod_spec(
         service_account_name=service_account,
         automount_service_account_token=automount_token,
         security_context=pod_security_context(),
+        init_containers=list(init_containers) or None,
         containers=list(containers),
         volumes=all_volumes,
         restart_policy=restart_policy,

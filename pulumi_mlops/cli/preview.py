@@ -22,6 +22,11 @@ def register(app: typer.Typer) -> None:
             "--coverage/--no-coverage",
             help="Print how each resource type is checked (mock test, policy, schema).",
         ),
+        readiness: bool = typer.Option(
+            True,
+            "--readiness/--no-readiness",
+            help="Run the deploy-readiness checks and show from where the API is reachable; exit 1 on a mandatory one.",
+        ),
     ) -> None:
         """Preview a stack with no cloud credentials and no Pulumi CLI."""
         from pulumi_mlops.preview import preview_stack
@@ -39,3 +44,10 @@ def register(app: typer.Typer) -> None:
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(result.graph.to_json())
             console.print(f"wrote {json_out}")
+        if readiness:
+            from pulumi_mlops.preview.readiness import readiness_of, readiness_table
+
+            found = readiness_of(result)
+            console.print(readiness_table(found))
+            if found.exit_code:
+                raise typer.Exit(found.exit_code)

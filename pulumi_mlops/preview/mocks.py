@@ -7,6 +7,8 @@ handler is an error naming its token, so a new data source cannot pass silently.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +19,8 @@ __all__ = ["ACCOUNT_ID", "INVOKES", "OUTPUTS", "PlatformMocks", "render_policy_d
 
 ACCOUNT_ID = "123456789012"
 GCP_PROJECT_NUMBER = "987654321098"
+UNIQUE_SUFFIX = "20260101000000000000000001"
+"""What the AWS provider appends to a ``namePrefix`` (a timestamp and a counter, 26 characters)."""
 
 OutputFn = Callable[["PlatformMocks", str, dict[str, Any]], dict[str, Any]]
 InvokeFn = Callable[["PlatformMocks", dict[str, Any]], dict[str, Any]]
@@ -76,6 +80,13 @@ def _gke_cluster(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[st
         "endpoint": "172.16.0.34",
         "masterAuth": {"clusterCaCertificate": "cHJldmlldy1jYQ==", "clientCertificate": "", "clientKey": ""},
         "location": location,
+        "controlPlaneEndpointsConfig": {
+            "dnsEndpointConfig": {
+                **(inputs.get("controlPlaneEndpointsConfig", {}).get("dnsEndpointConfig") or {}),
+                "endpoint": f"gke-0123456789abcdef0123456789abcdef-{GCP_PROJECT_NUMBER}.{location}.gke.goog",
+            },
+            "ipEndpointsConfig": {"enabled": True},
+        },
     }
 
 
@@ -115,6 +126,14 @@ def _gcp_secret(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str
 
 def _random_password(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"result": f"preview-password-{name}", "bcryptHash": "preview-hash"}
+
+
+def _random_id(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """A stable suffix per resource name, ``byteLength`` bytes long, in the encodings the provider returns."""
+    raw = hashlib.sha256(name.encode()).digest()[: int(inputs.get("byteLength") or 8)]
+    b64 = base64.b64encode(raw).decode()
+    url = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return {"hex": raw.hex(), "dec": str(int.from_bytes(raw, "big")), "b64Std": b64, "b64Url": url, "id": url}
 
 
 def _aws_iam_arn(kind: str, name: str) -> str:
@@ -185,8 +204,9 @@ def _ecr_repository(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict
 
 
 def _secret(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    secret = inputs.get("name") or name
-    return {"arn": _aws_arn(m, "secretsmanager", f"secret:{secret}-AbCdEf")}
+    prefix = inputs.get("namePrefix")
+    secret = inputs.get("name") or (f"{prefix}{UNIQUE_SUFFIX}" if prefix else name)
+    return {"name": secret, "arn": _aws_arn(m, "secretsmanager", f"secret:{secret}-AbCdEf")}
 
 
 def _sqs_queue(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +241,7 @@ OUTPUTS: dict[str, OutputFn] = {
     "gcp:redis/instance:Instance": _gcp_redis,
     "gcp:secretmanager/secret:Secret": _gcp_secret,
     "random:index/randomPassword:RandomPassword": _random_password,
+    "random:index/randomId:RandomId": _random_id,
 }
 """Extra outputs per resource type, beyond the echoed inputs, ``id`` and (AWS) ``arn``."""
 

@@ -5,6 +5,8 @@ from .loading import CONFIG_KEY, PROJECT, SpecError, load_stack_config, parse_sp
 from .platform import (
     AlertReceiver,
     BatchJobSpec,
+    BatchRunSpec,
+    BucketPath,
     BucketsSpec,
     CanarySpec,
     ClusterSpec,
@@ -33,6 +35,8 @@ __all__ = [
     "PROJECT",
     "AlertReceiver",
     "BatchJobSpec",
+    "BatchRunSpec",
+    "BucketPath",
     "BucketsSpec",
     "CanarySpec",
     "ClusterSpec",

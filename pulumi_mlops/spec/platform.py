@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -24,11 +25,16 @@ from pulumi_mlops.runtime.config import (
 )
 
 from .accelerators import check_accelerator
+from .instances import DEFAULT_SYSTEM_TYPE, fit_problem
 from .profiles import Profile, apply_profile_defaults
 
 __all__ = [
+    "SUPPORTED_KUBERNETES_VERSIONS",
     "AlertReceiver",
     "BatchJobSpec",
+    "BatchRunSpec",
+    "BucketPath",
+    "BucketRole",
     "BucketsSpec",
     "CanarySpec",
     "ClusterSpec",
@@ -38,6 +44,7 @@ __all__ = [
     "FeatureStoreSpec",
     "GpuPoolSpec",
     "ImagesSpec",
+    "KubernetesVersion",
     "MonitoringSpec",
     "NetworkSpec",
     "PlatformSpec",
@@ -50,7 +57,15 @@ __all__ = [
 ]
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-_K8S_VERSION = r"^1\.(2[89]|3[0-9])$"
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+_DOCUMENTATION_RANGES = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+
+KubernetesVersion = Literal["1.34", "1.35"]
+"""Kubernetes minor versions the platform supports: in standard support on EKS and GKE, with add-on and
+autoscaler versions pinned for each (components/aws tables; tests check every table has every version)."""
+SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = get_args(KubernetesVersion)
 
 
 class NetworkSpec(StrictModel):
@@ -95,14 +110,26 @@ class ExistingCluster(StrictModel):
 class ClusterSpec(StrictModel):
     """The Kubernetes cluster (EKS or GKE Standard)."""
 
-    kubernetes_version: str = Field(default="1.33", pattern=_K8S_VERSION)
-    """Kubernetes minor version ('1.33'); add-ons and schema checks follow it."""
+    kubernetes_version: KubernetesVersion = "1.35"
+    """Kubernetes minor version, quoted ('1.35'); add-ons, autoscalers and schema checks follow it.
+    EKS and GKE upgrade a live cluster one minor version at a time."""
+    support_type: Literal["STANDARD", "EXTENDED"] = "STANDARD"
+    """EKS upgrade policy at the end of standard support: STANDARD upgrades the control plane to the next
+    minor version and is never billed for extended support; EXTENDED keeps the version up to 12 more months
+    at an extra per-cluster-hour charge. GKE follows ``release_channel`` instead."""
     existing: ExistingCluster | None = None
     """Attach to an existing cluster; then network and cluster are not created."""
     public_endpoint: bool = True
-    """Public API endpoint (restricted to ``api_allowed_cidrs``); prod defaults to private."""
-    api_allowed_cidrs: list[str] = Field(default_factory=lambda: ["10.0.0.0/8"])
-    """CIDRs allowed to reach a public API endpoint; never 0.0.0.0/0."""
+    """Public API endpoint restricted to ``api_allowed_cidrs``, with private access for nodes kept on.
+    AWS: how the machine running ``pulumi up`` reaches a cluster this program creates (a private-only
+    endpoint is unreachable before the VPC exists). GCP: the IP endpoint; prod keeps it private and
+    deployers use the DNS-based endpoint (``dns_endpoint``)."""
+    api_allowed_cidrs: list[str] = Field(default_factory=list)
+    """Egress CIDRs of the machines that run ``pulumi up`` and ``kubectl`` (CI runners' NAT addresses,
+    VPN egress), allowed on a public IP endpoint; never 0.0.0.0/0 or a documentation range."""
+    dns_endpoint: bool = True
+    """GKE: enable the DNS-based control-plane endpoint (IAM-authorized, reachable from anywhere) and
+    point the kubeconfig at it, so no IP allow-list is needed for deployers. Ignored on AWS."""
     admin_principals: list[str] = Field(default_factory=list)
     """IAM role ARNs (AWS) or Google groups/users (GCP) given cluster-admin access."""
     system_instance_type: str = ""
@@ -118,6 +145,19 @@ class ClusterSpec(StrictModel):
     deletion_protection: bool = False
     """Refuse cluster deletion (staging and prod)."""
 
+    @field_validator("kubernetes_version", mode="before")
+    @classmethod
+    def _supported_version(cls, v: Any) -> Any:
+        supported = ", ".join(SUPPORTED_KUBERNETES_VERSIONS)
+        if not isinstance(v, str):
+            raise ValueError(f"quote the version ({v!r} is not a string): one of {supported}")
+        if v not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise ValueError(
+                f"Kubernetes {v} is not supported: use one of {supported} (in standard support on EKS and GKE, "
+                "with pinned add-ons and autoscalers)"
+            )
+        return v
+
     @field_validator("api_allowed_cidrs")
     @classmethod
     def _no_open_world(cls, v: list[str]) -> list[str]:
@@ -129,6 +169,11 @@ class ClusterSpec(StrictModel):
             if net.prefixlen == 0:
                 raise ValueError(
                     "0.0.0.0/0 would expose the Kubernetes API to the internet: list your office/VPN CIDRs"
+                )
+            if any(net.network_address in doc and net.broadcast_address in doc for doc in _DOCUMENTATION_RANGES):
+                raise ValueError(
+                    f"{cidr} is a documentation range (RFC 5737/3849) that admits nobody: list the egress CIDRs "
+                    "of the machines that run `pulumi up`"
                 )
         return v
 
@@ -204,6 +249,20 @@ class BucketsSpec(StrictModel):
     """Days before prediction logs are deleted."""
     cmek: bool = True
     """Encrypt with a customer-managed key (AWS: always a KMS key; GCP: Cloud KMS key when true)."""
+    external: list[str] = Field(default_factory=list)
+    """Buckets created and granted outside this stack that workloads may read or write (names, no scheme);
+    batch jobs may name them in plain s3:// or gs:// URIs. The platform's own buckets are named by role."""
+
+    @field_validator("external")
+    @classmethod
+    def _bucket_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not _BUCKET_NAME.match(name):
+                raise ValueError(
+                    f"{name!r} is not a bucket name: 3-63 lowercase letters, digits, '-', '.' or '_', "
+                    "starting and ending with a letter or digit (no s3:// or gs://)"
+                )
+        return v
 
     @model_validator(mode="after")
     def _order(self) -> BucketsSpec:
@@ -317,8 +376,10 @@ class ImagesSpec(StrictModel):
 
     runtime: str = "ghcr.io/pulumi-mlops/runtime:0.1.0"
     """Image running ``mlops serve|train|drift|retrain``; a tag or digest, never ``latest``."""
-    mlflow: str = "ghcr.io/mlflow/mlflow:v3.5.0"
-    """MLflow tracking server image."""
+    mlflow: str = "ghcr.io/pulumi-mlops/mlflow:3.17.2"
+    """MLflow tracking server image with the PostgreSQL driver, S3 and GCS clients and the basic-auth extra
+    (``docker/mlflow.Dockerfile``, tagged with the MLflow version of constraints.txt); MLflow's own
+    ``ghcr.io/mlflow/mlflow:vX`` holds core MLflow only and cannot start the platform's server."""
     feast: str = "quay.io/feastdev/feature-server:0.54.0"
     """Feast feature server image."""
 
@@ -349,6 +410,9 @@ class ShadowSpec(StrictModel):
 
     alias: str = "challenger"
     """Registry alias served by the shadow track."""
+    resources: ResourceSpec | None = None
+    """Per-pod resources of the shadow track; empty takes the endpoint's. Without GPUs the shadow of a GPU
+    endpoint runs on the CPU nodes and holds none of its pool's GPUs (its answers are discarded)."""
 
 
 class EndpointSpec(StrictModel):
@@ -410,6 +474,59 @@ class TrainingJobSpec(StrictModel):
         return check_cron(v)
 
 
+BucketRole = Literal["models", "datasets", "prediction-logs"]
+"""The platform's own buckets, by role."""
+
+
+class BucketPath(StrictModel):
+    """A folder or file in one of the platform's own buckets; the stack puts that bucket's URI in front."""
+
+    bucket: BucketRole
+    """Bucket role: models, datasets or prediction-logs."""
+    path: str = ""
+    """Key or key prefix inside the bucket, without a leading '/' ('scoring/customers/'); empty for its root."""
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        if v.startswith("/") or "://" in v:
+            raise ValueError(f"{v!r}: give the path inside the bucket, without a leading '/' or a scheme")
+        return v
+
+    def uri(self, bucket_uri: str) -> str:
+        """``<bucket URI>/<path>``."""
+        return f"{bucket_uri.rstrip('/')}/{self.path}" if self.path else bucket_uri
+
+
+class BatchRunSpec(BatchSpec):
+    """A batch run as a stack file writes it: ``input`` and ``output`` name a platform bucket and a path, or are
+    s3:// / gs:// URIs of buckets in ``buckets.external``. The stack resolves it to the runtime's ``BatchSpec``
+    with the bucket's real URI (the runtime only ever sees URIs)."""
+
+    input: BucketPath | str  # type: ignore[assignment]  # resolved to the runtime's str by resolve()
+    """Parquet/CSV file or folder: ``{bucket: datasets, path: scoring/customers/}``, or an external bucket's URI."""
+    output: BucketPath | str  # type: ignore[assignment]
+    """Output folder, written as ``input`` is; each run writes ``run_id=<id>/`` under it."""
+
+    @field_validator("input", "output")
+    @classmethod
+    def _location(cls, v: BucketPath | str) -> BucketPath | str:  # type: ignore[override]
+        if isinstance(v, BucketPath):
+            return v
+        if not v:
+            raise ValueError("give a platform bucket and path, or an s3:// / gs:// URI")
+        return BatchSpec._location(v)
+
+    def resolve(self, bucket_uris: Mapping[str, str]) -> BatchSpec:
+        """The runtime's spec, with each platform-bucket location turned into a URI (``bucket_uris`` by role)."""
+        data = self.model_dump()
+        for key in ("input", "output"):
+            location = getattr(self, key)
+            if isinstance(location, BucketPath):
+                data[key] = location.uri(bucket_uris[location.bucket])
+        return BatchSpec.model_validate(data)
+
+
 class BatchJobSpec(StrictModel):
     """A scheduled batch scoring job."""
 
@@ -417,7 +534,7 @@ class BatchJobSpec(StrictModel):
     """Job name."""
     schedule: str = "0 2 * * *"
     """Cron schedule."""
-    batch: BatchSpec
+    batch: BatchRunSpec
     """Model, input, output and row checks of each run."""
     resources: ResourceSpec = Field(default_factory=lambda: ResourceSpec(cpu="1", memory="2Gi"))
     """Pod resources (memory bounds the chunk size that fits)."""
@@ -482,7 +599,8 @@ class PlatformSpec(StrictModel):
     images: ImagesSpec = Field(default_factory=ImagesSpec)
     """Workload images."""
     gateway_class: str = ""
-    """Gateway API class; empty picks the cloud's (amazon-vpc-lattice / gke-l7-regional-external-managed)."""
+    """Gateway API class; empty picks the cloud's (envoy-gateway, which the AWS layer installs /
+    gke-l7-regional-external-managed)."""
 
     @field_validator("region")
     @classmethod
@@ -542,6 +660,11 @@ class PlatformSpec(StrictModel):
             (f"endpoints[{i}] ({e.name})", e.resources, e.gpu_pool) for i, e in enumerate(self.endpoints)
         ] + [(f"training[{i}] ({t.name})", t.resources, t.gpu_pool) for i, t in enumerate(self.training)]
         workloads += [(f"batch_jobs[{i}] ({b.name})", b.resources, b.gpu_pool) for i, b in enumerate(self.batch_jobs)]
+        workloads += [
+            (f"endpoints[{i}] ({e.name}).shadow", e.shadow.resources, e.gpu_pool if e.shadow.resources.gpus else None)
+            for i, e in enumerate(self.endpoints)
+            if e.shadow is not None and e.shadow.resources is not None
+        ]
         for where, resources, pool_name in workloads:
             if pool_name is not None and pool_name not in pools:
                 errors.append(f"{where}: gpu_pool {pool_name!r} is not defined; pools are {sorted(pools) or 'none'}")
@@ -552,12 +675,36 @@ class PlatformSpec(StrictModel):
                     f"{where}: asks for {resources.gpus} GPUs per pod but pool {pool_name!r} has "
                     f"{pools[pool_name].gpus_per_node} per node"
                 )
+            else:
+                problem = self._node_fit(resources, pools[pool_name] if pool_name is not None else None)
+                if problem:
+                    errors.append(f"{where}: {problem}")
         if self.profile == "prod":
             for i, e in enumerate(self.endpoints):
                 if e.min_replicas < 2:
                     errors.append(f"endpoints[{i}] ({e.name}): prod needs min_replicas >= 2, got {e.min_replicas}")
-            if self.cluster.public_endpoint:
-                errors.append("cluster.public_endpoint: prod clusters keep the API endpoint private")
+            if self.cloud == "gcp" and self.cluster.public_endpoint:
+                errors.append(
+                    "cluster.public_endpoint: GKE prod clusters keep the IP endpoint private; deployers use the "
+                    "DNS-based endpoint (cluster.dns_endpoint)"
+                )
+        if self.cluster.existing is None:
+            if self.cloud == "aws" and not self.cluster.public_endpoint:
+                errors.append(
+                    "cluster.public_endpoint: a private-only EKS endpoint cannot be reached by the machine running "
+                    "`pulumi up` (it is inside the VPC this program creates): set public_endpoint: true with "
+                    "api_allowed_cidrs, or attach to an existing cluster (cluster.existing)"
+                )
+            if self.cloud == "aws" and self.cluster.public_endpoint and not self.cluster.api_allowed_cidrs:
+                errors.append(
+                    "cluster.api_allowed_cidrs: list the egress CIDRs of the machines that run `pulumi up` (EKS "
+                    "would otherwise open the public endpoint to 0.0.0.0/0)"
+                )
+            if self.cloud == "gcp" and not self.cluster.public_endpoint and not self.cluster.dns_endpoint:
+                errors.append(
+                    "cluster.dns_endpoint: with a private IP endpoint and no DNS-based endpoint nothing outside the "
+                    "VPC reaches the API: keep dns_endpoint: true"
+                )
         training_names = [t.name for t in self.training]
         if len(set(training_names)) != len(training_names):
             errors.append("training: job names must be unique")
@@ -565,17 +712,49 @@ class PlatformSpec(StrictModel):
         if len(set(batch_names)) != len(batch_names):
             errors.append("batch_jobs: job names must be unique")
         scheme = "s3://" if self.cloud == "aws" else "gs://"
+        external = set(self.buckets.external)
         for i, batch_job in enumerate(self.batch_jobs):
             for key in ("input", "output"):
                 location = getattr(batch_job.batch, key)
+                if isinstance(location, BucketPath):
+                    continue
+                where = f"batch_jobs[{i}] ({batch_job.name}): batch.{key} {location!r}"
+                bucket = location.removeprefix(scheme).split("/", 1)[0]
                 if not location.startswith(scheme):
                     errors.append(
-                        f"batch_jobs[{i}] ({batch_job.name}): batch.{key} {location!r} is not a {scheme} URI; "
-                        f"jobs on {self.cloud} read and write the platform's buckets"
+                        f"{where} is not a {scheme} URI; jobs on {self.cloud} read and write the platform's buckets"
+                    )
+                elif bucket not in external:
+                    errors.append(
+                        f"{where} names bucket {bucket!r}, which is neither a platform bucket nor listed in "
+                        f"buckets.external: write {{bucket: datasets, path: ...}} for a platform bucket, or add "
+                        f"{bucket!r} to buckets.external"
                     )
         if errors:
             raise ValueError("\n".join(errors))
         return self
+
+    def _node_fit(self, resources: ResourceSpec, pool: GpuPoolSpec | None) -> str | None:
+        """Why one pod with ``resources`` fits no node of the pool it runs on: the GPU pool, else the system pool."""
+        if pool is None:
+            if self.cluster.existing is not None:
+                return None  # the cluster's nodes are not this stack's
+            type_name = self.cluster.system_instance_type or DEFAULT_SYSTEM_TYPE[self.cloud]
+            fix = f"set cluster.system_instance_type to a larger type than {type_name} or lower the requests"
+        else:
+            type_name = pool.instance_type
+            fix = f"give gpu_pools ({pool.name}) a larger instance_type or lower the requests"
+        problem = fit_problem(
+            self.cloud,
+            type_name,
+            resources.cpu,
+            resources.memory,
+            resources.gpus,
+            karpenter=pool is not None and self.autoscaler == "karpenter",
+            image_streaming=self.cloud == "gcp",
+            node_gpus=pool.gpus_per_node if pool is not None else None,
+        )
+        return f"{problem}: {fix}" if problem else None
 
     # Derived values components share.
     def resource_name(self, role: str) -> str:

@@ -63,6 +63,7 @@ def test_cluster_security_settings(previews: Previews) -> None:
         graph = result.graph
         cluster = props(one(graph, "aws:eks/cluster:Cluster"))
         assert cluster["version"] == result.spec.cluster.kubernetes_version
+        assert cluster["upgradePolicy"] == {"supportType": "STANDARD"}, stack
         assert cluster["enabledClusterLogTypes"] == list(CONTROL_PLANE_LOGS)
         assert cluster["encryptionConfig"]["resources"] == ["secrets"]
         key = props(graph.named("mlops-cluster-secrets-key"))
@@ -72,18 +73,22 @@ def test_cluster_security_settings(previews: Previews) -> None:
         vpc = cluster["vpcConfig"]
         assert vpc["endpointPrivateAccess"] is True
         assert all("private" in s for s in vpc["subnetIds"])
+        # Every AWS stack: a public endpoint restricted to the deployers' egress, private access for the nodes.
+        assert vpc["endpointPublicAccess"] is True
+        assert vpc["publicAccessCidrs"] == result.spec.cluster.api_allowed_cidrs
         if stack == "prod":
-            assert vpc["endpointPublicAccess"] is False and "publicAccessCidrs" not in vpc
+            assert vpc["publicAccessCidrs"] == ["18.211.42.16/28"]
             assert cluster["deletionProtection"] is True
         else:
-            assert vpc["endpointPublicAccess"] is True
-            assert vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+            assert vpc["publicAccessCidrs"] == ["18.211.42.16/28", "3.225.14.200/32"]
 
 
 def test_addons_are_pinned_and_ordered_around_the_system_nodes(previews: Previews) -> None:
-    graph = previews("prod").graph
+    result = previews("prod")
+    graph = result.graph
     addons = {props(a)["addonName"]: a for a in graph.of_type("aws:eks/addon:Addon")}
-    assert {n: props(a)["addonVersion"] for n, a in addons.items()} == ADDON_VERSIONS["1.33"]
+    expected = ADDON_VERSIONS[result.spec.cluster.kubernetes_version]
+    assert {n: props(a)["addonVersion"] for n, a in addons.items()} == expected
     system = graph.named("mlops-cluster-system")
     assert props(system)["amiType"] == "AL2023_x86_64_STANDARD"
     assert props(system)["scalingConfig"]["minSize"] == 3.0

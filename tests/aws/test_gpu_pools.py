@@ -8,7 +8,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from aws_support import props, statements
-from pulumi_mlops.components.aws.cluster_autoscaler import CLUSTER_AUTOSCALER_CHART
+from pulumi_mlops.components.aws.cluster_autoscaler import AUTOSCALER_IMAGE_TAGS, CLUSTER_AUTOSCALER_CHART
 from pulumi_mlops.components.aws.device_plugin import (
     DCGM_EXPORTER_CHART,
     DEVICE_PLUGIN_CHART,
@@ -19,11 +19,12 @@ from pulumi_mlops.components.aws.gpu_node_pool import GpuNodePool, GpuNodePoolAr
 from pulumi_mlops.components.k8s.context import GpuScheduling
 
 from pulumi_mlops.preview import PreviewResult, run_program
-from pulumi_mlops.spec import GpuPoolSpec, Taint
+from pulumi_mlops.spec import ClusterSpec, GpuPoolSpec, Taint
 
 Previews = Callable[[str], PreviewResult]
 CA = "k8s.io/cluster-autoscaler"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+KUBERNETES = ClusterSpec().kubernetes_version
 
 
 def gpu_groups(result: PreviewResult) -> dict[str, dict[str, Any]]:
@@ -150,7 +151,7 @@ def test_device_plugin_and_dcgm_exporter_releases(previews: Previews) -> None:
         assert release["version"][0].isdigit()
         tolerations = release["values"]["tolerations"]
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
-        kubernetes_validate.validate(_daemon_pod(release["values"]), "1.33", strict=True)
+        kubernetes_validate.validate(_daemon_pod(release["values"]), KUBERNETES, strict=True)
         terms = release["values"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
         assert terms["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["a10g-train", "l4"]
 
@@ -167,7 +168,7 @@ def test_every_gpu_taint_is_tolerated_and_bottlerocket_skips_the_plugin() -> Non
     for values in releases.values():
         keys = {(t["key"], t["effect"]) for t in values["tolerations"]}
         assert keys == {("nvidia.com/gpu", "NoSchedule"), ("dedicated", "NoExecute")}
-        kubernetes_validate.validate(_daemon_pod(values), "1.33", strict=True)
+        kubernetes_validate.validate(_daemon_pod(values), KUBERNETES, strict=True)
     plugin_pools = releases["nvidia-device-plugin"]["affinity"]["nodeAffinity"]
     assert plugin_pools["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][
         0
@@ -182,17 +183,27 @@ def test_every_gpu_taint_is_tolerated_and_bottlerocket_skips_the_plugin() -> Non
 def test_gpu_addons_wait_for_the_node_groups(stack: str, previews: Previews) -> None:
     graph = previews(stack).graph
     groups = {g.urn for g in graph.of_type("aws:eks/nodeGroup:NodeGroup")}
+    system = {graph.named("mlops-cluster-system").urn}
     for release in graph.of_type("kubernetes:helm.sh/v3:Release"):
+        if (
+            str(props(release)["chart"]).endswith("/gateway-helm")
+            or props(release)["chart"] == "prometheus-operator-crds"
+        ):
+            assert system <= set(release.dependencies), release.name  # runs on (or needs only) the system pool
+            continue
         assert groups <= set(release.dependencies), release.name
         assert release.provider is not None and "kubernetes" in release.provider
 
 
 def test_cluster_autoscaler_is_pinned_and_scoped_to_owned_groups(previews: Previews) -> None:
-    graph = previews("prod").graph
+    result = previews("prod")
+    graph = result.graph
     release = props(graph.named("mlops-cluster-autoscaler-release"))
     assert (release["chart"], release["version"]) == ("cluster-autoscaler", CLUSTER_AUTOSCALER_CHART.version)
     assert release["values"]["autoDiscovery"] == {"clusterName": "mlops-prod-eks"}
-    assert release["values"]["image"]["tag"] == "v1.33.0"
+    version = result.spec.cluster.kubernetes_version
+    assert release["values"]["image"]["tag"] == AUTOSCALER_IMAGE_TAGS[version]
+    assert release["values"]["image"]["tag"].startswith(f"v{version}.")
     assoc = props(graph.named("mlops-cluster-autoscaler-association"))
     assert (assoc["namespace"], assoc["serviceAccount"]) == ("kube-system", "cluster-autoscaler")
     policy = statements(props(graph.named("mlops-cluster-autoscaler-policy"))["policy"])

@@ -11,6 +11,7 @@ from pulumi_mlops.components.aws.identity import IRSA_ANNOTATION
 from pulumi_mlops.components.k8s.context import WORKLOAD_ROLES
 
 from pulumi_mlops.preview import PreviewResult, ResourceGraph
+from pulumi_mlops.preview.mocks import UNIQUE_SUFFIX
 
 Previews = Callable[[str], PreviewResult]
 
@@ -27,7 +28,7 @@ KEY = "arn:aws:kms:us-east-1:123456789012:key/mlops-buckets-key-key-id"
 
 
 def bucket(role: str) -> str:
-    return f"arn:aws:s3:::mlops-buckets-{role}-mock"
+    return f"arn:aws:s3:::mlops-dev-{role}-123456789012-us-east-1"
 
 
 def grants(graph: ResourceGraph) -> dict[str, set[tuple[str, str]]]:
@@ -43,8 +44,9 @@ def grants(graph: ResourceGraph) -> dict[str, set[tuple[str, str]]]:
     return out
 
 
-def secret(name: str) -> str:
-    return f"arn:aws:secretsmanager:us-east-1:123456789012:secret:mlops-dev-{name}-AbCdEf"
+def secret(stem: str) -> str:
+    """The ARN of the secret named from ``namePrefix`` ``mlops-dev-<stem>-`` (the provider adds a unique suffix)."""
+    return f"arn:aws:secretsmanager:us-east-1:123456789012:secret:mlops-dev-{stem}-{UNIQUE_SUFFIX}-AbCdEf"
 
 
 EXPECTED: dict[str, set[tuple[str, str]]] = {
@@ -52,6 +54,7 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
         ("s3:GetObject", bucket("models") + "/*"),
         ("s3:ListBucket", bucket("models")),
         ("s3:PutObject", bucket("prediction-logs") + "/*"),
+        ("s3:ListBucket", bucket("prediction-logs")),
         ("kms:Decrypt", KEY),
         ("kms:GenerateDataKey", KEY),
     },
@@ -61,6 +64,7 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
         ("s3:ListBucket", bucket("models")),
         ("s3:GetObject", bucket("datasets") + "/*"),
         ("s3:PutObject", bucket("datasets") + "/*"),
+        ("s3:DeleteObject", bucket("datasets") + "/*"),
         ("s3:ListBucket", bucket("datasets")),
         ("kms:Decrypt", KEY),
         ("kms:GenerateDataKey", KEY),
@@ -83,8 +87,11 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
     },
     "feast": {
         ("s3:GetObject", bucket("datasets") + "/features/*"),
+        ("s3:GetObject", bucket("datasets") + "/feast/registry.db*"),
+        ("s3:PutObject", bucket("datasets") + "/feast/registry.db*"),
         ("s3:ListBucket", bucket("datasets")),
         ("kms:Decrypt", KEY),
+        ("kms:GenerateDataKey", KEY),
         ("secretsmanager:GetSecretValue", secret("feast/feast-redis")),
     },
 }
@@ -102,13 +109,16 @@ def test_no_wildcard_actions_or_resources(previews: Previews) -> None:
                 assert "*" not in action, (role, action)
             for resource in st["Resource"]:
                 assert resource != "*" and not resource.endswith(":*"), (role, resource)
-                assert resource.startswith(("arn:aws:s3:::mlops-buckets-", "arn:aws:kms:", "arn:aws:secretsmanager:"))
+                assert resource.startswith(("arn:aws:s3:::mlops-dev-", "arn:aws:kms:", "arn:aws:secretsmanager:"))
 
 
-def test_feast_lists_only_the_features_prefix(previews: Previews) -> None:
+def test_feast_may_check_the_bucket_and_rewrite_only_its_registry(previews: Previews) -> None:
+    """Feast's S3 registry store calls HeadBucket (s3:ListBucket with no prefix) before it reads the registry."""
     doc = props(previews("dev").graph.named("mlops-identity-feast-policy"))["policy"]
-    listing = [st for st in statements(doc) if st["Action"] == ["s3:ListBucket"]]
-    assert listing[0]["Condition"] == {"StringLike": {"s3:prefix": "features/*"}}
+    (listing,) = [st for st in statements(doc) if st["Action"] == ["s3:ListBucket"]]
+    assert "Condition" not in listing
+    writes = [st for st in statements(doc) if "s3:PutObject" in st["Action"]]
+    assert [st["Resource"] for st in writes] == [[bucket("datasets") + "/feast/registry.db*"]]
 
 
 def test_pod_identity_associations_bind_namespace_and_service_account(previews: Previews) -> None:

@@ -32,7 +32,7 @@ def karpenter() -> tuple[PlatformSpec, ResourceGraph]:
             "disk_gb": 300,
         }
     )
-    raw["cost"] = {"max_gpus_per_stack": 10}
+    raw["cost"] = {"max_gpus_per_stack": 11}
     spec, graph, _ = run_platform(raw)
     return spec, graph
 
@@ -131,7 +131,7 @@ def test_node_pools(karpenter: tuple[PlatformSpec, ResourceGraph]) -> None:
             "consolidateAfter": CONSOLIDATE_AFTER,
         }
     assert CONSOLIDATE_AFTER == "15m"
-    assert pools["l4"]["spec"]["limits"] == {"nvidia.com/gpu": "2"}
+    assert pools["l4"]["spec"]["limits"] == {"nvidia.com/gpu": "3"}
     assert pools["a10g"]["spec"]["limits"] == {"nvidia.com/gpu": "8"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 from aws_support import is_secret, one, props
@@ -67,11 +68,17 @@ def test_database_password_is_random_and_kept_in_secrets_manager(previews: Previ
 
 def test_database_dev_vs_prod(previews: Previews) -> None:
     dev = props(one(previews("dev").graph, "aws:rds/instance:Instance"))
-    prod = props(one(previews("prod").graph, "aws:rds/instance:Instance"))
+    prod_db = one(previews("prod").graph, "aws:rds/instance:Instance")
+    prod = props(prod_db)
     assert (dev["multiAz"], dev["deletionProtection"], dev["skipFinalSnapshot"]) == (False, False, True)
     assert (prod["multiAz"], prod["deletionProtection"], prod["skipFinalSnapshot"]) == (True, True, False)
     assert dev["backupRetentionPeriod"] == 1.0 and prod["backupRetentionPeriod"] == 14.0
-    assert prod["finalSnapshotIdentifier"] == "mlops-prod-mlflow-db-final"
+    # Unique per destroy: the final snapshot outlives the instance, so its name carries a random suffix.
+    suffix = previews("prod").graph.named("mlops-tracking-final-snapshot-suffix")
+    assert suffix.type == "random:index/randomId:RandomId" and suffix.parent == prod_db.parent
+    assert prod_db.property_dependencies["finalSnapshotIdentifier"] == [suffix.urn]
+    assert re.fullmatch(r"mlops-prod-mlflow-db-final-[0-9a-f]{8}", prod["finalSnapshotIdentifier"])
+    assert "finalSnapshotIdentifier" not in dev
     assert (dev["instanceClass"], prod["instanceClass"]) == ("db.t4g.micro", "db.r6g.large")
 
 
@@ -101,3 +108,14 @@ def test_redis_dev_vs_prod(previews: Previews) -> None:
     prod = props(one(previews("prod").graph, "aws:elasticache/replicationGroup:ReplicationGroup"))
     assert (dev["numCacheClusters"], dev["automaticFailoverEnabled"], dev["multiAzEnabled"]) == (1.0, False, False)
     assert (prod["numCacheClusters"], prod["automaticFailoverEnabled"], prod["multiAzEnabled"]) == (3.0, True, True)
+
+
+def test_account_scoped_and_retained_names_are_unique_per_stack(previews: Previews) -> None:
+    # KMS aliases are unique per account and Region; a deleted secret keeps its name for 7-30 days.
+    for stack in ("dev", "prod"):
+        graph = previews(stack).graph
+        (alias,) = graph.of_type("aws:kms/alias:Alias")
+        assert props(alias)["name"] == f"alias/mlops-{stack}-buckets"
+        prefixes = {props(s).get("namePrefix") for s in graph.of_type("aws:secretsmanager/secret:Secret")}
+        assert prefixes == {f"mlops-{stack}-mlflow/mlflow-db-", f"mlops-{stack}-feast/feast-redis-"}
+        assert all("name" not in props(s) for s in graph.of_type("aws:secretsmanager/secret:Secret"))

@@ -41,14 +41,19 @@ WORKLOADS = {
 BUCKET_GRANTS = {
     ("trainer", "models", "roles/storage.objectAdmin"),
     ("trainer", "datasets", "roles/storage.objectAdmin"),
+    ("trainer", "datasets", "roles/storage.legacyBucketReader"),
     ("server", "models", "roles/storage.objectViewer"),
     ("server", "prediction-logs", "roles/storage.objectCreator"),
+    ("server", "prediction-logs", "roles/storage.legacyBucketReader"),
     ("drift", "prediction-logs", "roles/storage.objectViewer"),
     ("drift", "datasets", "roles/storage.objectViewer"),
     ("mlflow", "models", "roles/storage.objectAdmin"),
-    ("feast", "datasets", "roles/storage.objectViewer"),
+    ("feast", "datasets", "roles/storage.objectUser"),
+    ("feast", "datasets", "roles/storage.legacyBucketReader"),
 }
-"""Expected (workload, bucket, role) grants; nothing else may touch a bucket."""
+"""Expected (workload, bucket, role) grants; nothing else may touch a bucket. legacyBucketReader adds
+``storage.buckets.get``: pyarrow's recursive create_dir (batch output, prediction logs) and Feast's registry
+store read the bucket's metadata."""
 
 NODE_ROLES = {
     "roles/logging.logWriter",
@@ -130,8 +135,10 @@ def test_dev_and_prod_differ_where_the_profile_says(previews: Previews) -> None:
     dev, prod = previews("gcp-dev").graph, previews("gcp-prod").graph
     dev_cluster = one(dev, "gcp:container/cluster:Cluster").props
     prod_cluster = one(prod, "gcp:container/cluster:Cluster").props
-    assert dev_cluster["privateClusterConfig"]["enablePrivateEndpoint"] is False
-    assert prod_cluster["privateClusterConfig"]["enablePrivateEndpoint"] is True
+    # Both keep the IP endpoint private and are deployed through the IAM-authorized DNS-based endpoint.
+    for cluster in (dev_cluster, prod_cluster):
+        assert cluster["privateClusterConfig"]["enablePrivateEndpoint"] is True
+        assert cluster["controlPlaneEndpointsConfig"]["dnsEndpointConfig"]["allowExternalTraffic"] is True
     assert (dev_cluster["deletionProtection"], prod_cluster["deletionProtection"]) == (False, True)
     assert prod_cluster["releaseChannel"]["channel"] == "STABLE"
 
@@ -278,6 +285,30 @@ def test_cloud_sql_is_private_tls_only_backed_up_and_waits_for_peering(previews:
     address = one(graph, "gcp:compute/globalAddress:GlobalAddress").props
     assert (address["purpose"], address["addressType"]) == ("VPC_PEERING", "INTERNAL")
     assert connection.props["reservedPeeringRanges"] == [address["name"]]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_names_gcp_keeps_after_deletion_carry_a_random_suffix(previews: Previews, stack: str) -> None:
+    # Key rings and keys are never deleted, a Cloud SQL name stays taken for a week: an up after a
+    # destroy needs new names, drawn once per stack by a RandomId parented to the component.
+    result = previews(stack)
+    graph, spec = result.graph, result.spec
+    suffixes = {r.urn: r for r in graph.of_type("random:index/randomId:RandomId")}
+    stems = {
+        "mlops-gke-keyring": f"{spec.resource_name('gke')}-secrets",
+        "mlops-buckets-keyring": "mlops-buckets-buckets",
+        "mlops-tracking-instance": spec.resource_name("mlflow"),
+    }
+    for resource, stem in stems.items():
+        res = graph.named(resource)
+        (suffix_urn,) = res.property_dependencies["name"]
+        assert suffix_urn in suffixes and suffixes[suffix_urn].parent == res.parent, resource
+        assert re.fullmatch(rf"{re.escape(stem)}-[0-9a-f]{{8}}", res.props["name"]), res.props["name"]
+    for key in graph.of_type("gcp:kms/cryptoKey:CryptoKey"):
+        (ring_urn,) = key.property_dependencies["keyRing"]
+        assert graph.resources[ring_urn].type == "gcp:kms/keyRing:KeyRing"
+    sql = one(graph, "gcp:sql/databaseInstance:DatabaseInstance").props["name"]
+    assert one(graph, "gcp:sql/database:Database").props["instance"] == sql
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -482,8 +513,10 @@ def test_cluster_context_carries_what_kubernetes_components_need() -> None:
     assert outputs["ctx_redis"] == {"host": "10.100.1.4", "port": 6378.0}
     assert outputs["ctx_registry"] == f"europe-west4-docker.pkg.dev/acme-ml-dev/{spec.resource_name('images')}"
     assert ctx.gateway_source_cidrs == [spec.network.proxy_cidr]
-    assert all(isinstance(r, gcp.container.NodePool) for r in ctx.depends_on)
-    assert len(ctx.depends_on) == len(graph.of_type("gcp:container/nodePool:NodePool")), "system and GPU pools"
+    pools = [r for r in ctx.depends_on if isinstance(r, gcp.container.NodePool)]
+    assert len(pools) == len(graph.of_type("gcp:container/nodePool:NodePool")), "system and GPU pools"
+    others = [r for r in ctx.depends_on if not isinstance(r, gcp.container.NodePool)]
+    assert [type(r).__name__ for r in others] == ["Release"], "and the Prometheus Operator CRDs"
 
 
 def test_attaching_to_an_existing_cluster_creates_no_network_or_cluster() -> None:

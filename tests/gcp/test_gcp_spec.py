@@ -97,7 +97,8 @@ def test_gke_network_ranges_must_be_disjoint(key: str, value: str, expected: str
 
 def test_profiles_resolve_the_gke_fields_components_read() -> None:
     dev, prod = parse_spec(raw_config("gcp-dev")), parse_spec(raw_config("gcp-prod"))
-    assert (dev.cluster.public_endpoint, dev.cluster.deletion_protection) == (True, False)
+    assert (dev.cluster.public_endpoint, dev.cluster.deletion_protection) == (False, False)
+    assert dev.cluster.dns_endpoint and prod.cluster.dns_endpoint
     assert (prod.cluster.public_endpoint, prod.cluster.deletion_protection) == (False, True)
     assert dev.tracking.high_availability is False and prod.tracking.high_availability is True
     assert dev.feature_store.redis_replicas == 0 and prod.feature_store.redis_replicas > 0

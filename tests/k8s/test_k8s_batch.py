@@ -6,9 +6,11 @@ import pytest
 from pulumi_mlops.components.k8s.manifests import check_manifests
 from pulumi_mlops.runtime.config import BatchSpec, ResourceSpec
 
-from pulumi_mlops.spec import BatchJobSpec, PlatformSpec
+from pulumi_mlops.spec import BatchJobSpec, BatchRunSpec, BucketPath, BucketsSpec, PlatformSpec
 
 STACKS = ["dev", "prod"]
+BUCKET_URIS = {r: f"s3://test-{r}" for r in ("models", "datasets", "prediction-logs")}
+"""What the fixture's ``ClusterContext`` gives per bucket role."""
 
 
 def _pod(cron):
@@ -46,8 +48,11 @@ def test_every_batch_job_is_a_hardened_cron_job_running_batch_predict(built, sta
         assert {"name": "spec", "mountPath": "/etc/mlops", "readOnly": True} in container["volumeMounts"]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["MLOPS_HOME"] == "/tmp/mlops" and "MLOPS_TRACKING_URI" in env
-        stored = b.one("ConfigMap", f"batch-{job.name}-spec")["data"]["spec.json"]
-        assert BatchSpec.model_validate_json(stored) == job.batch
+        stored = BatchSpec.model_validate_json(b.one("ConfigMap", f"batch-{job.name}-spec")["data"]["spec.json"])
+        assert stored == job.batch.resolve(BUCKET_URIS)
+        # The stack names the platform's datasets bucket by role; the runtime gets that bucket's URI.
+        assert stored.input == "s3://test-datasets/scoring/customers/"
+        assert stored.output == "s3://test-datasets/scoring/churn-scores/"
         assert cron["metadata"]["labels"]["pulumi-mlops.io/model"] == job.batch.model.name
 
 
@@ -57,8 +62,12 @@ def test_gpu_batch_job_is_placed_on_its_pool(built, build):
         name="churn-gpu-scores",
         gpu_pool="l4",
         resources=ResourceSpec(cpu="2", memory="8Gi", gpus=1),
-        batch=BatchSpec.model_validate(
-            {"model": {"name": "churn-mlp"}, "input": "s3://in/customers/", "output": "s3://out/scores/"}
+        batch=BatchRunSpec.model_validate(
+            {
+                "model": {"name": "churn-mlp"},
+                "input": {"bucket": "datasets", "path": "customers/"},
+                "output": {"bucket": "datasets", "path": "scores/"},
+            }
         ),
     )
     spec = PlatformSpec.model_validate({**base.model_dump(), "batch_jobs": [gpu_job.model_dump()]})
@@ -81,3 +90,26 @@ def test_batch_job_specs_are_checked_against_pools_and_buckets(built):
     assert "batch_jobs[1] (y): resources.gpus is 1, so gpu_pool must name a GPU pool" in text
     assert "batch_jobs[2] (y): gpu_pool 'nope' is not defined" in text
     assert "batch_jobs: job names must be unique" in text
+    assert "batch_jobs[1] (y): batch.input 's3://in/' names bucket 'in', which is neither a platform bucket nor" in text
+
+
+def test_plain_uris_must_name_declared_external_buckets(built):
+    base = built("dev").spec.model_dump()
+    job = {"name": "x", "batch": {"model": {"name": "churn"}, "input": "s3://partner-drop/in/", "output": "s3://out/"}}
+    with pytest.raises(ValueError) as info:
+        PlatformSpec.model_validate({**base, "batch_jobs": [job]})
+    assert "add 'partner-drop' to buckets.external" in str(info.value)
+    assert "add 'out' to buckets.external" in str(info.value)
+    buckets = {**base["buckets"], "external": ["partner-drop", "out"]}
+    spec = PlatformSpec.model_validate({**base, "buckets": buckets, "batch_jobs": [job]})
+    assert spec.batch_jobs[0].batch.resolve(BUCKET_URIS).input == "s3://partner-drop/in/"
+
+
+def test_platform_bucket_paths_and_external_names_are_checked():
+    with pytest.raises(ValueError, match="without a leading '/'"):
+        BucketPath(bucket="datasets", path="/scoring/")
+    with pytest.raises(ValueError, match="bucket"):
+        BucketPath.model_validate({"bucket": "scratch", "path": "x/"})
+    with pytest.raises(ValueError, match="is not a bucket name"):
+        BucketsSpec(external=["s3://partner-drop"])
+    assert BucketPath(bucket="models", path="").uri("gs://m") == "gs://m"

@@ -8,6 +8,7 @@ import pytest
 from pulumi_mlops.components.k8s.manifests import check_manifests, is_builtin, kubernetes_resources, to_manifest
 
 from pulumi_mlops.preview import run_program
+from pulumi_mlops.spec import ClusterSpec
 
 STACKS = ["dev", "prod"]
 
@@ -74,7 +75,7 @@ def _bad_program() -> None:
 
 
 def test_check_manifests_reports_each_broken_object():
-    problems = check_manifests(run_program(_bad_program, config={}), "1.33")
+    problems = check_manifests(run_program(_bad_program, config={}), ClusterSpec().kubernetes_version)
     text = "\n".join(problems)
     assert "ConfigMap bad-data: data.key" in text
     assert "Deployment bad-replicas: spec.replicas" in text

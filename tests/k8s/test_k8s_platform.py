@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import itertools
 import json
 
@@ -76,7 +77,7 @@ def test_mlflow_uses_postgres_bucket_artifacts_and_basic_auth(built):
     value = dict(itertools.pairwise(args))
     assert (
         value["--backend-store-uri"]
-        == "postgresql://mlflow:$(MLFLOW_DB_PASSWORD)@db.internal:5432/mlflow?sslmode=require"
+        == "postgresql+psycopg2://mlflow:$(MLFLOW_DB_PASSWORD)@db.internal:5432/mlflow?sslmode=require"
     )
     assert value["--artifacts-destination"] == "s3://test-models/mlflow"
     assert "--serve-artifacts" in args and value["--app-name"] == "basic-auth"
@@ -87,8 +88,13 @@ def test_mlflow_uses_postgres_bucket_artifacts_and_basic_auth(built):
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     db = b.one("Secret", "mlflow-db")["stringData"]
     assert db == {"password": "p@ss/word:1", "password-urlencoded": "p%40ss%2Fword%3A1"}
-    ini = b.one("Secret", "mlflow-auth")["stringData"]["basic_auth.ini"]
-    assert "admin_username = admin" in ini and "p%40ss%2Fword%3A1@db.internal" in ini
+    ini = configparser.ConfigParser()  # as mlflow.server.auth.config reads it (with % interpolation)
+    ini.read_string(b.one("Secret", "mlflow-auth")["stringData"]["basic_auth.ini"])
+    assert ini["mlflow"]["admin_username"] == "admin"
+    assert (
+        ini["mlflow"]["database_uri"]
+        == "postgresql+psycopg2://mlflow:p%40ss%2Fword%3A1@db.internal:5432/mlflow_auth?sslmode=require"
+    )
     service = b.one("Service", "mlflow", "mlops-platform")
     assert service["spec"]["ports"][0]["port"] == 5000
     for ns in ("mlops-serving", "mlops-training"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from pulumi_mlops.runtime.config import ServingSpec
@@ -157,3 +158,32 @@ def test_canary_keeps_the_live_traffic_floor_and_shadow_starts_at_one(built, sta
         assert hpa["maxReplicas"] >= floor
     for ep in shadows:
         assert b.one("HorizontalPodAutoscaler", f"{ep.name}-shadow")["spec"]["minReplicas"] == 1
+
+
+@pytest.mark.parametrize(("stack", "on_gpu"), [("dev", False), ("prod", True)])
+def test_shadow_track_takes_its_own_resources(built: Any, stack: str, on_gpu: bool) -> None:
+    b = built(stack)
+    ep = next(e for e in b.spec.endpoints if e.shadow and e.resources.gpus)
+    pod = b.one("Deployment", f"{ep.name}-shadow", "mlops-serving")["spec"]["template"]["spec"]
+    requests = pod["containers"][0]["resources"]["requests"]
+    if on_gpu:
+        assert ep.shadow.resources is None
+        assert requests["nvidia.com/gpu"] == str(ep.resources.gpus)
+        assert pod["nodeSelector"] == {"pulumi-mlops.io/gpu-pool": ep.gpu_pool}
+    else:
+        assert requests == {"cpu": ep.shadow.resources.cpu, "memory": ep.shadow.resources.memory}
+        assert "nodeSelector" not in pod and "tolerations" not in pod, "a CPU-only shadow stays off the GPU pool"
+    stable = b.one("Deployment", f"{ep.name}-stable", "mlops-serving")["spec"]["template"]["spec"]
+    assert stable["containers"][0]["resources"]["requests"]["nvidia.com/gpu"] == str(ep.resources.gpus)
+
+
+def test_gpu_placement_tolerates_every_taint_of_its_pool() -> None:
+    from pulumi_mlops.components.k8s.context import GpuScheduling
+    from pulumi_mlops.components.k8s.workload import GpuPlacement
+
+    scheduling = GpuScheduling(
+        pool_taints={"l4": [("dedicated", "ml", "NoSchedule"), ("nvidia.com/gpu", "x", "NoExecute")]}
+    )
+    tolerations = [(t.key, t.value, t.effect) for t in GpuPlacement(scheduling, "l4").tolerations()]
+    assert tolerations == [("nvidia.com/gpu", "true", "NoSchedule"), ("dedicated", "ml", "NoSchedule")]
+    assert [t.key for t in GpuPlacement(scheduling, "a100").tolerations()] == ["nvidia.com/gpu"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pulumi_mlops.policies import ALL_POLICIES, POLICY_MODULES
+from pulumi_mlops.policies import ALL_MODULES, ALL_POLICIES
 from rich.console import Console
 
 from pulumi_mlops.preview import CapturedResource, PreviewResult, ResourceGraph
@@ -62,7 +62,7 @@ def test_builtin_kubernetes_kinds() -> None:
 
 
 def test_every_policy_declares_types_within_its_module() -> None:
-    for module in POLICY_MODULES:
+    for module in ALL_MODULES:
         for policy in module.POLICIES:
             types = getattr(policy, "resource_types", ())
             assert types, policy.name

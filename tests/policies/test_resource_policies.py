@@ -464,7 +464,20 @@ CASES: list[Case] = [
     Case("gpu-pool-scale-to-zero-in-dev", NG, _set("scalingConfig.minSize", 1.0), "scale to 0", DEV),
     Case("log-group-retention", "aws:cloudwatch/logGroup:LogGroup", _set("retentionInDays", DELETE), "forever"),
     # network
-    Case("eks-private-endpoint-prod", EKS, _set("vpcConfig.endpointPublicAccess", True), "endpointPublicAccess"),
+    Case(
+        "eks-endpoint-restricted-prod", EKS, _set("vpcConfig.endpointPublicAccess", True), "lists no publicAccessCidrs"
+    ),
+    Case(
+        "eks-endpoint-restricted-prod",
+        EKS,
+        _set(
+            "vpcConfig",
+            {"endpointPublicAccess": True, "endpointPrivateAccess": True, "publicAccessCidrs": ["18.0.0.0/8"]},
+        ),
+        "18.0.0.0/8 is wider than /24",
+        id="wide",
+    ),
+    Case("eks-endpoint-restricted-prod", EKS, _set("vpcConfig.endpointPrivateAccess", False), "endpointPrivateAccess"),
     Case("eks-public-access-cidrs", EKS, _set("vpcConfig.endpointPublicAccess", True), "publicAccessCidrs"),
     Case(
         "eks-public-access-cidrs",

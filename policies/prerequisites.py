@@ -1,0 +1,322 @@
+"""Deploy readiness, prerequisites of what is declared: every object finds the cluster feature it relies on.
+
+- A HorizontalPodAutoscaler on resource metrics needs the metrics API: metrics-server (EKS add-on or
+  chart), which the HPA waits for; GKE serves the API itself. Without it the HPA never scales.
+- A PersistentVolumeClaim (declared, a StatefulSet's claim template, or rendered by a chart from its
+  values) that names no StorageClass needs a default one (EKS 1.30+ has none); a named class must exist,
+  and an EBS CSI class needs the EBS CSI driver. Otherwise the claim stays Pending forever.
+- NetworkPolicy objects need a CNI that enforces them (the VPC CNI network policy agent, GKE Dataplane V2
+  or GKE network policy); otherwise the API server accepts them and nothing is isolated.
+- Gateway API objects need the Gateway API CRDs, installed before them; a Gateway needs a controller for
+  its class; that controller must implement every HTTPRoute feature used (weights, mirroring, rewrites,
+  header modifiers).
+- Namespaced objects a Helm release renders (the release's own namespace, ``namespaceOverride``,
+  ``serviceMonitor.namespace`` and chart defaults of it) land in a namespace that exists first.
+"""
+
+from __future__ import annotations
+
+from pulumi_policy import Policy, ReportViolation, StackValidationArgs
+
+from ._base import get, is_true, stack_policy
+from ._graph import HELM_RELEASE, STATEFUL_SET, StackGraph
+from ._prerequisite_lookups import (
+    CRD,
+    EKS_ADDON,
+    EKS_CLUSTER,
+    GATEWAY,
+    GATEWAY_CLASS,
+    GKE_CLUSTER,
+    GRPC_ROUTE,
+    HPA,
+    HTTP_ROUTE,
+    NAMESPACE,
+    NETWORK_POLICY,
+    NO_CLASS,
+    PV,
+    PVC,
+    STORAGE_CLASS,
+    addons,
+    claims,
+    class_features,
+    default_classes,
+    enforcers,
+    gateway_crd_installers,
+    gateway_objects,
+    gke_clusters,
+    label,
+    name_of,
+    named_classes,
+    namespace_of,
+    namespace_sources,
+    parents,
+    rendered_namespaces,
+    resource_metrics,
+    route_features,
+)
+from ._prerequisite_tables import BUILTIN_NAMESPACES, EBS_CSI_PROVISIONERS, GATEWAY_API_GROUP
+
+RESOURCE_TYPES: tuple[str, ...] = (
+    HPA,
+    PVC,
+    PV,
+    NAMESPACE,
+    STORAGE_CLASS,
+    STATEFUL_SET,
+    NETWORK_POLICY,
+    CRD,
+    GATEWAY_CLASS,
+    GATEWAY,
+    HTTP_ROUTE,
+    GRPC_ROUTE,
+    HELM_RELEASE,
+    EKS_CLUSTER,
+    EKS_ADDON,
+    GKE_CLUSTER,
+)
+"""Every resource type a policy of this module inspects."""
+
+POLICIES: list[Policy] = []
+
+
+# --- 1. metrics API ---------------------------------------------------------------------------
+
+
+@stack_policy(
+    "hpa-metrics-api-installed",
+    "Every HorizontalPodAutoscaler on resource metrics has the metrics API (metrics-server as EKS add-on or Helm "
+    "chart, or GKE's own) and waits for the metrics-server install.",
+    (HPA, EKS_ADDON, HELM_RELEASE, GKE_CLUSTER),
+    registry=POLICIES,
+)
+def _metrics_api(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    graph = StackGraph(args.resources)
+    hpas = [h for h in graph.of_type(HPA) if resource_metrics(h)]
+    if not hpas or gke_clusters(graph):
+        return  # GKE runs metrics-server in kube-system itself
+    servers = [*addons(graph, "metrics-server"), *graph.helm_releases("metrics-server")]
+    for hpa in hpas:
+        if not servers:
+            report_violation(
+                f"{label(hpa)} scales on CPU/memory, which it reads from the metrics API (metrics.k8s.io), and "
+                "nothing in the stack installs metrics-server: add the EKS add-on 'metrics-server' (or a Helm "
+                "release of chart metrics-server), or the HPA never scales",
+                hpa.urn,
+            )
+        elif not any(graph.depends_on(hpa, s) for s in servers):
+            names = ", ".join(sorted(s.name for s in servers))
+            report_violation(
+                f"{label(hpa)} does not wait for metrics-server ({names}): add it to the HPA's depends_on "
+                "(ClusterContext.depends_on) so the autoscaler never starts without metrics",
+                hpa.urn,
+            )
+
+
+# --- 2. storage classes -----------------------------------------------------------------------
+
+
+@stack_policy(
+    "pvc-storage-class-available",
+    "Every PersistentVolumeClaim (declared, a StatefulSet claim template, or rendered by kube-prometheus-stack, "
+    "Grafana or the Pushgateway from values) without storageClassName has a default StorageClass, a named class "
+    "exists, and EBS classes have the EBS CSI driver.",
+    (PVC, PV, STATEFUL_SET, STORAGE_CLASS, HELM_RELEASE, EKS_ADDON, EKS_CLUSTER, GKE_CLUSTER),
+    registry=POLICIES,
+)
+def _storage_classes(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    graph = StackGraph(args.resources)
+    found = list(claims(graph))
+    if not found:
+        return
+    defaults, classes = default_classes(graph), named_classes(graph)
+    ebs_driver = bool(addons(graph, "aws-ebs-csi-driver") or graph.helm_releases("aws-ebs-csi-driver"))
+    for owner, where, value in found:
+        claim = f"{label(owner)} claims a volume ({where})"
+        if value is NO_CLASS:
+            if not defaults:
+                report_violation(
+                    f"{claim} with no storageClassName and the cluster has no default StorageClass (EKS 1.30+ "
+                    "marks none): create a StorageClass annotated storageclass.kubernetes.io/is-default-class: "
+                    "'true' (encrypted gp3), or name a class, or the claim stays Pending",
+                    owner.urn,
+                )
+                continue
+            value = defaults[0]
+        elif value == "":
+            if not graph.of_type(PV):
+                report_violation(
+                    f'{claim} with storageClassName "" (no dynamic provisioning) and the stack creates no '
+                    "PersistentVolume for it: name a StorageClass or drop the field to use the default",
+                    owner.urn,
+                )
+            continue
+        name = str(value)
+        if name not in classes:
+            report_violation(
+                f"{claim} of StorageClass {name!r}, which neither the stack nor the cluster provides "
+                f"(known: {', '.join(sorted(classes)) or 'none'}): create it or use one of those",
+                owner.urn,
+            )
+        elif classes[name] in EBS_CSI_PROVISIONERS and not ebs_driver:
+            report_violation(
+                f"{claim} of StorageClass {name!r} (provisioner {classes[name]}) and the EBS CSI driver is not "
+                "installed: add the EKS add-on 'aws-ebs-csi-driver' with its IAM role",
+                owner.urn,
+            )
+
+
+# --- 3. network policy enforcement ------------------------------------------------------------
+
+
+@stack_policy(
+    "network-policy-enforced",
+    'NetworkPolicy objects have a CNI that enforces them: the VPC CNI add-on with enableNetworkPolicy "true", '
+    "GKE Dataplane V2 or GKE network policy, or a Calico/Cilium release.",
+    (NETWORK_POLICY, EKS_ADDON, GKE_CLUSTER, HELM_RELEASE),
+    registry=POLICIES,
+)
+def _network_policy(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    graph = StackGraph(args.resources)
+    policies = graph.of_type(NETWORK_POLICY)
+    enforcing, failing = enforcers(graph)
+    if not policies or enforcing:
+        return
+    example = ", ".join(sorted(f"{namespace_of(p)}/{name_of(p)}" for p in policies)[:3])
+    what = f"{len(policies)} NetworkPolicy objects ({example} ...)"
+    for res, fix in failing:
+        report_violation(
+            f"{label(res)} sets up the cluster's network plugin without NetworkPolicy enforcement, so the {what} "
+            f"are accepted and isolate nothing: {fix}",
+            res.urn,
+        )
+    if not failing:
+        for policy in policies:
+            report_violation(
+                f"{label(policy)} is accepted but nothing in the stack makes the CNI enforce it: install the vpc-cni "
+                'add-on with configuration_values {"enableNetworkPolicy": "true"} (GKE: Dataplane V2) or Calico',
+                policy.urn,
+            )
+
+
+# --- 4. Gateway API ---------------------------------------------------------------------------
+
+
+@stack_policy(
+    "gateway-api-crds-installed",
+    "Gateway API objects (GatewayClass, Gateway, HTTPRoute ...) have the Gateway API CRDs installed by the stack "
+    "(a chart that ships them, CRD resources, or GKE's gatewayApiConfig) and wait for that installer.",
+    (GATEWAY_CLASS, GATEWAY, HTTP_ROUTE, GRPC_ROUTE, HELM_RELEASE, CRD, GKE_CLUSTER),
+    registry=POLICIES,
+)
+def _gateway_crds(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    graph = StackGraph(args.resources)
+    installers = gateway_crd_installers(graph)
+    for obj in gateway_objects(graph):
+        if not installers:
+            report_violation(
+                f"{label(obj)} is a {GATEWAY_API_GROUP} object and nothing in the stack installs the Gateway API "
+                "CRDs: install a controller chart that ships them (Envoy Gateway's gateway-helm) or, on GKE, set "
+                "the cluster's gatewayApiConfig.channel to CHANNEL_STANDARD",
+                obj.urn,
+            )
+        elif not any(graph.depends_on(obj, i) for i in installers):
+            names = ", ".join(sorted(i.name for i in installers))
+            report_violation(
+                f"{label(obj)} does not wait for {names}, which installs the Gateway API CRDs: add it to "
+                "depends_on, or the first `pulumi up` fails with 'no matches for kind'",
+                obj.urn,
+            )
+
+
+@stack_policy(
+    "gateway-class-controller-installed",
+    "Every Gateway's gatewayClassName is served by a controller in the stack (a GKE gke-l7-* class with the "
+    "Gateway API enabled, or a GatewayClass whose controller the stack installs) and waits for class and controller.",
+    (GATEWAY, GATEWAY_CLASS, HELM_RELEASE, GKE_CLUSTER),
+    registry=POLICIES,
+)
+def _gateway_controller(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    graph = StackGraph(args.resources)
+    for gw in graph.of_type(GATEWAY):
+        class_name = str(get(gw.props, "spec.gatewayClassName", ""))
+        features, needs, problem = class_features(graph, class_name)
+        if features is None:
+            report_violation(
+                f"{label(gw)} uses gatewayClassName {class_name!r} and no controller will program it: {problem}; "
+                "until then the Gateway gets no address",
+                gw.urn,
+            )
+            continue
+        for dep in needs:
+            if not graph.depends_on(gw, dep):
+                report_violation(
+                    f"{label(gw)} does not wait for {label(dep)}, which its class {class_name!r} needs: add it "
+                    "to the Gateway's depends_on (ClusterContext.gateway_depends_on)",
+                    gw.urn,
+                )
+
+
+@stack_policy(
+    "http-route-features-supported",
+    "Every HTTPRoute uses only features (weighted backendRefs, RequestMirror, URLRewrite, header modifiers, "
+    "redirects) that the controller of its parent Gateway's class implements.",
+    (HTTP_ROUTE, GATEWAY, GATEWAY_CLASS, HELM_RELEASE, GKE_CLUSTER),
+    registry=POLICIES,
+)
+def _route_support(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    graph = StackGraph(args.resources)
+    for route in graph.of_type(HTTP_ROUTE):
+        used = route_features(route)
+        for gw in parents(graph, route):
+            class_name = str(get(gw.props, "spec.gatewayClassName", ""))
+            features, _, _ = class_features(graph, class_name)
+            missing = sorted(used - features) if features is not None else []
+            if missing:
+                report_violation(
+                    f"{label(route)} uses {', '.join(missing)}, which the controller of class {class_name!r} "
+                    f"(Gateway {name_of(gw)!r}) does not implement, so the route is rejected or silently ignores "
+                    "it: use a class whose controller does (Envoy Gateway implements all of them)",
+                    route.urn,
+                )
+
+
+# --- 5. namespaces of rendered objects --------------------------------------------------------
+
+
+@stack_policy(
+    "helm-release-namespace-exists",
+    "Every namespace a Helm release renders objects into (its namespace, namespaceOverride, serviceMonitor and "
+    "prometheusRule namespaces including chart defaults) is built in, created by the release, or a Namespace "
+    "it waits for.",
+    (HELM_RELEASE, NAMESPACE),
+    registry=POLICIES,
+)
+def _release_namespaces(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    graph = StackGraph(args.resources)
+    sources = namespace_sources(graph)
+    for release in graph.helm_releases():
+        own = str(get(release.props, "namespace", "") or "default")
+        targets: dict[str, list[str]] = {}
+        for ns, where in rendered_namespaces(release):
+            if where not in targets.setdefault(ns, []):
+                targets[ns].append(where)
+        for ns, wheres in sorted(targets.items()):
+            if ns in BUILTIN_NAMESPACES or (ns == own and is_true(get(release.props, "createNamespace"))):
+                continue
+            where = ", ".join(wheres)
+            makers = [s for s in sources.get(ns, []) if s.urn != release.urn]
+            if not makers:
+                report_violation(
+                    f"{label(release)} renders objects into namespace {ns!r} ({where}) and nothing creates that "
+                    f"namespace, so the install fails with 'namespaces \"{ns}\" not found': set "
+                    f"{wheres[-1].split(' ')[0]} to a namespace of the stack, or create the Namespace and make the "
+                    "release wait for it",
+                    release.urn,
+                )
+            elif not any(graph.depends_on(release, m) for m in makers):
+                names = ", ".join(sorted(m.name for m in makers))
+                report_violation(
+                    f"{label(release)} renders objects into namespace {ns!r} ({where}) but does not wait for "
+                    f"{names}, which creates it: add it to the release's depends_on",
+                    release.urn,
+                )

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from pulumi_policy import EnforcementLevel, Policy
 
 from . import (
+    apis,
+    bootstrap,
     capacity,
     compute,
     cost,
@@ -43,6 +45,7 @@ __all__ = [
     "READINESS_MODULES",
     "READINESS_POLICIES",
     "allowed_registries_for",
+    "own_registries_for",
     "policy_config_for",
     "policy_levels",
     "policy_types",
@@ -54,7 +57,7 @@ DEFAULT_ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
 
 POLICY_MODULES = (storage, registry, compute, kubernetes, identity, network, cost, tagging, stack)
 """Modules of resource guardrails and whole-stack rules."""
-READINESS_MODULES = (ordering, prerequisites, capacity, reachability, references, lifecycle)
+READINESS_MODULES = (ordering, prerequisites, capacity, reachability, references, lifecycle, apis, bootstrap)
 """Modules of deploy-readiness analyses: would a real ``pulumi up`` converge and the platform work."""
 
 ALL_MODULES = (*POLICY_MODULES, *READINESS_MODULES)
@@ -77,21 +80,28 @@ def policy_levels() -> dict[str, EnforcementLevel]:
     return {p.name: p.enforcement_level or DEFAULT_ENFORCEMENT_LEVEL for p in ALL_POLICIES}
 
 
+def own_registries_for(spec: PlatformSpec) -> list[str]:
+    """Prefixes of the stack's own repositories, where its image builds push: the ECR repositories
+    ``<name>-<environment>/<repository>`` of any account in the region, or the stack's Artifact Registry repository."""
+    if spec.cloud == "aws":
+        return [f"*.dkr.ecr.{spec.region}.amazonaws.com/{spec.name}-{spec.environment}/"]
+    return [f"{spec.region}-docker.pkg.dev/{spec.gcp_project}/{spec.resource_name('images')}/"]
+
+
 def allowed_registries_for(spec: PlatformSpec) -> list[str]:
-    """Image prefixes a stack's workloads may use: the repositories of ``spec.images`` and the cloud registry."""
+    """Image prefixes a stack's workloads may use: the repositories of the images ``spec.images`` names and the
+    stack's own repositories (where the images it builds are pushed)."""
     prefixes: list[str] = []
     for image in (spec.images.runtime, spec.images.mlflow, spec.images.feast):
+        if image is None:
+            continue
         name = image.split("@", 1)[0]
         if "@" not in image and ":" in name.rsplit("/", 1)[-1]:
             name = name.rsplit(":", 1)[0]
         prefix = name.rsplit("/", 1)[0] + "/"
         if prefix not in prefixes:
             prefixes.append(prefix)
-    if spec.cloud == "aws":
-        prefixes.append(f"*.dkr.ecr.{spec.region}.amazonaws.com/")
-    else:
-        prefixes.append(f"{spec.region}-docker.pkg.dev/{spec.gcp_project}/")
-    return prefixes
+    return prefixes + [p for p in own_registries_for(spec) if p not in prefixes]
 
 
 def policy_config_for(spec: PlatformSpec) -> dict[str, dict[str, Any]]:
@@ -105,6 +115,7 @@ def policy_config_for(spec: PlatformSpec) -> dict[str, dict[str, Any]]:
         "maxGpusPerPool": spec.cost.max_gpus_per_pool,
         "maxGpusPerStack": spec.cost.max_gpus_per_stack,
         "allowedRegistries": allowed_registries_for(spec),
+        "imageRegistries": own_registries_for(spec),
         "requiredTags": list(DEFAULT_CONFIG["requiredTags"]),
         "requireCmek": spec.buckets.cmek,
         "preinstalledCrdGroups": [],

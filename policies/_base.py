@@ -54,6 +54,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "ghcr.io/mlflow/",
         "quay.io/feastdev/",
     ],
+    "imageRegistries": ["*.dkr.ecr.*.amazonaws.com/", "*-docker.pkg.dev/"],
     "requiredTags": ["environment", "owner", "cost-center"],
     "requireCmek": True,
     "preinstalledCrdGroups": [],
@@ -74,6 +75,11 @@ CONFIG_SCHEMA: dict[str, dict[str, Any]] = {
         "type": "array",
         "items": {"type": "string"},
         "description": "Image reference prefixes workloads may pull from.",
+    },
+    "imageRegistries": {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "Repository prefixes of the stack's own registry, the only place its image builds push to.",
     },
     "requiredTags": {
         "type": "array",

@@ -22,7 +22,6 @@ from ._prerequisite_tables import (
     CONTROLLER_CHARTS,
     CONTROLLER_FEATURES,
     ENFORCING_CNI_CHARTS,
-    GATEWAY_API_CRD_CHARTS,
     GATEWAY_API_GROUP,
     GKE_CLASS_FEATURES,
     MIN_EBS_DEFAULT_CLASS_ADDON,
@@ -53,7 +52,6 @@ __all__ = [
     "class_features",
     "default_classes",
     "enforcers",
-    "gateway_crd_installers",
     "gateway_objects",
     "gke_clusters",
     "gke_gateway_api",
@@ -208,16 +206,6 @@ def gke_gateway_api(graph: StackGraph) -> list[PolicyResource]:
         for c in gke_clusters(graph)
         if get(c.props, "gatewayApiConfig.channel") in ("CHANNEL_STANDARD", "CHANNEL_EXPERIMENTAL")
     ]
-
-
-def gateway_crd_installers(graph: StackGraph) -> list[PolicyResource]:
-    found = [
-        r
-        for r in graph.helm_releases(*GATEWAY_API_CRD_CHARTS)
-        if not is_true(get(r.props, "skipCrds")) and get(r.props, "values.crds.enabled") is not False
-    ]
-    found += [c for c in graph.of_type(CRD) if get(c.props, "spec.group") == GATEWAY_API_GROUP]
-    return found + gke_gateway_api(graph)
 
 
 def gateway_objects(graph: StackGraph) -> list[PolicyResource]:

@@ -18,7 +18,6 @@ __all__ = [
     "EBS_CSI_PROVISIONERS",
     "ENFORCING_CNI_CHARTS",
     "ENVOY_GATEWAY_CONTROLLER",
-    "GATEWAY_API_CRD_CHARTS",
     "GATEWAY_API_GROUP",
     "GKE_CLASS_FEATURES",
     "LATTICE_CONTROLLER",
@@ -89,10 +88,6 @@ CHART_MONITOR_NAMESPACES: dict[str, dict[str, str]] = {
 """Chart -> monitor map -> the namespace the chart renders it into when values do not say."""
 
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
-
-GATEWAY_API_CRD_CHARTS = ("gateway-helm", "gateway-crds-helm")
-"""Charts that ship the Gateway API CRDs: Envoy Gateway's gateway-helm (v1.9.0: subchart ``crds`` with
-crds/gatewayapi-crds.yaml, experimental channel v1.6.1, on unless ``crds.enabled: false``) and its CRD chart."""
 
 ROUTE_FEATURES = (
     "weighted backendRefs",

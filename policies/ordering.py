@@ -21,7 +21,14 @@ from pulumi_policy import Policy, PolicyResource, ReportViolation, StackValidati
 from ._base import config_value, get, is_true, stack_policy
 from ._graph import HELM_RELEASE, K8S_PROVIDER, KubeKind, StackGraph, helm_chart, plain
 
-__all__ = ["CRD_INSTALLERS", "POLICIES", "RENDERED_CUSTOM_RESOURCES", "RESOURCE_TYPES", "crd_installers"]
+__all__ = [
+    "CHART_RENDERS",
+    "CRD_INSTALLERS",
+    "POLICIES",
+    "RENDERED_CUSTOM_RESOURCES",
+    "RESOURCE_TYPES",
+    "crd_installers",
+]
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
@@ -44,8 +51,10 @@ CRD_INSTALLERS: dict[str, CrdInstaller] = {
     "monitoring.coreos.com": CrdInstaller(
         ("prometheus-operator-crds", "kube-prometheus-stack"), disabled_by="crds.enabled"
     ),
-    "gateway.networking.k8s.io": CrdInstaller(("gateway-helm", "gateway-crds-helm"), gke_gateway_api=True),
-    "gateway.envoyproxy.io": CrdInstaller(("gateway-helm", "gateway-crds-helm")),
+    "gateway.networking.k8s.io": CrdInstaller(
+        ("gateway-helm", "gateway-crds-helm"), gke_gateway_api=True, disabled_by="crds.enabled"
+    ),
+    "gateway.envoyproxy.io": CrdInstaller(("gateway-helm", "gateway-crds-helm"), disabled_by="crds.enabled"),
     "karpenter.sh": CrdInstaller(("karpenter", "karpenter-crd")),
     "karpenter.k8s.aws": CrdInstaller(("karpenter", "karpenter-crd")),
     "kueue.x-k8s.io": CrdInstaller(("kueue",)),
@@ -62,6 +71,12 @@ RENDERED_CUSTOM_RESOURCES: dict[str, str] = {
 }
 """Values maps that, with ``enabled: true`` anywhere in a release's values, render a custom resource."""
 
+CHART_RENDERS: dict[str, tuple[str, ...]] = {
+    "kube-prometheus-stack": ("monitoring.coreos.com",),
+}
+"""Charts whose templates always render objects of these groups (kube-prometheus-stack: its Prometheus,
+Alertmanager, ServiceMonitors and rules), so with their own CRDs switched off they wait for another installer."""
+
 CLUSTER_KEYS = ("clusterName", "cluster")
 """Top-level inputs by which cloud resources name the cluster they belong to."""
 
@@ -73,6 +88,8 @@ POLICIES: list[Policy] = []
 
 def _installs(res: PolicyResource, group: str, installer: CrdInstaller) -> bool:
     if res.resource_type == HELM_RELEASE and helm_chart(res) in installer.charts:
+        if is_true(get(res.props, "skipCrds")):
+            return False  # the release's skipCrds leaves the chart's crds/ folder out
         return not (installer.disabled_by and get(res.props, f"values.{installer.disabled_by}") is False)
     if res.resource_type == CRD:
         return str(get(res.props, "spec.group", "")) == group
@@ -119,7 +136,7 @@ def _check_waits(
     installers = [i for i in crd_installers(graph, group) if i.urn != res.urn]
     if any(i.urn in graph.waits_for(res) for i in installers):
         return
-    if res.resource_type == HELM_RELEASE and helm_chart(res) in CRD_INSTALLERS.get(group, CrdInstaller(())).charts:
+    if _installs(res, group, CRD_INSTALLERS.get(group, CrdInstaller(()))):
         return  # the chart installs its own CRDs before its templates
     if installers:
         names = ", ".join(sorted(i.name for i in installers))
@@ -129,8 +146,10 @@ def _check_waits(
             res.urn,
         )
     else:
-        charts = CRD_INSTALLERS[group].charts if group in CRD_INSTALLERS else ()
-        hint = f"install them first (chart {' or '.join(charts)})" if charts else "install its CRDs first"
+        known = CRD_INSTALLERS.get(group, CrdInstaller(()))
+        hint = f"install them first (chart {' or '.join(known.charts)})" if known.charts else "install its CRDs first"
+        if known.gke_gateway_api:
+            hint += " or, on GKE, set the cluster's gatewayApiConfig.channel to CHANNEL_STANDARD"
         report_violation(
             f"{what} needs the {group} CRDs and nothing in the stack installs them: {hint}, and make it wait for "
             "that, or list the group in preinstalledCrdGroups if the cluster already has them",
@@ -154,6 +173,9 @@ def _custom_resources(args: StackValidationArgs, report_violation: ReportViolati
             continue
         _check_waits(graph, res, kind.group, _label(res, kind), preinstalled, report_violation)
     for release in graph.helm_releases():
+        for group in CHART_RENDERS.get(helm_chart(release), ()):
+            what = f"Helm release {helm_chart(release)!r} ({release.name}), whose templates render {group} objects,"
+            _check_waits(graph, release, group, what, preinstalled, report_violation)
         for path, group in sorted(set(_enabled_maps(plain(get(release.props, "values", {}))))):
             what = f"Helm release {helm_chart(release)!r} ({release.name}), rendering {group} objects ({path}),"
             _check_waits(graph, release, group, what, preinstalled, report_violation)

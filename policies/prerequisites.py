@@ -41,8 +41,6 @@ from ._prerequisite_lookups import (
     class_features,
     default_classes,
     enforcers,
-    gateway_crd_installers,
-    gateway_objects,
     gke_clusters,
     label,
     name_of,
@@ -54,7 +52,7 @@ from ._prerequisite_lookups import (
     resource_metrics,
     route_features,
 )
-from ._prerequisite_tables import BUILTIN_NAMESPACES, EBS_CSI_PROVISIONERS, GATEWAY_API_GROUP
+from ._prerequisite_tables import BUILTIN_NAMESPACES, EBS_CSI_PROVISIONERS
 
 RESOURCE_TYPES: tuple[str, ...] = (
     HPA,
@@ -199,33 +197,6 @@ def _network_policy(args: StackValidationArgs, report_violation: ReportViolation
 
 
 # --- 4. Gateway API ---------------------------------------------------------------------------
-
-
-@stack_policy(
-    "gateway-api-crds-installed",
-    "Gateway API objects (GatewayClass, Gateway, HTTPRoute ...) have the Gateway API CRDs installed by the stack "
-    "(a chart that ships them, CRD resources, or GKE's gatewayApiConfig) and wait for that installer.",
-    (GATEWAY_CLASS, GATEWAY, HTTP_ROUTE, GRPC_ROUTE, HELM_RELEASE, CRD, GKE_CLUSTER),
-    registry=POLICIES,
-)
-def _gateway_crds(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    graph = StackGraph(args.resources)
-    installers = gateway_crd_installers(graph)
-    for obj in gateway_objects(graph):
-        if not installers:
-            report_violation(
-                f"{label(obj)} is a {GATEWAY_API_GROUP} object and nothing in the stack installs the Gateway API "
-                "CRDs: install a controller chart that ships them (Envoy Gateway's gateway-helm) or, on GKE, set "
-                "the cluster's gatewayApiConfig.channel to CHANNEL_STANDARD",
-                obj.urn,
-            )
-        elif not any(graph.depends_on(obj, i) for i in installers):
-            names = ", ".join(sorted(i.name for i in installers))
-            report_violation(
-                f"{label(obj)} does not wait for {names}, which installs the Gateway API CRDs: add it to "
-                "depends_on, or the first `pulumi up` fails with 'no matches for kind'",
-                obj.urn,
-            )
 
 
 @stack_policy(

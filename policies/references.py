@@ -99,6 +99,14 @@ OPERATIONS: dict[str, Operation] = {
         _BOTH_KEYS,
         ("storage.objects.list", "storage.objects.get", "storage.objects.create", "storage.objects.delete"),
     ),
+    # runtime/storage.put_object (audit events, drift reports): one new object per write, never overwritten;
+    # pyarrow uploads even small objects as a multipart upload (SSE-KMS: GenerateDataKey, then Decrypt).
+    "put": Operation(
+        "creates new objects (one per audit event or report; none is overwritten or deleted)",
+        (("s3:PutObject", "object"),),
+        _BOTH_KEYS,
+        ("storage.objects.create",),
+    ),
     # Feast's S3/GCS registry stores (0.54): head_bucket / get_bucket, then the registry object.
     "registry-read": Operation(
         "checks the bucket and reads the registry file",
@@ -118,7 +126,8 @@ OPERATIONS: dict[str, Operation] = {
 """Operations on a location and the calls each makes (pyarrow 25 s3fs/gcsfs, boto3, mlflow, feast)."""
 
 _FEAST_REGISTRY = {"file:feature_store.yaml:registry.path", "file:feature_store.yaml:registry"}
-_TRAINING = {"file:spec.json:data": "read", "flag:--data": "read"}
+_AUDIT = {"env:MLOPS_AUDIT_LOG": "put"}
+_TRAINING = {"file:spec.json:data": "read", "flag:--data": "read", **_AUDIT}
 
 WORKLOAD_USES: dict[str, dict[str, str]] = {
     "mlops serve": {"env:MLOPS_PREDICTION_LOG_URI": "append"},
@@ -130,8 +139,8 @@ WORKLOAD_USES: dict[str, dict[str, str]] = {
         "flag:--input": "read",
         "flag:--output": "write",
     },
-    "mlops drift": {"flag:--window": "read", "flag:--labels": "read", "flag:--reference": "read"},
-    "mlops retrain": {"flag:--window": "read", "flag:--data": "read"},
+    "mlops drift": {"flag:--window": "read", "flag:--labels": "read", "flag:--reference": "read", "flag:--out": "put"},
+    "mlops retrain": {"flag:--window": "read", "flag:--data": "read", "flag:--out": "put", **_AUDIT},
     "mlflow server": {"flag:--artifacts-destination": "artifacts", "flag:--default-artifact-root": "artifacts"},
     "feast serve": dict.fromkeys(_FEAST_REGISTRY, "registry-read"),
     "feast materialize-incremental": dict.fromkeys(_FEAST_REGISTRY, "registry-write"),
@@ -144,11 +153,22 @@ location it is given."""
 
 
 def operations_of(use: Use) -> list[str]:
-    """Operations the commands receiving ``use`` perform on its location."""
+    """Operations the commands receiving ``use`` perform on its location.
+
+    An environment variable a known command does not list is one it does not read. A flag or spec-file key
+    it does not list (a short flag, a new option) fails closed: every operation the command performs anywhere.
+    """
     known = [c for c in use.commands if c in WORKLOAD_USES]
     if not known:
         return ["read"]
-    return sorted({WORKLOAD_USES[c][use.where] for c in known if use.where in WORKLOAD_USES[c]})
+    found: set[str] = set()
+    for command in known:
+        table = WORKLOAD_USES[command]
+        if use.where in table:
+            found.add(table[use.where])
+        elif not use.where.startswith("env:"):
+            found.update(table.values() or ("read",))
+    return sorted(found)
 
 
 @dataclass

@@ -11,10 +11,12 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from pulumi_mlops.components.images import IMAGE_BUILDS
 from pulumi_mlops.components.k8s.platform_services import RUNTIME_HOME
 from pulumi_mlops.components.k8s.workload import POD_USER, TMP_DIR
 
@@ -164,7 +166,6 @@ def test_mlflow_image_has_what_the_server_uses_and_smoke_tests_it() -> None:
     assert final.instructions.index(("USER", f"{POD_USER}:{POD_USER}")) < final.instructions.index(("RUN", smoke))
     for module in ("boto3", "google.cloud.storage", "psycopg2", "mlflow.server.auth"):
         assert module in smoke
-    assert ImagesSpec().mlflow.rsplit(":", 1)[1] == _pins()["mlflow"]
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
@@ -190,10 +191,20 @@ def test_build_context_keeps_what_the_dockerfile_copies(dockerfile: Path) -> Non
     assert ignored(".venv") and ignored("tests") and ignored("stacks")
 
 
-def test_make_image_tags_match_the_spec_defaults() -> None:
+def test_make_image_builds_what_the_stack_builds_with_the_same_versions() -> None:
+    """``make image`` tags ``<version>[-cuda]``; the stack's build tags start the same (then a content hash)."""
+
     def dry_run(*args: str) -> str:
         return subprocess.run(["make", "-n", *args], capture_output=True, text=True, check=True, cwd=ROOT).stdout
 
-    assert f"docker/build.sh runtime {ImagesSpec().runtime}\n" in dry_run("image")
-    assert f"docker/build.sh runtime {ImagesSpec().runtime}-cuda\n" in dry_run("image", "VARIANT=cuda")
-    assert f"docker/build.sh mlflow {ImagesSpec().mlflow}\n" in dry_run("image-mlflow")
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    repo = "ghcr.io/pulumi-mlops"
+    assert f"VARIANT=cpu docker/build.sh runtime {repo}/runtime:{version}\n" in dry_run("image")
+    assert f"VARIANT=cuda docker/build.sh runtime {repo}/runtime:{version}-cuda\n" in dry_run("image", "VARIANT=cuda")
+    assert f"docker/build.sh mlflow {repo}/mlflow:{_pins()['mlflow']}\n" in dry_run("image-mlflow")
+    for name, build in IMAGE_BUILDS.items():
+        assert build.dockerfile == f"docker/{name.removesuffix('-cuda')}.Dockerfile"
+        assert build.build_args == (
+            {"VARIANT": "cuda" if name.endswith("cuda") else "cpu"} if "runtime" in name else {}
+        )
+    assert ImagesSpec().runtime is None and ImagesSpec().mlflow is None, "by default the stack builds both"

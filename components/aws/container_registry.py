@@ -1,4 +1,4 @@
-"""ECR repositories for the training and serving images: immutable tags, scan on push, KMS encryption."""
+"""ECR repositories for the platform's images: immutable tags, scan on push, KMS encryption."""
 
 from __future__ import annotations
 
@@ -53,11 +53,13 @@ class ContainerRegistryArgs:
 class ContainerRegistry(pulumi.ComponentResource):
     """One ECR repository per name in the spec.
 
-    Outputs: ``repository_urls`` (by repository name) and ``registry_url`` (the registry host plus prefix).
+    Outputs: ``repository_urls`` (by repository name), ``registry_url`` (the registry host plus prefix) and
+    ``registry_id`` (the account's registry, for push credentials).
     """
 
     repository_urls: dict[str, pulumi.Output[str]]
     registry_url: pulumi.Output[str]
+    registry_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pulumi-mlops:aws:ContainerRegistry", name, None, opts)
@@ -87,6 +89,14 @@ class ContainerRegistry(pulumi.ComponentResource):
             repos.append(repo)
         if repos:
             self.registry_url = repos[0].repository_url.apply(lambda url: url.split("/", 1)[0] + f"/{args.prefix}")
+            self.registry_id = repos[0].registry_id
         else:
             self.registry_url = pulumi.Output.from_input("")
-        self.register_outputs({"repository_urls": self.repository_urls, "registry_url": self.registry_url})
+            self.registry_id = pulumi.Output.from_input("")
+        self.register_outputs(
+            {
+                "repository_urls": self.repository_urls,
+                "registry_url": self.registry_url,
+                "registry_id": self.registry_id,
+            }
+        )

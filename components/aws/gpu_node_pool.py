@@ -12,6 +12,7 @@ from pulumi_mlops.components.k8s.context import GpuScheduling
 from pulumi_mlops.spec import GpuPoolSpec
 
 __all__ = [
+    "AWS_GPU_LABEL",
     "EKS_TAINT_EFFECTS",
     "GpuNodePool",
     "GpuNodePoolArgs",
@@ -26,11 +27,19 @@ EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "Pr
 _CA = "k8s.io/cluster-autoscaler"
 
 
+AWS_GPU_LABEL = "k8s.amazonaws.com/accelerator"
+"""Node label cluster-autoscaler's AWS cloud provider treats as "this node has GPUs"."""
+
+
 def pool_labels(pool: GpuPoolSpec, gpu: GpuScheduling) -> dict[str, str]:
-    """Node labels of a GPU pool: accelerator, pool name, GPU presence, then the pool's extra labels."""
+    """Node labels of a GPU pool: accelerator, pool name, GPU presence, then the pool's extra labels.
+
+    ``k8s.amazonaws.com/accelerator`` is the label cluster-autoscaler's AWS provider reads to know a node has
+    GPUs (``GPULabel`` in cloudprovider/aws): without it, it keeps scaling up while the device plugin starts."""
     return {
         **pool.labels,
         "accelerator": pool.accelerator,
+        AWS_GPU_LABEL: pool.accelerator,
         gpu.pool_label: pool.name,
         "nvidia.com/gpu.present": "true",
     }

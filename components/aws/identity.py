@@ -10,6 +10,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 from pulumi_mlops.components.k8s.context import WORKLOAD_ROLES
+from pulumi_mlops.components.k8s.platform_services import AUDIT_PREFIX, DRIFT_REPORTS_PREFIX
 
 from .iam import service_trust_policy
 
@@ -52,6 +53,9 @@ WORKLOAD_S3_ACCESS: dict[str, tuple[S3Grant, ...]] = {
     ),
     "drift": (
         S3Grant("prediction-logs", ("s3:GetObject",), list_bucket=True),
+        # Each run's drift reports, and the audit events of the retraining trigger: new objects only.
+        S3Grant("prediction-logs", ("s3:PutObject",), prefix=f"{DRIFT_REPORTS_PREFIX}/"),
+        S3Grant("models", ("s3:PutObject",), prefix=f"{AUDIT_PREFIX}/"),
         S3Grant("datasets", ("s3:GetObject",), list_bucket=True),
     ),
     "mlflow": (S3Grant("models", ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"), list_bucket=True),),

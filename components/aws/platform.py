@@ -7,6 +7,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+from pulumi_mlops.components.images import PlatformImages, PlatformImagesArgs, RegistryLogin, image_platforms
 from pulumi_mlops.components.k8s.context import WORKLOAD_ROLES, ClusterContext, GpuScheduling
 from pulumi_mlops.components.k8s.crds import MonitoringCrds, MonitoringCrdsArgs
 from pulumi_mlops.components.k8s.envoy_gateway import (
@@ -114,6 +115,7 @@ class AwsPlatform(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        images = self._images(name, spec, registry, provider)
         tracking = TrackingStore(
             f"{name}-tracking",
             TrackingStoreArgs(
@@ -249,11 +251,14 @@ class AwsPlatform(pulumi.ComponentResource):
             tracking_db=tracking.database,
             redis=online.redis if online is not None else None,
             registry_url=registry.registry_url,
+            images=images.refs if images is not None else {},
             gateway_class=gateway_class,
             gateway_depends_on=gateway_ready,
             gateway_namespaces=[ENVOY_GATEWAY_NAMESPACE] if gateway_ready else [],
             gpu=gpu,
-            depends_on=[*cluster.ready, *gpu_ready, crds.release],
+            # Pods get credentials only if their Pod Identity association exists when they start: the workloads
+            # wait for the identities (roles, policies, associations).
+            depends_on=[*cluster.ready, *gpu_ready, crds.release, identity],
         )
         max_gpus_per_pool = {pool.name: pool.max_gpus for pool in spec.gpu_pools}
         self.exports = {
@@ -265,6 +270,7 @@ class AwsPlatform(pulumi.ComponentResource):
             "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
             "ecrRepositoryUrls": registry.repository_urls,
             "registryUrl": registry.registry_url,
+            "imageRefs": images.refs if images is not None else {},
             "databaseEndpoint": tracking.address,
             "databaseSecretArn": tracking.secret_arn,
             "redisEndpoint": online.address if online is not None else None,
@@ -278,3 +284,28 @@ class AwsPlatform(pulumi.ComponentResource):
             self.exports["vpcId"] = network.vpc_id
             self.exports["natGateways"] = network.nat_gateway_count
         self.register_outputs(self.exports)
+
+    def _images(
+        self, name: str, spec: PlatformSpec, registry: ContainerRegistry, provider: aws.Provider
+    ) -> PlatformImages | None:
+        """The images the spec leaves empty, built and pushed to the stack's ECR repositories (an ECR token of
+        the repositories' registry, valid 12 hours, is the push credential)."""
+        if not spec.built_images:
+            return None
+        token = aws.ecr.get_authorization_token_output(
+            registry_id=registry.registry_id, opts=pulumi.InvokeOptions(parent=self, provider=provider)
+        )
+        return PlatformImages(
+            f"{name}-images",
+            PlatformImagesArgs(
+                images=spec.built_images,
+                repositories=registry.repository_urls,
+                login=RegistryLogin(
+                    address=registry.registry_url.apply(lambda url: url.split("/", 1)[0]),
+                    username=token.user_name,
+                    password=token.password,
+                ),
+                platforms=image_platforms(spec),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )

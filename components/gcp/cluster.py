@@ -4,7 +4,7 @@ Kubernetes secrets encrypted with a Cloud KMS key."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -19,6 +19,7 @@ from .network import PODS_RANGE, SERVICES_RANGE
 
 __all__ = [
     "CLOUD_PLATFORM_SCOPE",
+    "CLUSTER_ADMIN_ROLE",
     "DEFAULT_SYSTEM_MACHINE_TYPE",
     "MONITORING_COMPONENTS",
     "GkeCluster",
@@ -45,6 +46,9 @@ MONITORING_COMPONENTS = (
 
 DEFAULT_SYSTEM_MACHINE_TYPE = DEFAULT_SYSTEM_TYPE["gcp"]
 """Machine type of the CPU system pool when ``ClusterSpec.system_instance_type`` is empty."""
+
+CLUSTER_ADMIN_ROLE = "roles/container.admin"
+"""Project role given to ``ClusterSpec.admin_principals`` (full control of clusters and their Kubernetes objects)."""
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 """Node OAuth scope; what nodes may do is limited by the node service account's roles."""
@@ -123,6 +127,8 @@ class GkeClusterArgs:
     """Email of the node service account of every pool."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Labels put on the cluster and its nodes."""
+    apis: Sequence[pulumi.Resource] = ()
+    """The project's enabled APIs (``ProjectServices``): the project look-up waits for Cloud Resource Manager."""
 
 
 class GkeCluster(pulumi.ComponentResource):
@@ -164,7 +170,9 @@ class GkeCluster(pulumi.ComponentResource):
             labels=labels,
             opts=child,
         )
-        project = gcp.organizations.get_project_output(project_id=args.project, opts=pulumi.InvokeOptions(parent=self))
+        project = gcp.organizations.get_project_output(
+            project_id=args.project, opts=pulumi.InvokeOutputOptions(parent=self, depends_on=list(args.apis))
+        )
         key_grant = gcp.kms.CryptoKeyIAMMember(
             f"{name}-secrets-key-gke-agent",
             crypto_key_id=key.id,
@@ -254,6 +262,17 @@ class GkeCluster(pulumi.ComponentResource):
                 parent=self, depends_on=[key_grant], ignore_changes=["nodeConfig", "initialNodeCount"]
             ),
         )
+
+        for i, principal in enumerate(spec.admin_principals):
+            # GKE maps IAM to the API server: roles/container.admin is full control of the cluster's objects
+            # (the EKS side gives the same principals AmazonEKSClusterAdminPolicy through access entries).
+            gcp.projects.IAMMember(
+                f"{name}-admin-{i}",
+                project=args.project,
+                role=CLUSTER_ADMIN_ROLE,
+                member=principal,
+                opts=pulumi.ResourceOptions(parent=self.cluster),
+            )
 
         self.system_pool = gcp.container.NodePool(
             f"{name}-system",

@@ -35,7 +35,13 @@ BUCKET_GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
         "models": ("roles/storage.objectViewer",),
         "prediction-logs": ("roles/storage.objectCreator", _BUCKET_METADATA),
     },
-    "drift": {"prediction-logs": ("roles/storage.objectViewer",), "datasets": ("roles/storage.objectViewer",)},
+    # Drift jobs read the prediction logs and create (never overwrite) their reports next to them, and
+    # audit events in the models bucket: objectCreator carries no delete, so nothing stored can be replaced.
+    "drift": {
+        "prediction-logs": ("roles/storage.objectViewer", "roles/storage.objectCreator"),
+        "datasets": ("roles/storage.objectViewer",),
+        "models": ("roles/storage.objectCreator",),
+    },
     "mlflow": {"models": ("roles/storage.objectAdmin",)},
     # The feature server reads the registry; materialization overwrites it (create + delete).
     "feast": {"datasets": ("roles/storage.objectUser", _BUCKET_METADATA)},

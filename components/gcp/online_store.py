@@ -23,7 +23,8 @@ class OnlineStoreArgs:
     """Inputs of :class:`OnlineStore`."""
 
     spec: FeatureStoreSpec
-    """Capacity and replicas (``redis_replicas > 0`` selects the STANDARD_HA tier)."""
+    """Capacity and replicas: ``redis_replicas > 0`` selects the STANDARD_HA tier with that many replicas
+    (more than one are read replicas)."""
     project: str
     """GCP project id."""
     region: str
@@ -62,6 +63,9 @@ class OnlineStore(pulumi.ComponentResource):
             project=args.project,
             region=args.region,
             tier="STANDARD_HA" if spec.redis_replicas > 0 else "BASIC",
+            # STANDARD_HA keeps one replica for failover; more are read replicas, which must be switched on.
+            replica_count=spec.redis_replicas if spec.redis_replicas > 0 else None,
+            read_replicas_mode="READ_REPLICAS_ENABLED" if spec.redis_replicas > 1 else None,
             memory_size_gb=spec.redis_memory_gb,
             redis_version=REDIS_VERSION,
             authorized_network=args.network,

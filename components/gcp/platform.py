@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
+from pulumi_mlops.components.images import PlatformImages, PlatformImagesArgs, RegistryLogin, image_platforms
 from pulumi_mlops.components.k8s.context import WORKLOAD_ROLES, ClusterContext, DatabaseRef, GpuScheduling, RedisRef
 from pulumi_mlops.components.k8s.crds import MonitoringCrds, MonitoringCrdsArgs
 from pulumi_mlops.components.k8s.namespaces import service_account_subject
@@ -106,6 +107,7 @@ class GcpPlatform(pulumi.ComponentResource):
                     master_cidr=spec.network.master_cidr,
                     node_service_account=nodes_sa.email,
                     labels=labels,
+                    apis=services.services,
                 ),
                 opts=child,
             )
@@ -163,6 +165,7 @@ class GcpPlatform(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        images = self._images(name, spec, registry, provider)
         identities = WorkloadIdentities(
             f"{name}-identity",
             WorkloadIdentitiesArgs(
@@ -226,6 +229,7 @@ class GcpPlatform(pulumi.ComponentResource):
                 else None
             ),
             registry_url=registry.url,
+            images=images.refs if images is not None else {},
             gateway_class=spec.gateway_class or DEFAULT_GATEWAY_CLASS,
             gpu=GpuScheduling(
                 taint_key=GPU_TAINT_KEY,
@@ -244,6 +248,7 @@ class GcpPlatform(pulumi.ComponentResource):
             "clusterName": cluster_name,
             "kubeconfig": pulumi.Output.secret(kubeconfig),
             "registryUrl": registry.url,
+            "imageRefs": images.refs if images is not None else {},
             "databasePrivateIp": tracking.private_ip,
             "databaseConnectionName": tracking.connection_name,
             "databasePasswordSecret": tracking.password_secret_id,
@@ -253,3 +258,24 @@ class GcpPlatform(pulumi.ComponentResource):
             "serviceAccounts": identities.emails,
         }
         self.register_outputs(self.exports)
+
+    def _images(
+        self, name: str, spec: PlatformSpec, registry: ContainerRegistry, provider: gcp.Provider
+    ) -> PlatformImages | None:
+        """The images the spec leaves empty, built and pushed to the stack's Artifact Registry repository with the
+        deployer's access token (the provider's credentials)."""
+        if not spec.built_images:
+            return None
+        client = gcp.organizations.get_client_config_output(opts=pulumi.InvokeOptions(parent=self, provider=provider))
+        return PlatformImages(
+            f"{name}-images",
+            PlatformImagesArgs(
+                images=spec.built_images,
+                repositories={r: pulumi.Output.concat(registry.url, "/", r) for r in spec.registry.repositories},
+                login=RegistryLogin(
+                    address=f"{spec.region}-docker.pkg.dev", username="oauth2accesstoken", password=client.access_token
+                ),
+                platforms=image_platforms(spec),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )

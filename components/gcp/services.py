@@ -11,8 +11,14 @@ import pulumi_gcp as gcp
 __all__ = ["PLATFORM_SERVICES", "ProjectServices", "ProjectServicesArgs"]
 
 PLATFORM_SERVICES = (
+    "cloudresourcemanager.googleapis.com",
+    "serviceusage.googleapis.com",
     "compute.googleapis.com",
     "container.googleapis.com",
+    "containerfilesystem.googleapis.com",
+    "storage.googleapis.com",
+    "monitoring.googleapis.com",
+    "logging.googleapis.com",
     "artifactregistry.googleapis.com",
     "containerscanning.googleapis.com",
     "sqladmin.googleapis.com",
@@ -22,7 +28,9 @@ PLATFORM_SERVICES = (
     "cloudkms.googleapis.com",
     "iam.googleapis.com",
 )
-"""APIs behind the network, GKE, Artifact Registry (with scanning), Cloud SQL, Memorystore, Secret Manager, KMS."""
+"""APIs behind the project look-up and IAM (Cloud Resource Manager), the network, GKE and its image streaming
+(Container File System), managed Prometheus and logging, Cloud Storage, Artifact Registry (with scanning), Cloud
+SQL, Memorystore, Secret Manager and KMS. ``policies/apis.py`` checks the graph needs no other."""
 
 
 @dataclass

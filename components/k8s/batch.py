@@ -74,8 +74,8 @@ class BatchScoringJobArgs:
     """The cluster (provider, GPU taint and pool label)."""
     namespace: str
     """Namespace of the job (the training namespace: registry and bucket access)."""
-    image: str
-    """Pinned runtime image."""
+    image: pulumi.Input[str]
+    """Pinned runtime image (a tag or digest; an Output, such as a build's digest ref, orders the objects after it)."""
     service_account: str
     """ServiceAccount of the pod (reads the registry and the input, writes the output bucket)."""
     env: Sequence[k8s.core.v1.EnvVarArgs] = ()

@@ -85,6 +85,10 @@ class ClusterContext:
     """Feast online store; ``None`` disables the feature server."""
     registry_url: pulumi.Input[str] = ""
     """Container registry prefix for the platform's images."""
+    images: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Images the stack built and pushed (``PlatformImages.refs``: ``<repository>@<digest>``) by name of
+    ``BUILT_IMAGES`` (``runtime``, ``runtime-cuda``, ``mlflow``); workloads run them unless ``spec.images``
+    names an image. Outputs of the build, so every workload waits for the push."""
     gateway_class: str = ""
     """Gateway API class name for the platform's Gateway."""
     gateway_depends_on: list[pulumi.Resource] = field(default_factory=list)
@@ -99,4 +103,5 @@ class ClusterContext:
     """Resources the Kubernetes objects must wait for (node groups, add-ons)."""
     gateway_source_cidrs: list[str] = field(default_factory=list)
     """CIDRs the Gateway's data plane reaches serving pods from (load balancer proxies, proxy-only subnet);
-    empty allows the VPC range ``PlatformSpec.network.cidr`` (and on AWS the VPC Lattice range 169.254.171.0/24)."""
+    empty allows the VPC range ``PlatformSpec.network.cidr``. On GCP the load balancers' health-check ranges are
+    always allowed as well."""

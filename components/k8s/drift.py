@@ -1,10 +1,12 @@
 """Drift detection per endpoint and the permission it uses to trigger retraining.
 
-``DriftMonitor`` is a CronJob running ``mlops drift`` on the endpoint's prediction logs; when the
-command exits with the drift code it runs ``mlops retrain --endpoint <name> --cronjob <training>``,
-which checks the retraining guard (cooldown, daily cap) and creates a Job from the training
-CronJob of the endpoint's model. ``RetrainTrigger`` is the Role and
-RoleBinding allowing exactly that: create and get Jobs, get the training CronJobs.
+``DriftMonitor`` is a CronJob running ``mlops drift`` on the endpoint's prediction logs, writing each
+run's reports to the bucket (``<reports>/<window end>/``, not the pod's emptyDir); when the command
+exits with the drift code it runs ``mlops retrain --endpoint <name> --cronjob <training>``, which
+checks the retraining guard (cooldown, daily cap) and creates a Job from the training CronJob of the
+endpoint's model, told to train on the drift window of the training data (``--since``/``--until``).
+``RetrainTrigger`` is the Role and RoleBinding allowing exactly that: create and get Jobs, get the
+training CronJobs.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from .workload import (
 
 __all__ = [
     "DRIFT_EXIT_CODE",
-    "DRIFT_OUT_DIR",
     "DriftMonitor",
     "DriftMonitorArgs",
     "RetrainTrigger",
@@ -48,18 +49,22 @@ DRIFT_EXIT_CODE = 3
 """Exit status of ``mlops drift`` when the dataset drifted (0: no drift; other codes: errors)."""
 
 
-DRIFT_OUT_DIR = "/tmp/mlops/drift"
-"""Where ``mlops drift`` writes its reports (on the writable ``/tmp`` emptyDir)."""
-
-
 def drift_script(
-    endpoint: EndpointSpec, window: str, training_cron_job: str | None, drift_exit_code: int = DRIFT_EXIT_CODE
+    endpoint: EndpointSpec,
+    window: str,
+    training_cron_job: str | None,
+    drift_exit_code: int = DRIFT_EXIT_CODE,
+    *,
+    reports: str,
 ) -> str:
-    """Shell line: check the ``window`` of prediction logs, then run the retraining trigger (a Job from
-    ``training_cron_job``) when (and only when) the check exits with the drift code; any other status
-    is the job's status. Without a training CronJob the check alone runs."""
+    """Shell line: check the ``window`` of prediction logs (reports under ``reports/<window end>/``), then run
+    the retraining trigger (a Job from ``training_cron_job``) when (and only when) the check exits with the
+    drift code; any other status is the job's status. Without a training CronJob the check alone runs."""
     model = shlex.quote(str(endpoint.serving.model))
-    check = f"mlops drift --model {model} --window {shlex.quote(window)} --spec {SPEC_FILE} --out {DRIFT_OUT_DIR}"
+    check = (
+        f"mlops drift --model {model} --window {shlex.quote(window)} --spec {SPEC_FILE} "
+        f"--out {shlex.quote(reports)} --run-folder"
+    )
     if not training_cron_job:
         return f"exec {check}"
     retrain = (
@@ -81,12 +86,14 @@ class DriftMonitorArgs:
     """The cluster (provider)."""
     namespace: str
     """Namespace of the drift job (the training namespace, where retraining Jobs are created)."""
-    image: str
-    """Pinned runtime image."""
+    image: pulumi.Input[str]
+    """Pinned runtime image (a tag or digest; an Output, such as a build's digest ref, orders the objects after it)."""
     service_account: str
     """ServiceAccount of the drift job (role ``drift``)."""
     window: pulumi.Input[str]
     """Prediction logs checked: the stable track's prefix (``serving.prediction_log_uri``)."""
+    reports: pulumi.Input[str]
+    """Bucket prefix the drift reports go to, one folder per run (``<prediction-logs>/drift-reports/<endpoint>``)."""
     training_cron_job: str | None = None
     """Training CronJob (same namespace) that ``mlops retrain`` starts a Job from on drift; ``None``: no retraining."""
     env: Sequence[k8s.core.v1.EnvVarArgs] = ()
@@ -127,9 +134,13 @@ class DriftMonitor(pulumi.ComponentResource):
             args.image,
             command=["/bin/sh", "-c"],
             args=[
-                pulumi.Output.from_input(args.window).apply(
-                    lambda window: drift_script(
-                        ep, window, args.training_cron_job if args.drift.retrain else None, args.drift_exit_code
+                pulumi.Output.all(args.window, args.reports).apply(
+                    lambda where: drift_script(
+                        ep,
+                        where[0],
+                        args.training_cron_job if args.drift.retrain else None,
+                        args.drift_exit_code,
+                        reports=where[1],
                     )
                 )
             ],

@@ -141,8 +141,8 @@ class MlflowServerArgs:
     """The cluster (provider, ``tracking_db``; ``None`` runs on sqlite in an emptyDir, development only)."""
     namespace: str
     """Platform namespace."""
-    image: str
-    """Pinned MLflow image."""
+    image: pulumi.Input[str]
+    """Pinned MLflow image (a tag or digest; an Output, such as a build's digest ref, orders the objects after it)."""
     service_account: str
     """ServiceAccount of the server (role ``mlflow``; its cloud identity writes the models bucket)."""
     artifacts_destination: pulumi.Input[str]

@@ -71,8 +71,10 @@ _METADATA_ENDPOINTS = {
 """Instance metadata and workload-identity endpoints per cloud (IMDS, EKS Pod Identity agent, GKE metadata server)."""
 
 
-_GATEWAY_FLEET_CIDRS = {"aws": ["169.254.171.0/24"]}
-"""Source ranges of a cloud's managed gateway fleet (the VPC Lattice managed prefix list on AWS)."""
+_GATEWAY_FLEET_CIDRS = {"gcp": ["35.191.0.0/16", "130.211.0.0/22"]}
+"""Source ranges a cloud's load balancers probe backends from: Google Cloud's health-check ranges (the firewall
+rules of every Application Load Balancer must admit them, cloud.google.com/load-balancing/docs/firewall-rules).
+On AWS the gateway's proxies run in the cluster and reach serving pods from the VPC range."""
 
 
 def namespace_name(spec: PlatformSpec, concern: str) -> str:
@@ -293,7 +295,7 @@ class Namespaces(pulumi.ComponentResource):
     def _serving_policies(self, name: str) -> None:
         spec, ctx = self._spec, self._ctx
         ports = sorted({e.serving.port for e in spec.endpoints}) or [8080]
-        sources = ctx.gateway_source_cidrs or [spec.network.cidr, *_GATEWAY_FLEET_CIDRS.get(ctx.cloud, [])]
+        sources = [*(ctx.gateway_source_cidrs or [spec.network.cidr]), *_GATEWAY_FLEET_CIDRS.get(ctx.cloud, [])]
         self._policy(
             name,
             "serving",

@@ -26,9 +26,12 @@ from .monitoring import Monitoring, MonitoringArgs
 from .namespaces import Namespaces, NamespacesArgs
 from .serving import ServingEndpoint, ServingEndpointArgs, prediction_log_uri
 from .training import TrainingJob, TrainingJobArgs
-from .workload import labels, runtime_env
+from .workload import join_uri, labels, runtime_env
 
 __all__ = [
+    "ARTIFACT_ROOT",
+    "AUDIT_PREFIX",
+    "DRIFT_REPORTS_PREFIX",
     "DRIFT_RESOURCES",
     "GRAFANA_ADMIN_PASSWORD",
     "MLFLOW_ADMIN_PASSWORD",
@@ -36,6 +39,8 @@ __all__ = [
     "RUNTIME_HOME",
     "PlatformServices",
     "PlatformServicesArgs",
+    "runtime_image",
+    "workload_images",
 ]
 
 MLFLOW_ADMIN_PASSWORD = "mlflowAdminPassword"
@@ -45,7 +50,14 @@ GRAFANA_ADMIN_PASSWORD = "grafanaAdminPassword"
 REQUIRED_BUCKETS = ("models", "datasets", "prediction-logs")
 """Bucket roles ``ClusterContext.bucket_uris`` must provide."""
 RUNTIME_HOME = "/tmp/mlops"
-"""``MLOPS_HOME`` of platform pods (on the writable ``/tmp`` emptyDir)."""
+"""``MLOPS_HOME`` of platform pods (on the writable ``/tmp`` emptyDir: scratch only, gone with the pod)."""
+ARTIFACT_ROOT = "mlflow-artifacts:/"
+"""``MLOPS_ARTIFACT_ROOT`` of platform pods: the tracking server's proxied artifact store (``--serve-artifacts``,
+backed by the models bucket), so a model logged by one pod is found by every other."""
+AUDIT_PREFIX = "audit"
+"""Prefix of the audit log in the models bucket (``MLOPS_AUDIT_LOG``; one object per registry decision)."""
+DRIFT_REPORTS_PREFIX = "drift-reports"
+"""Prefix of the drift reports in the prediction-logs bucket (``<prefix>/<endpoint>/<window end>/``)."""
 DRIFT_RESOURCES = ResourceSpec(cpu="500m", memory="2Gi")
 """Per-pod resources of drift jobs."""
 
@@ -79,6 +91,7 @@ class PlatformServices(pulumi.ComponentResource):
             raise ValueError(f"secrets lacks {missing}: pass the secure stack config of every alert receiver")
         child = pulumi.ResourceOptions(parent=self)
         tags = spec.labels
+        images = workload_images(spec, ctx)
 
         ns = Namespaces(f"{name}-namespaces", NamespacesArgs(spec, ctx, DRIFT_RESOURCES), opts=child)
         names, sas = ns.names, ns.service_accounts
@@ -106,7 +119,7 @@ class PlatformServices(pulumi.ComponentResource):
             MlflowServerArgs(
                 context=ctx,
                 namespace=names["platform"],
-                image=spec.images.mlflow,
+                image=images["mlflow"],
                 service_account=sas["mlflow"],
                 artifacts_destination=pulumi.Output.from_input(ctx.bucket_uris["models"]).apply(
                     lambda uri: f"{uri.rstrip('/')}/mlflow"
@@ -154,11 +167,46 @@ class PlatformServices(pulumi.ComponentResource):
         )
 
         logs = ctx.bucket_uris["prediction-logs"]
-        settings: dict[str, pulumi.Input[str]] = {"home": RUNTIME_HOME, "tracking_uri": mlflow.url}
+        settings: dict[str, pulumi.Input[str]] = {
+            "home": RUNTIME_HOME,
+            "tracking_uri": mlflow.url,
+            "artifact_root": ARTIFACT_ROOT,
+        }
         batch_env = [
-            *runtime_env(**settings, prediction_log_uri=logs, pushgateway_url=monitoring.pushgateway_url),
+            *runtime_env(
+                **settings,
+                prediction_log_uri=logs,
+                pushgateway_url=monitoring.pushgateway_url,
+                audit_log=join_uri(ctx.bucket_uris["models"], AUDIT_PREFIX),
+            ),
             *mlflow_client_env(),
         ]
+
+        # The first training job of each model an endpoint or batch job uses also runs once now; the
+        # endpoints serving the model wait for that run (it promotes the first champion).
+        used = {ep.serving.model.name for ep in spec.endpoints} | {b.batch.model.name for b in spec.batch_jobs}
+        training_cron_jobs: dict[str, str] = {}
+        bootstrap_jobs: dict[str, pulumi.Resource] = {}
+        for job in spec.training:
+            model = job.training.model.name
+            training = TrainingJob(
+                f"{name}-training-{job.name}",
+                TrainingJobArgs(
+                    job=job,
+                    context=ctx,
+                    namespace=names["training"],
+                    image=images[runtime_image(job.resources.gpus)],
+                    service_account=sas["trainer"],
+                    env=batch_env,
+                    labels=tags,
+                    bootstrap=job.bootstrap and model in used and model not in training_cron_jobs,
+                    depends_on=[ns.resources["training"], mlflow],
+                ),
+                opts=child,
+            )
+            training_cron_jobs.setdefault(model, training.cron_job)
+            if training.bootstrap_job is not None:
+                bootstrap_jobs[model] = training.bootstrap_job
 
         endpoint_urls: dict[str, str] = {}
         endpoint_paths: dict[str, str] = {}
@@ -169,7 +217,7 @@ class PlatformServices(pulumi.ComponentResource):
                     endpoint=ep,
                     context=ctx,
                     namespace=names["serving"],
-                    image=spec.images.runtime,
+                    image=images[runtime_image(ep.resources.gpus)],
                     service_account=sas["server"],
                     gateway=gateway.ref,
                     prediction_log_root=logs,
@@ -177,29 +225,12 @@ class PlatformServices(pulumi.ComponentResource):
                     env=mlflow_client_env(),
                     labels=tags,
                     depends_on=[ns.resources["serving"], monitoring.release, mlflow, gateway],
+                    bootstrap=bootstrap_jobs.get(ep.serving.model.name),
                 ),
                 opts=child,
             )
             endpoint_urls[ep.name] = endpoint.url
             endpoint_paths[ep.name] = endpoint.path
-
-        training_cron_jobs: dict[str, str] = {}
-        for job in spec.training:
-            training = TrainingJob(
-                f"{name}-training-{job.name}",
-                TrainingJobArgs(
-                    job=job,
-                    context=ctx,
-                    namespace=names["training"],
-                    image=spec.images.runtime,
-                    service_account=sas["trainer"],
-                    env=batch_env,
-                    labels=tags,
-                    depends_on=[ns.resources["training"], mlflow],
-                ),
-                opts=child,
-            )
-            training_cron_jobs.setdefault(job.training.model.name, training.cron_job)
 
         for batch_job in spec.batch_jobs:
             BatchScoringJob(
@@ -208,7 +239,7 @@ class PlatformServices(pulumi.ComponentResource):
                     job=batch_job,
                     context=ctx,
                     namespace=names["training"],
-                    image=spec.images.runtime,
+                    image=images[runtime_image(batch_job.resources.gpus)],
                     service_account=sas["trainer"],
                     env=batch_env,
                     labels=tags,
@@ -244,9 +275,10 @@ class PlatformServices(pulumi.ComponentResource):
                     drift=spec.drift,
                     context=ctx,
                     namespace=names["training"],
-                    image=spec.images.runtime,
+                    image=images["runtime"],
                     service_account=sas["drift"],
                     window=prediction_log_uri(logs, ep.name, "stable"),
+                    reports=join_uri(logs, DRIFT_REPORTS_PREFIX, ep.name),
                     training_cron_job=training_cron_jobs[ep.serving.model.name] if retrained[ep.name] else None,
                     env=batch_env,
                     resources=DRIFT_RESOURCES,
@@ -279,3 +311,26 @@ class PlatformServices(pulumi.ComponentResource):
             f"{name}-{role}-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
         )
         return generated.result
+
+
+def runtime_image(gpus: int) -> str:
+    """Key in ``workload_images`` of the runtime image a workload requesting ``gpus`` runs."""
+    return "runtime-cuda" if gpus > 0 else "runtime"
+
+
+def workload_images(spec: PlatformSpec, ctx: ClusterContext) -> dict[str, pulumi.Input[str]]:
+    """The image of each role (``runtime``, ``runtime-cuda``, ``mlflow``): the one ``spec.images`` names, as is,
+    else the stack's build (``ClusterContext.images``, ``<repository>@<digest>``)."""
+    given = {"runtime": spec.images.runtime, "runtime-cuda": spec.images.runtime, "mlflow": spec.images.mlflow}
+    needed = {"runtime", "mlflow"} | ({"runtime-cuda"} if spec.runtime_gpu_workloads else set())
+    images: dict[str, pulumi.Input[str]] = {}
+    for role in sorted(needed):
+        image = given[role] if given[role] is not None else ctx.images.get(role)
+        if image is None:
+            field_name = "mlflow" if role == "mlflow" else "runtime"
+            raise ValueError(
+                f"spec.images.{field_name} is empty and ClusterContext.images has no {role!r} build: set "
+                f"images.{field_name} to a prebuilt image, or build it (pulumi_mlops.components.images.PlatformImages)"
+            )
+        images[role] = image
+    return images

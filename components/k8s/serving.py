@@ -4,6 +4,11 @@ Each track is a Deployment running ``mlops serve`` with its own ``ServingSpec`` 
 registry alias), a Service, a HorizontalPodAutoscaler and a PodDisruptionBudget. One HTTPRoute
 splits traffic by weight between stable and canary and mirrors it to the shadow track; one
 ServiceMonitor scrapes ``/metrics`` of every track.
+
+A server is ready only once its alias points at a loadable version. The engine waits for a Deployment's
+readiness, so a track waits for the ``bootstrap`` Job that trains and promotes the endpoint's model (it
+sets ``champion`` and ``challenger``); a track with no such Job, or serving another alias, is created
+without being awaited (``pulumi.com/skipAwait``) and answers not-ready until its alias exists.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from pulumi_mlops.spec import EndpointSpec
 from .context import ClusterContext
 from .gateway import GATEWAY_API_VERSION, GatewayRef
 from .workload import (
+    AWAIT_TIMEOUT_ANNOTATION,
     MODEL_LABEL,
+    SKIP_AWAIT_ANNOTATION,
     SPEC_DIR,
     SPEC_FILE,
     GpuPlacement,
@@ -41,6 +48,8 @@ from .workload import (
 )
 
 __all__ = [
+    "BOOTSTRAPPED_ALIASES",
+    "GPU_ROLLOUT_TIMEOUT_SECONDS",
     "LIVE_PATH",
     "METRICS_PATH",
     "READY_PATH",
@@ -60,6 +69,11 @@ METRICS_PATH = "/metrics"
 """Prometheus metrics of the runtime."""
 TRACK_LABEL = "pulumi-mlops.io/track"
 """Label naming a pod's track: stable, canary or shadow."""
+BOOTSTRAPPED_ALIASES = ("champion", "challenger")
+"""Aliases a bootstrap run sets on the version it trains (registered as challenger, promoted to champion; the
+registry's ``CHAMPION`` and ``CHALLENGER``, not imported here: the registry package loads pandas and MLflow)."""
+GPU_ROLLOUT_TIMEOUT_SECONDS = 1200
+"""How long the engine waits for a GPU track: a GPU node may have to be launched and the CUDA image pulled."""
 
 
 @dataclass(frozen=True)
@@ -125,8 +139,8 @@ class ServingEndpointArgs:
     """The cluster (provider, GPU taint and pool label)."""
     namespace: str
     """Serving namespace."""
-    image: str
-    """Pinned runtime image."""
+    image: pulumi.Input[str]
+    """Pinned runtime image (a tag or digest; an Output, such as a build's digest ref, orders the objects after it)."""
     service_account: str
     """ServiceAccount of the model servers (role ``server``)."""
     gateway: GatewayRef
@@ -141,6 +155,9 @@ class ServingEndpointArgs:
     """Platform tags put on every object."""
     depends_on: Sequence[pulumi.Resource] = ()
     """Resources (namespace, service account, secrets) the objects wait for."""
+    bootstrap: pulumi.Resource | None = None
+    """Job that trains and promotes the endpoint's model on the first deployment (``TrainingJob.bootstrap_job``).
+    Tracks serving ``champion`` or ``challenger`` wait for it and are awaited; without it no track is awaited."""
 
 
 class ServingEndpoint(pulumi.ComponentResource):
@@ -208,6 +225,12 @@ class ServingEndpoint(pulumi.ComponentResource):
         config_map = spec_config_map(
             f"{base}-spec", f"{obj}-spec", args.namespace, serving, obj_labels, child_opts(self, ctx, *deps)
         )
+        waits: list[pulumi.Resource] = []
+        if args.bootstrap is not None and track.alias in BOOTSTRAPPED_ALIASES:
+            waits.append(args.bootstrap)
+            annotations = {AWAIT_TIMEOUT_ANNOTATION: str(GPU_ROLLOUT_TIMEOUT_SECONDS)} if gpu else {}
+        else:
+            annotations = {SKIP_AWAIT_ANNOTATION: "true"}
 
         server = container(
             "server",
@@ -228,7 +251,9 @@ class ServingEndpoint(pulumi.ComponentResource):
         )
         k8s.apps.v1.Deployment(
             f"{base}-deployment",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=obj, namespace=args.namespace, labels=obj_labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=obj, namespace=args.namespace, labels=obj_labels, annotations=annotations or None
+            ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
@@ -249,7 +274,7 @@ class ServingEndpoint(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=child_opts(self, ctx, config_map, *deps),
+            opts=child_opts(self, ctx, config_map, *waits, *deps),
         )
         http_service(
             f"{base}-service",
@@ -282,11 +307,14 @@ class ServingEndpoint(pulumi.ComponentResource):
             opts=child_opts(self, ctx, *deps),
         )
         budget: dict[str, Any] = {"max_unavailable": 1} if track.min_replicas >= 2 else {"min_available": 1}
+        # Pods that are not ready (no version to serve yet) may be evicted, so they never block a node drain.
         k8s.policy.v1.PodDisruptionBudget(
             f"{base}-pdb",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=obj, namespace=args.namespace, labels=obj_labels),
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector), **budget
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                unhealthy_pod_eviction_policy="AlwaysAllow",
+                **budget,
             ),
             opts=child_opts(self, ctx, *deps),
         )

@@ -3,8 +3,15 @@
 A job with ``nodes: 1`` is a CronJob running ``mlops train``. A job with more nodes is a
 CronJob whose job template is an Indexed Job (one pod per node, ``parallelism = completions =
 nodes``) plus a headless Service giving each pod a stable DNS name; pod 0 hosts the c10d
-rendezvous. The drift-triggered retraining creates a Job from the same template, so both
-paths run identical pods.
+rendezvous. Both run ``mlops train --promote`` semantics: the run ends in the champion/challenger
+gate. The drift-triggered retraining creates a Job from the same template with the fresh data
+added to the trainer's arguments (``--since``/``--until``: the drift window of the training data),
+so both paths run identical pods, and a retraining learns from new rows.
+
+With ``bootstrap`` the component also creates a one-off Job from that template (``<cronjob>-bootstrap``):
+it trains and promotes the first version when the stack is first deployed, and the engine waits for it
+to complete (pulumi-kubernetes awaits Jobs), so endpoints that wait for it find a ``champion``. Later
+changes of its spec are ignored: scheduled runs and drift retraining keep the model fresh.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from pulumi_mlops.spec import TrainingJobSpec
 from .context import ClusterContext
 from .namespaces import RDZV_PORT
 from .workload import (
+    AWAIT_TIMEOUT_ANNOTATION,
     MODEL_LABEL,
+    REPLACE_UNREADY_ANNOTATION,
     SPEC_DIR,
     SPEC_FILE,
     GpuPlacement,
@@ -37,10 +46,12 @@ from .workload import (
 )
 
 __all__ = [
+    "BOOTSTRAP_AWAIT_MARGIN_SECONDS",
     "JOB_LABEL",
     "TORCHRUN_MODULE",
     "TrainingJob",
     "TrainingJobArgs",
+    "bootstrap_job_name",
     "cron_job_name",
     "torchrun_command",
 ]
@@ -51,6 +62,11 @@ TORCHRUN_MODULE = "pulumi_mlops.runtime.training"
 """Module ``torchrun`` starts on every process (the runtime's distributed training entry point)."""
 JOB_NAME_ENV = "JOB_NAME"
 """Env var holding the running Job's name (CronJob runs and retrainings get generated names)."""
+TRIGGER_LABEL = "pulumi-mlops.io/trigger"
+"""Label saying what started a training Job (``bootstrap`` here; ``drift`` on retraining Jobs)."""
+BOOTSTRAP_AWAIT_MARGIN_SECONDS = 300
+"""The engine waits this much longer than the Job's ``activeDeadlineSeconds``, so the Job's own deadline
+ends a run that is too long and the update reports the Job's failure rather than its own timeout."""
 
 
 def cron_job_name(job: TrainingJobSpec) -> str:
@@ -58,8 +74,16 @@ def cron_job_name(job: TrainingJobSpec) -> str:
     return f"train-{job.name}"
 
 
+def bootstrap_job_name(job: TrainingJobSpec) -> str:
+    """Name of the training job's one-off bootstrap Job."""
+    return f"{cron_job_name(job)}-bootstrap"
+
+
 def torchrun_command(job: TrainingJobSpec, rendezvous_service: str) -> list[str]:
     """``torchrun`` launching the runtime's training module on every node; pod 0 of the Job hosts the rendezvous.
+
+    Like the single-node ``mlops train --promote``, the run ends in the champion/challenger gate: rank 0 runs it
+    after training (``--promote``), so a multi-node model becomes champion when it wins.
 
     Pods of an Indexed Job are named ``<job>-<index>``; with ``subdomain`` set to the headless
     Service they resolve as ``<job>-<index>.<service>``. The Job name is read at run time
@@ -81,6 +105,7 @@ def torchrun_command(job: TrainingJobSpec, rendezvous_service: str) -> list[str]
         TORCHRUN_MODULE,
         "--spec",
         SPEC_FILE,
+        "--promote",
     ]
 
 
@@ -94,8 +119,8 @@ class TrainingJobArgs:
     """The cluster (provider, GPU taint and pool label)."""
     namespace: str
     """Training namespace."""
-    image: str
-    """Pinned runtime image."""
+    image: pulumi.Input[str]
+    """Pinned runtime image (a tag or digest; an Output, such as a build's digest ref, orders the objects after it)."""
     service_account: str
     """ServiceAccount of the trainer (role ``trainer``)."""
     env: Sequence[k8s.core.v1.EnvVarArgs] = ()
@@ -106,20 +131,25 @@ class TrainingJobArgs:
     """Finished Jobs (and their pods' logs) are deleted after this long."""
     time_zone: str = "Etc/UTC"
     """Time zone of the cron schedule."""
+    bootstrap: bool = False
+    """Also run the job once now: a Job from the same pod template, kept after it finishes, that the engine
+    waits for (up to ``active_deadline_seconds`` plus a margin); a failed one is replaced on the next update."""
     depends_on: Sequence[pulumi.Resource] = ()
     """Resources (namespace, service account, secrets) the objects wait for."""
 
 
 class TrainingJob(pulumi.ComponentResource):
-    """The training CronJob, and for ``nodes > 1`` its Indexed job template and rendezvous Service.
+    """The training CronJob, and for ``nodes > 1`` its Indexed job template and rendezvous Service; with
+    ``bootstrap`` the one-off Job (``bootstrap_job``, for ``depends_on``).
 
     Outputs: ``cron_job`` (CronJob name), ``rendezvous_service`` (headless Service name or ``None``),
-    ``distributed``.
+    ``distributed``, ``bootstrap`` (bootstrap Job name or ``None``).
     """
 
     cron_job: str
     rendezvous_service: str | None
     distributed: bool
+    bootstrap_job: k8s.batch.v1.Job | None
 
     def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pulumi-mlops:k8s:TrainingJob", name, None, opts)
@@ -147,9 +177,10 @@ class TrainingJob(pulumi.ComponentResource):
         if use_shm:
             mounts.append(shm_mount())
         self.rendezvous_service = None
+        rendezvous: list[pulumi.Resource] = []
         if self.distributed:
             self.rendezvous_service = f"{self.cron_job}-rdzv"
-            k8s.core.v1.Service(
+            service = k8s.core.v1.Service(
                 f"{name}-rendezvous",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=self.rendezvous_service, namespace=args.namespace, labels=obj_labels
@@ -164,6 +195,7 @@ class TrainingJob(pulumi.ComponentResource):
                 ),
                 opts=child_opts(self, ctx, *deps),
             )
+            rendezvous.append(service)
             env.append(
                 k8s.core.v1.EnvVarArgs(
                     name=JOB_NAME_ENV,
@@ -196,39 +228,68 @@ class TrainingJob(pulumi.ComponentResource):
                 mounts=mounts,
             )
 
-        job_spec = k8s.batch.v1.JobSpecArgs(
-            backoff_limit=job.backoff_limit,
-            active_deadline_seconds=job.active_deadline_seconds,
-            ttl_seconds_after_finished=args.ttl_seconds_after_finished,
-            completion_mode="Indexed" if self.distributed else None,
-            completions=job.nodes if self.distributed else None,
-            parallelism=job.nodes if self.distributed else None,
-            template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    labels=pod_labels, annotations={"pulumi-mlops.io/spec-sha256": spec_checksum(job.training)}
-                ),
-                spec=pod_spec(
-                    [trainer],
-                    service_account=args.service_account,
-                    volumes=[spec_volume(f"{self.cron_job}-spec")],
-                    gpu=gpu,
-                    restart_policy="Never",
-                    subdomain=self.rendezvous_service,
-                    shm=use_shm,
-                ),
+        template = k8s.core.v1.PodTemplateSpecArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                labels=pod_labels, annotations={"pulumi-mlops.io/spec-sha256": spec_checksum(job.training)}
+            ),
+            spec=pod_spec(
+                [trainer],
+                service_account=args.service_account,
+                volumes=[spec_volume(f"{self.cron_job}-spec")],
+                gpu=gpu,
+                restart_policy="Never",
+                subdomain=self.rendezvous_service,
+                shm=use_shm,
             ),
         )
+
+        def job_spec(ttl_seconds_after_finished: int | None) -> k8s.batch.v1.JobSpecArgs:
+            return k8s.batch.v1.JobSpecArgs(
+                backoff_limit=job.backoff_limit,
+                active_deadline_seconds=job.active_deadline_seconds,
+                ttl_seconds_after_finished=ttl_seconds_after_finished,
+                completion_mode="Indexed" if self.distributed else None,
+                completions=job.nodes if self.distributed else None,
+                parallelism=job.nodes if self.distributed else None,
+                template=template,
+            )
+
         cron_job(
             f"{name}-cronjob",
             self.cron_job,
             args.namespace,
             obj_labels,
             job.schedule,
-            job_spec,
+            job_spec(args.ttl_seconds_after_finished),
             child_opts(self, ctx, config_map, *deps),
             time_zone=args.time_zone,
             starting_deadline_seconds=3600,
         )
+        self.bootstrap_job = None
+        if args.bootstrap:
+            # Kept after it finishes (no TTL): a Job deleted by its TTL would be created again after a refresh.
+            self.bootstrap_job = k8s.batch.v1.Job(
+                f"{name}-bootstrap",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=bootstrap_job_name(job),
+                    namespace=args.namespace,
+                    labels={**obj_labels, TRIGGER_LABEL: "bootstrap"},
+                    annotations={
+                        AWAIT_TIMEOUT_ANNOTATION: str(job.active_deadline_seconds + BOOTSTRAP_AWAIT_MARGIN_SECONDS),
+                        REPLACE_UNREADY_ANNOTATION: "true",
+                    },
+                ),
+                spec=job_spec(None),
+                opts=pulumi.ResourceOptions.merge(
+                    child_opts(self, ctx, config_map, *rendezvous, *deps),
+                    pulumi.ResourceOptions(ignore_changes=["spec"]),
+                ),
+            )
         self.register_outputs(
-            {"cron_job": self.cron_job, "rendezvous_service": self.rendezvous_service, "distributed": self.distributed}
+            {
+                "cron_job": self.cron_job,
+                "rendezvous_service": self.rendezvous_service,
+                "distributed": self.distributed,
+                "bootstrap": bootstrap_job_name(job) if args.bootstrap else None,
+            }
         )

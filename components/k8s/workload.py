@@ -22,12 +22,15 @@ from pydantic import BaseModel
 from .context import ClusterContext, GpuScheduling
 
 __all__ = [
+    "AWAIT_TIMEOUT_ANNOTATION",
     "GPU_RESOURCE",
     "MANAGED_BY",
     "MODEL_LABEL",
     "PART_OF",
     "POD_USER",
+    "REPLACE_UNREADY_ANNOTATION",
     "SHM_VOLUME",
+    "SKIP_AWAIT_ANNOTATION",
     "SPEC_DIR",
     "SPEC_FILE",
     "SPEC_KEY",
@@ -75,6 +78,12 @@ SHM_VOLUME = "dshm"
 """Name of the memory-backed ``/dev/shm`` volume of GPU and distributed training pods."""
 TMP_DIR = "/tmp"
 """Writable scratch directory (an emptyDir; the root filesystem is read-only)."""
+SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
+"""pulumi-kubernetes annotation: ``"true"`` creates the object without waiting for it to become ready."""
+AWAIT_TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"
+"""pulumi-kubernetes annotation: how long the engine waits for readiness (default 600 s for Deployments and Jobs)."""
+REPLACE_UNREADY_ANNOTATION = "pulumi.com/replaceUnready"
+"""pulumi-kubernetes annotation: ``"true"`` on a Job replaces it on the next update when it is not complete."""
 
 
 def child_opts(parent: pulumi.Resource, ctx: ClusterContext, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
@@ -262,7 +271,7 @@ def spec_volume(config_map: str) -> k8s.core.v1.VolumeArgs:
 
 def container(
     name: str,
-    image: str,
+    image: pulumi.Input[str],
     *,
     args: Sequence[pulumi.Input[str]],
     resources: ResourceSpec,
@@ -274,9 +283,14 @@ def container(
 ) -> k8s.core.v1.ContainerArgs:
     """A hardened container: pinned image, requests/limits, security context, writable ``/tmp``.
 
+    A plain ``image`` string is checked to be pinned; an Output (a build's ``<repository>@<digest>``) is pinned by
+    construction.
+
     ``HOME`` points at ``/tmp`` so tools that write caches work on the read-only root filesystem.
     """
-    if image.endswith(":latest") or (":" not in image.rsplit("/", 1)[-1] and "@sha256:" not in image):
+    if isinstance(image, str) and (
+        image.endswith(":latest") or (":" not in image.rsplit("/", 1)[-1] and "@sha256:" not in image)
+    ):
         raise ValueError(f"image {image!r} is not pinned to a version tag or digest")
     probe_args = dict(probes or {})
     return k8s.core.v1.ContainerArgs(

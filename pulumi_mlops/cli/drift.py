@@ -63,7 +63,12 @@ def register(app: typer.Typer) -> None:
             "-r",
             help="reference_profile.json, or models:/name@alias (default: models:/<model>, resolved via MLflow).",
         ),
-        out: Path = typer.Option(Path(".mlops/drift"), "--out", "-o", help="Directory for the reports and metrics."),
+        out: str = typer.Option(
+            ".mlops/drift", "--out", "-o", help="Directory, or s3:// or gs:// prefix, for the reports and metrics."
+        ),
+        run_folder: bool = typer.Option(
+            False, "--run-folder", help="Write below <out>/<window end>/, keeping every run's reports."
+        ),
         since: str | None = typer.Option(
             None, "--since", help="Window start, ISO (default: --until minus the spec's window_hours)."
         ),
@@ -77,8 +82,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Test a window of prediction logs for data, prediction and performance drift.
 
-        Writes drift_report.json and drift_report.html under --out and exports Prometheus gauges (to
-        MLOPS_PUSHGATEWAY_URL when set, else to drift.prom under --out). Exits 3 on dataset drift.
+        Writes drift_report.json and drift_report.html under --out (a folder or a bucket prefix) and exports
+        Prometheus gauges (to MLOPS_PUSHGATEWAY_URL when set, else to drift.prom under --out). Exits 3 on
+        dataset drift.
         """
         from pydantic import ValidationError
 
@@ -96,7 +102,16 @@ def register(app: typer.Typer) -> None:
             if start >= end:
                 raise UserError(f"--since {start.isoformat()} is not before --until {end.isoformat()}")
             check = run_drift_check(
-                ref, window, spec, settings, out, reference=reference, since=start, until=end, labels=labels
+                ref,
+                window,
+                spec,
+                settings,
+                out,
+                reference=reference,
+                since=start,
+                until=end,
+                labels=labels,
+                run_folder=run_folder,
             )
         report = check.report
         _print_summary(report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +40,23 @@ def register(app: typer.Typer) -> None:
         window: str | None = typer.Option(
             None, "--window", "-w", help="Prediction logs to check for drift (in-process mode)."
         ),
-        data: str | None = typer.Option(None, "--data", "-d", help="Fresh training data for the challenger."),
+        data: str | None = typer.Option(
+            None,
+            "--data",
+            "-d",
+            help="Fresh training data for the challenger (default: the training data's rows of the drift window).",
+        ),
         estimator: str | None = typer.Option(None, "--estimator", help="Estimator of the challenger."),
         training_spec: Path | None = typer.Option(None, "--training-spec", help="TrainingSpec YAML/JSON."),
         cron_job: str | None = typer.Option(
             None, "--cronjob", help="On the cluster: start a Job from this training CronJob instead of training here."
         ),
         spec_file: Path | None = typer.Option(None, "--spec", help="DriftSpec YAML/JSON (thresholds, guard)."),
-        out: Path = typer.Option(Path(".mlops/drift"), "--out", "-o", help="Where the drift reports go."),
+        out: str = typer.Option(".mlops/drift", "--out", "-o", help="Where the drift reports go (path or bucket)."),
     ) -> None:
-        """Retrain after drift: check the window, respect the cooldown and daily cap, train a challenger,
-        promote it only if it beats the champion on the fixed holdout. Every decision is audited."""
+        """Retrain after drift: check the window, respect the cooldown and daily cap, train a challenger on
+        fresh data (--data, or the training data's rows of the drift window), promote it only if it beats the
+        champion on the fixed holdout. Every decision is audited."""
         from pydantic import ValidationError
 
         from pulumi_mlops.runtime.config import ModelRef, RuntimeSettings, SettingsError
@@ -88,8 +95,11 @@ def register(app: typer.Typer) -> None:
                     ),
                 )
 
+            until = datetime.now(UTC)
+            since = until - timedelta(hours=drift.window_hours)
             if cron_job is not None:
-                _submit(ref.name, cron_job, guard, audit)
+                fresh = ["--data", data] if data else ["--since", since.isoformat(), "--until", until.isoformat()]
+                _submit(ref.name, cron_job, guard, audit, fresh, until)
                 return
             from pulumi_mlops.runtime.pipeline import run_retrain
             from pulumi_mlops.runtime.pipeline.steps import LocalRetrain, local_steps
@@ -101,6 +111,8 @@ def register(app: typer.Typer) -> None:
                 window=window,
                 out=out,
                 served_alias=ref.alias,
+                since=since,
+                train_window=None if data else (since, until),
             )
             decision = run_retrain(ref.name, local_steps(job, settings), guard, audit)
         colour = {"retrained-promoted": "green", "failed": "red"}.get(decision.action, "yellow")
@@ -109,10 +121,10 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _submit(model: str, cron_job: str, guard: Any, audit: Any) -> None:
+def _submit(model: str, cron_job: str, guard: Any, audit: Any, training_args: list[str], now: datetime) -> None:
     from pulumi_mlops.runtime.pipeline.kube import KubeApi, trigger_retraining
 
-    job = trigger_retraining(model, cron_job, guard, audit, KubeApi.in_cluster())
+    job = trigger_retraining(model, cron_job, guard, audit, KubeApi.in_cluster(), now, training_args)
     if job is None:
         console.print(f"[yellow]skipped[/] {model}: the retraining guard says wait (see the audit log)")
     else:

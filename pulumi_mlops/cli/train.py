@@ -66,7 +66,7 @@ def _build_spec(
         raise UserError(f"invalid training spec: {problems}") from None
 
 
-def _launch_torchrun(spec: Any, nproc: int, register_model: bool) -> None:
+def _launch_torchrun(spec: Any, nproc: int, register_model: bool, promote: bool, window: Any) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "spec.json"
         path.write_text(spec.model_dump_json())
@@ -76,6 +76,10 @@ def _launch_torchrun(spec: Any, nproc: int, register_model: bool) -> None:
         ]  # fmt: skip
         if not register_model:
             command.append("--no-register")
+        elif promote:
+            command.append("--promote")
+        if window is not None:
+            command += ["--since", window[0].isoformat(), "--until", window[1].isoformat()]
         console.print(f"launching {nproc} processes: {' '.join(command)}")
         code = subprocess.run(command, env=os.environ.copy(), check=False).returncode
     if code != 0:
@@ -104,6 +108,10 @@ def register(app: typer.Typer) -> None:
         promote_after: bool = typer.Option(
             False, "--promote", help="Then run the champion/challenger gate on the new version (as mlops promote)."
         ),
+        since: str | None = typer.Option(
+            None, "--since", help="Train only on the rows whose event_timestamp is at or after this (ISO 8601)."
+        ),
+        until: str | None = typer.Option(None, "--until", help="... and before this (ISO 8601; default: now)."),
     ) -> None:
         """Train a model, evaluate it on the fixed holdout and register it as the challenger."""
         from pulumi_mlops.runtime.config import SettingsError
@@ -115,25 +123,29 @@ def register(app: typer.Typer) -> None:
         with user_errors(*errors):
             overrides = {"model": model, "estimator": estimator, "data": data, "search_trials": trials, "seed": seed}
             training_spec = _build_spec(config, spec, overrides, param)
+            from pulumi_mlops.runtime.data import parse_window
             from pulumi_mlops.runtime.training.specs import load_validation_schema
 
+            window = parse_window(since, until)
             dataset_schema = load_validation_schema(schema, label=training_spec.label) if schema else None
             if nproc > 1:
                 if dataset_schema is not None:
                     raise UserError("--schema is not passed to torchrun workers; validate with --nproc 1 first")
-                _launch_torchrun(training_spec, nproc, register_model)
+                _launch_torchrun(training_spec, nproc, register_model, promote_after, window)
                 return
             from pulumi_mlops.runtime.config import RuntimeSettings
             from pulumi_mlops.runtime.training import train as run_training
 
             settings = RuntimeSettings.from_env()
-            result = run_training(training_spec, settings, schema=dataset_schema, register=register_model)
+            result = run_training(
+                training_spec, settings, schema=dataset_schema, register=register_model, window=window
+            )
         _show(result, json_out)
         if promote_after and register_model:
-            from pulumi_mlops.runtime.registry.promotion import promote
+            from pulumi_mlops.runtime.registry.promotion import gate_after_training
 
             with user_errors(*errors):
-                decision = promote(training_spec.model.name, settings, note="gate after training")
+                decision = gate_after_training(training_spec.model.name, settings)
             colour = "green" if decision.promoted else "yellow"
             console.print(f"[{colour}]{decision.action}[/] {decision.reason}", highlight=False)
 

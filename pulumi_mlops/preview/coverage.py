@@ -33,7 +33,9 @@ __all__ = [
     "tested_types",
 ]
 
-_TOKEN = re.compile(r"""["']((?:aws|gcp|kubernetes|random|tls|command):[A-Za-z0-9_.\-/]+:[A-Za-z0-9_]+)["']""")
+_TOKEN = re.compile(
+    r"""["']((?:aws|gcp|kubernetes|random|tls|command|docker-build):[A-Za-z0-9_.\-/]+:[A-Za-z0-9_]+)["']"""
+)
 _KIND = re.compile(r"""["']([A-Z][A-Za-z]+)["']""")
 
 

@@ -218,6 +218,20 @@ def _sqs_queue(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str,
     }
 
 
+def _docker_image(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """A pushed build: a digest of what was built (stable per name, tags and arguments) and the provider's ``ref``,
+    the first tag with that digest."""
+    tags = [str(t) for t in inputs.get("tags") or []]
+    seen = json.dumps([name, tags, inputs.get("buildArgs"), inputs.get("platforms")], sort_keys=True)
+    digest = "sha256:" + hashlib.sha256(seen.encode()).hexdigest()
+    pushed = bool(inputs.get("push"))
+    return {
+        "digest": digest if pushed else "",
+        "ref": f"{tags[0]}@{digest}" if tags and pushed else (tags[0] if tags else ""),
+        "contextHash": hashlib.sha256(f"context:{seen}".encode()).hexdigest(),
+    }
+
+
 OUTPUTS: dict[str, OutputFn] = {
     "aws:s3/bucket:Bucket": _bucket,
     "aws:kms/key:Key": _kms_key,
@@ -242,6 +256,7 @@ OUTPUTS: dict[str, OutputFn] = {
     "gcp:secretmanager/secret:Secret": _gcp_secret,
     "random:index/randomPassword:RandomPassword": _random_password,
     "random:index/randomId:RandomId": _random_id,
+    "docker-build:index:Image": _docker_image,
 }
 """Extra outputs per resource type, beyond the echoed inputs, ``id`` and (AWS) ``arn``."""
 
@@ -350,6 +365,32 @@ def _gke_get_cluster(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _ecr_authorization_token(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    registry = args.get("registryId") or ACCOUNT_ID
+    password = "preview-ecr-token"
+    return {
+        "authorizationToken": base64.b64encode(f"AWS:{password}".encode()).decode(),
+        "userName": "AWS",
+        "password": password,
+        "proxyEndpoint": f"https://{registry}.dkr.ecr.{m.region}.amazonaws.com",
+        "expiresAt": "2026-01-01T12:00:00Z",
+        "registryId": registry,
+        "region": m.region,
+        "id": m.region,
+    }
+
+
+def _gcp_client_config(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "accessToken": "ya29.preview-access-token",
+        "project": m.gcp_project,
+        "region": m.region,
+        "zone": f"{m.region}-a",
+        "defaultLabels": {},
+        "id": f"projects/{m.gcp_project}/regions/{m.region}/zones/{m.region}-a",
+    }
+
+
 INVOKES: dict[str, InvokeFn] = {
     "aws:iam/getPolicyDocument:getPolicyDocument": lambda m, a: render_policy_document(a),
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
@@ -357,6 +398,8 @@ INVOKES: dict[str, InvokeFn] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _zones,
     "aws:index/getPartition:getPartition": _partition,
     "aws:eks/getCluster:getCluster": _eks_get_cluster,
+    "aws:ecr/getAuthorizationToken:getAuthorizationToken": _ecr_authorization_token,
+    "gcp:organizations/getClientConfig:getClientConfig": _gcp_client_config,
     "gcp:organizations/getProject:getProject": _gcp_project,
     "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": _gcs_service_account,
     "gcp:container/getCluster:getCluster": _gke_get_cluster,

@@ -3,6 +3,8 @@
 from .accelerators import ACCELERATORS, check_accelerator
 from .loading import CONFIG_KEY, PROJECT, SpecError, load_stack_config, parse_spec, stack_file, stack_names
 from .platform import (
+    BUILT_IMAGES,
+    IMAGE_REPOSITORIES,
     AlertReceiver,
     BatchJobSpec,
     BatchRunSpec,
@@ -30,7 +32,9 @@ from .profiles import PROFILE_DEFAULTS
 
 __all__ = [
     "ACCELERATORS",
+    "BUILT_IMAGES",
     "CONFIG_KEY",
+    "IMAGE_REPOSITORIES",
     "PROFILE_DEFAULTS",
     "PROJECT",
     "AlertReceiver",

@@ -53,7 +53,16 @@ ACCELERATORS: dict[str, dict[str, Accelerator]] = {
                 "gcp",
                 "nvidia-l4",
                 ("g2",),
-                {"g2-standard-4": 1, "g2-standard-8": 1, "g2-standard-12": 1, "g2-standard-24": 2, "g2-standard-48": 4},
+                {
+                    "g2-standard-4": 1,
+                    "g2-standard-8": 1,
+                    "g2-standard-12": 1,
+                    "g2-standard-16": 1,
+                    "g2-standard-24": 2,
+                    "g2-standard-32": 1,
+                    "g2-standard-48": 4,
+                    "g2-standard-96": 8,
+                },
             ),
             Accelerator(
                 "gcp",
@@ -64,10 +73,21 @@ ACCELERATORS: dict[str, dict[str, Accelerator]] = {
             Accelerator(
                 "gcp", "nvidia-a100-80gb", ("a2",), {"a2-ultragpu-1g": 1, "a2-ultragpu-2g": 2, "a2-ultragpu-8g": 8}
             ),
-            Accelerator("gcp", "nvidia-h100-80gb", ("a3",), {"a3-highgpu-1g": 1, "a3-highgpu-8g": 8}),
+            Accelerator(
+                "gcp",
+                "nvidia-h100-80gb",
+                ("a3",),
+                {"a3-highgpu-1g": 1, "a3-highgpu-2g": 2, "a3-highgpu-4g": 4, "a3-highgpu-8g": 8},
+            ),
+            Accelerator("gcp", "nvidia-h100-mega-80gb", ("a3",), {"a3-megagpu-8g": 8}),
+            Accelerator("gcp", "nvidia-h200-141gb", ("a3",), {"a3-ultragpu-8g": 8}),
         )
     },
 }
+
+
+FIXED_GPU_FAMILIES = frozenset({"a2", "a3", "a4", "g2"})
+"""GCE accelerator-optimized families: the machine type fixes the GPU model and count (N1 attaches T4s freely)."""
 
 
 def _family(cloud: str, instance_type: str) -> str:
@@ -86,6 +106,13 @@ def check_accelerator(cloud: str, accelerator: str, instance_type: str, gpus_per
         wanted = " or ".join(f"{f}{'.' if cloud == 'aws' else '-'}*" for f in acc.families)
         return f"{accelerator} needs a {wanted} {kind}, not {instance_type!r}"
     expected = acc.gpus_by_type.get(instance_type)
+    if expected is None and cloud == "gcp" and family in FIXED_GPU_FAMILIES:
+        carried = [a.name for a in offered.values() if instance_type in a.gpus_by_type]
+        what = f"it carries {carried[0]}" if carried else f"known {accelerator} types: {', '.join(acc.gpus_by_type)}"
+        return (
+            f"{instance_type} does not carry {accelerator} ({what}): an accelerator-optimized machine type comes "
+            "with one GPU model"
+        )
     if expected is not None and expected != gpus_per_node:
         return f"{instance_type} carries {expected} GPU(s), but gpus_per_node is {gpus_per_node}"
     return None

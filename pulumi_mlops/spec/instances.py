@@ -164,7 +164,11 @@ INSTANCE_TYPES: dict[str, dict[str, InstanceType]] = {
             _gcp("a2-ultragpu-4g", 48, 680, 4),
             _gcp("a2-ultragpu-8g", 96, 1360, 8),
             _gcp("a3-highgpu-1g", 26, 234, 1),
+            _gcp("a3-highgpu-2g", 52, 468, 2),
+            _gcp("a3-highgpu-4g", 104, 936, 4),
             _gcp("a3-highgpu-8g", 208, 1872, 8),
+            _gcp("a3-megagpu-8g", 208, 1872, 8),
+            _gcp("a3-ultragpu-8g", 224, 2952, 8),
         )
     },
 }

@@ -29,6 +29,8 @@ from .instances import DEFAULT_SYSTEM_TYPE, fit_problem
 from .profiles import Profile, apply_profile_defaults
 
 __all__ = [
+    "BUILT_IMAGES",
+    "IMAGE_REPOSITORIES",
     "SUPPORTED_KUBERNETES_VERSIONS",
     "AlertReceiver",
     "BatchJobSpec",
@@ -55,6 +57,11 @@ __all__ = [
     "TrackingSpec",
     "TrainingJobSpec",
 ]
+
+IMAGE_REPOSITORIES = ("runtime", "mlflow")
+"""Repositories of the images ``pulumi up`` builds (``RegistrySpec.repositories`` default)."""
+BUILT_IMAGES: dict[str, str] = {"runtime": "runtime", "runtime-cuda": "runtime", "mlflow": "mlflow"}
+"""Every image the stack can build, by name, with the repository it is pushed to."""
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
@@ -275,10 +282,12 @@ class BucketsSpec(StrictModel):
 
 
 class RegistrySpec(StrictModel):
-    """The container registry for training and serving images."""
+    """The stack's own container registry: the images ``pulumi up`` builds are pushed here."""
 
-    repositories: list[str] = Field(default_factory=lambda: ["training", "serving"])
-    """Repository names."""
+    repositories: list[str] = Field(default_factory=lambda: list(IMAGE_REPOSITORIES))
+    """Repository names: one ECR repository each on AWS (``<name>-<environment>/<repository>``); on GCP image names
+    in the stack's one Artifact Registry repository. The built runtime image (both variants) goes to ``runtime``,
+    the built MLflow image to ``mlflow``."""
     keep_untagged: int = Field(default=10, ge=1)
     """Untagged images kept; older ones are deleted."""
     untagged_days: int = Field(default=14, ge=1)
@@ -316,7 +325,8 @@ class FeatureStoreSpec(StrictModel):
     redis_memory_gb: int = Field(default=1, ge=1, le=300)
     """Memorystore capacity (GCP)."""
     redis_replicas: int = Field(default=0, ge=0, le=5)
-    """Read replicas (AWS) / standard-HA tier when > 0 (GCP)."""
+    """Replicas: ElastiCache read replicas (AWS); on GCP > 0 selects the STANDARD_HA tier with that many replicas
+    (Memorystore's ``replica_count``; more than 1 switches read replicas on, which needs 5 GB or more)."""
     server_replicas: int = Field(default=1, ge=1, le=20)
     """Feature server replicas."""
 
@@ -374,19 +384,23 @@ class TagsSpec(StrictModel):
 class ImagesSpec(StrictModel):
     """Container images of the platform's own workloads."""
 
-    runtime: str = "ghcr.io/pulumi-mlops/runtime:0.1.0"
-    """Image running ``mlops serve|train|drift|retrain``; a tag or digest, never ``latest``."""
-    mlflow: str = "ghcr.io/pulumi-mlops/mlflow:3.17.2"
-    """MLflow tracking server image with the PostgreSQL driver, S3 and GCS clients and the basic-auth extra
-    (``docker/mlflow.Dockerfile``, tagged with the MLflow version of constraints.txt); MLflow's own
-    ``ghcr.io/mlflow/mlflow:vX`` holds core MLflow only and cannot start the platform's server."""
+    runtime: str | None = None
+    """Image running ``mlops serve|train|drift|retrain|batch-predict``. Empty: ``pulumi up`` builds
+    ``docker/runtime.Dockerfile`` (and its ``cuda`` variant for the workloads that request GPUs), pushes it to the
+    stack's own registry and runs it by digest. Given: that image, as is, for every runtime workload (GPU ones too:
+    give one whose torch bundles CUDA); a tag or digest, never ``latest``."""
+    mlflow: str | None = None
+    """MLflow tracking server image with the PostgreSQL driver, S3 and GCS clients and the basic-auth extra. Empty:
+    ``pulumi up`` builds ``docker/mlflow.Dockerfile`` and pushes it to the stack's own registry. Given: that image,
+    as is (a tag or digest, never ``latest``); MLflow's own ``ghcr.io/mlflow/mlflow:vX`` holds core MLflow only
+    and cannot start the platform's server."""
     feast: str = "quay.io/feastdev/feature-server:0.54.0"
     """Feast feature server image."""
 
     @field_validator("runtime", "mlflow", "feast")
     @classmethod
-    def _pinned(cls, v: str) -> str:
-        if "@sha256:" in v:
+    def _pinned(cls, v: str | None) -> str | None:
+        if v is None or "@sha256:" in v:
             return v
         name, _, tag = v.rpartition(":")
         if not name or "/" in tag or tag in ("", "latest"):
@@ -467,6 +481,11 @@ class TrainingJobSpec(StrictModel):
     """Kill the job after this long."""
     backoff_limit: int = Field(default=2, ge=0, le=10)
     """Retries before the job fails."""
+    bootstrap: bool = True
+    """When an endpoint or batch job uses this job's model, also run the job once on the first ``pulumi up``
+    (``train-<name>-bootstrap``, promoting its version to ``champion``); the endpoints serving the model wait
+    for it. The first job of a model counts. False: no bootstrap run, and the model's endpoints are not awaited
+    and answer not-ready until a version is promoted (by a scheduled run or from outside)."""
 
     @field_validator("schedule")
     @classmethod
@@ -633,6 +652,31 @@ class PlatformSpec(StrictModel):
                         errors.append(f"{a}: {ranges[a]} overlaps {b} ({ranges[b]}); GKE needs disjoint ranges")
             if ranges["network.master_cidr"].prefixlen != 28:
                 errors.append("network.master_cidr: GKE needs a /28 for the private control plane")
+        if self.cloud == "gcp" and self.feature_store.redis_replicas > 1 and self.feature_store.redis_memory_gb < 5:
+            errors.append(
+                f"feature_store.redis_replicas: {self.feature_store.redis_replicas} replicas are read replicas, which "
+                f"Memorystore offers from 5 GB; raise redis_memory_gb ({self.feature_store.redis_memory_gb}) or use 1"
+            )
+        if self.cloud == "gcp":
+            for i, principal in enumerate(self.cluster.admin_principals):
+                if not principal.startswith(("user:", "group:", "serviceAccount:")):
+                    errors.append(
+                        f"cluster.admin_principals[{i}]: {principal!r} is not an IAM member on GCP: write "
+                        "'user:alice@example.com', 'group:ml-admins@example.com' or 'serviceAccount:...'"
+                    )
+        if self.cloud == "aws":
+            for i, principal in enumerate(self.cluster.admin_principals):
+                if not principal.startswith("arn:"):
+                    errors.append(
+                        f"cluster.admin_principals[{i}]: {principal!r} is not an IAM role or user ARN "
+                        "('arn:aws:iam::123456789012:role/ml-admins')"
+                    )
+        for i, pool in enumerate(self.gpu_pools):
+            if self.cloud == "gcp" and pool.gpu_driver_version == "INSTALLATION_DISABLED":
+                errors.append(
+                    f"gpu_pools[{i}] ({pool.name}): gpu_driver_version INSTALLATION_DISABLED leaves the nodes without "
+                    "NVIDIA drivers and the platform installs no driver DaemonSet: use LATEST or DEFAULT"
+                )
         if self.cloud == "gcp" and self.autoscaler == "karpenter":
             errors.append("autoscaler: karpenter runs on AWS only; use cluster-autoscaler (GKE node auto-provisioning)")
         pools = {p.name: p for p in self.gpu_pools}
@@ -653,6 +697,14 @@ class PlatformSpec(StrictModel):
                 f"gpu_pools: together they can reach {total} GPUs, over cost.max_gpus_per_stack "
                 f"({self.cost.max_gpus_per_stack})"
             )
+        for image in self.built_images:
+            repository = BUILT_IMAGES[image]
+            if repository not in self.registry.repositories:
+                field_name = "mlflow" if repository == "mlflow" else "runtime"
+                errors.append(
+                    f"registry.repositories: lacks {repository!r}, where pulumi up pushes the {image} image it builds; "
+                    f"add it, or set images.{field_name} to a prebuilt image"
+                )
         names = [e.name for e in self.endpoints]
         if len(set(names)) != len(names):
             errors.append("endpoints: endpoint names must be unique")
@@ -775,6 +827,25 @@ class PlatformSpec(StrictModel):
     @property
     def max_gpus(self) -> int:
         return sum(p.max_gpus for p in self.gpu_pools)
+
+    @property
+    def runtime_gpu_workloads(self) -> bool:
+        """Some endpoint, training job or batch job runs the runtime on GPUs."""
+        gpus = [e.resources.gpus for e in self.endpoints] + [t.resources.gpus for t in self.training]
+        return any(g > 0 for g in gpus + [b.resources.gpus for b in self.batch_jobs])
+
+    @property
+    def built_images(self) -> list[str]:
+        """Names (keys of ``BUILT_IMAGES``) of the images ``pulumi up`` builds: those ``images`` leaves empty, the
+        ``runtime-cuda`` variant only when some runtime workload requests GPUs."""
+        built: list[str] = []
+        if self.images.runtime is None:
+            built.append("runtime")
+            if self.runtime_gpu_workloads:
+                built.append("runtime-cuda")
+        if self.images.mlflow is None:
+            built.append("mlflow")
+        return built
 
     def pool(self, name: str) -> GpuPoolSpec:
         for p in self.gpu_pools:

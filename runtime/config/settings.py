@@ -34,13 +34,16 @@ class RuntimeSettings(StrictModel):
     registry_uri: str = ""
     """MLflow registry URI; empty means the tracking URI."""
     artifact_root: str = ""
-    """Artifact location for new experiments (``s3://bucket/mlflow``); empty means ``<home>/artifacts``."""
+    """Artifact location for new experiments (``s3://bucket/mlflow``, or ``mlflow-artifacts:/`` for the tracking
+    server's proxied store); empty means the tracking server's own default when the tracking URI is an HTTP
+    server (artifacts then outlive the process that logged them), else ``<home>/artifacts``."""
     feature_repo: str = ""
     """Feast repository directory; empty means ``<home>/feature_repo`` (sqlite online store)."""
     prediction_log_uri: str = ""
     """Directory or bucket URI for prediction logs; empty means ``<home>/prediction-logs``."""
     audit_log: str = ""
-    """Append-only JSON-lines audit log of registry decisions; empty means ``<home>/audit.jsonl``."""
+    """Audit log of registry decisions: a JSON-lines file, or an ``s3://``/``gs://`` prefix holding one object per
+    event; empty means ``<home>/audit.jsonl``."""
     pushgateway_url: str = ""
     """Prometheus Pushgateway for batch jobs; empty writes metrics to a file under ``<home>``."""
     s3_endpoint_url: str = ""
@@ -87,8 +90,18 @@ class RuntimeSettings(StrictModel):
     def resolved_registry_uri(self) -> str:
         return self.registry_uri or self.resolved_tracking_uri()
 
+    @property
+    def tracking_server(self) -> bool:
+        """Whether the tracking URI is an MLflow server (HTTP) rather than a database or folder of this machine."""
+        return self.resolved_tracking_uri().startswith(("http://", "https://"))
+
     def resolved_artifact_root(self) -> str:
-        return self.artifact_root or str((self.home_path / "artifacts").resolve())
+        """Artifact root of new experiments; empty when the tracking server chooses (its proxied store)."""
+        if self.artifact_root:
+            return self.artifact_root
+        if self.tracking_server:
+            return ""
+        return str((self.home_path / "artifacts").resolve())
 
     def resolved_feature_repo(self) -> Path:
         return Path(self.feature_repo) if self.feature_repo else self.home_path / "feature_repo"
@@ -96,5 +109,5 @@ class RuntimeSettings(StrictModel):
     def resolved_prediction_log_uri(self) -> str:
         return self.prediction_log_uri or str(self.home_path / "prediction-logs")
 
-    def resolved_audit_log(self) -> Path:
-        return Path(self.audit_log) if self.audit_log else self.home_path / "audit.jsonl"
+    def resolved_audit_log(self) -> str:
+        return self.audit_log or str(self.home_path / "audit.jsonl")

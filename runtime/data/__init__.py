@@ -13,7 +13,7 @@ from .generator import (
     parse_generated_uri,
 )
 from .lineage import DatasetDigest, dataset_digest
-from .loading import DataLoadError, load_frame
+from .loading import DataLoadError, load_frame, parse_window
 from .validation import (
     ColumnFailure,
     ColumnSchema,
@@ -46,6 +46,7 @@ __all__ = [
     "generate_from_uri",
     "load_frame",
     "parse_generated_uri",
+    "parse_window",
     "schema_from_profile",
     "validate_frame",
 ]

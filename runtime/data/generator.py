@@ -144,13 +144,29 @@ def _spread(values: np.ndarray, mean: float, std: float, shift: DriftShift) -> n
 
 
 def generate_churn(
-    rows: int = 20_000, seed: int = 0, shift: DriftShift | None = None, *, id_offset: int = 100_000
+    rows: int = 20_000,
+    seed: int = 0,
+    shift: DriftShift | None = None,
+    *,
+    id_offset: int = 100_000,
+    window: tuple[datetime, datetime] | None = None,
 ) -> pd.DataFrame:
-    """Generate the churn dataset: deterministic in ``(rows, seed, shift, id_offset)``."""
+    """Generate the churn dataset: deterministic in ``(rows, seed, shift, id_offset, window)``.
+
+    Without ``window`` the event times span the 90 days before 2026-01-01. With ``window = (since, until)``
+    the rows are those of that period: event times inside it, and other rows for every other period (the
+    random stream is seeded with the seed and the window), as a live source gives new rows every day.
+    """
     if rows < 10:
         raise ValueError(f"rows must be at least 10, got {rows}")
     shift = shift or DriftShift()
-    rng = np.random.default_rng(seed)
+    if window is not None:
+        since, until = window
+        if since >= until:
+            raise ValueError(f"window start {since.isoformat()} is not before its end {until.isoformat()}")
+        rng = np.random.default_rng([seed, int(since.timestamp()), int(until.timestamp())])
+    else:
+        rng = np.random.default_rng(seed)
 
     plan = _categorical(rng, "plan", rows, shift.category_shift)
     contract = _categorical(rng, "contract", rows, shift.category_shift)
@@ -182,8 +198,12 @@ def generate_churn(
     logit = (1.0 - shift.concept_shift) * logit_a + shift.concept_shift * logit_b
     churned = (rng.uniform(size=rows) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
 
-    seconds = rng.integers(0, 90 * 24 * 3600, rows)
-    timestamps = pd.Timestamp(_ANCHOR) - pd.to_timedelta(seconds, unit="s")
+    if window is not None:
+        span = max(1, int((window[1] - window[0]).total_seconds()))
+        timestamps = pd.Timestamp(window[1]) - pd.to_timedelta(rng.integers(1, span + 1, rows), unit="s")
+    else:
+        seconds = rng.integers(0, 90 * 24 * 3600, rows)
+        timestamps = pd.Timestamp(_ANCHOR) - pd.to_timedelta(seconds, unit="s")
 
     frame = pd.DataFrame(
         {
@@ -205,7 +225,7 @@ def generate_churn(
     return frame
 
 
-def generate_from_uri(uri: str) -> pd.DataFrame:
-    """The frame a ``generated://`` URI names."""
+def generate_from_uri(uri: str, window: tuple[datetime, datetime] | None = None) -> pd.DataFrame:
+    """The frame a ``generated://`` URI names (the rows of ``window`` when one is given)."""
     spec = parse_generated_uri(uri)
-    return generate_churn(spec.rows, spec.seed, spec.shift, id_offset=spec.id_offset)
+    return generate_churn(spec.rows, spec.seed, spec.shift, id_offset=spec.id_offset, window=window)

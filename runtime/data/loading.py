@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import io
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pandas as pd
 from pulumi_mlops.runtime.config import RuntimeSettings
 
-from .generator import generate_from_uri
+from .generator import TIMESTAMP_COLUMN, generate_from_uri
 
-__all__ = ["DataLoadError", "load_frame"]
+__all__ = ["DataLoadError", "load_frame", "parse_window"]
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +101,73 @@ def _load_feast(entities: str, settings: RuntimeSettings) -> pd.DataFrame:
     return result.frame
 
 
-def load_frame(location: str, settings: RuntimeSettings | None = None) -> pd.DataFrame:
-    """Read the frame at ``location`` (a path, ``s3://``, ``gs://``, ``generated://`` or ``feast://`` URI)."""
+def load_frame(
+    location: str, settings: RuntimeSettings | None = None, *, window: tuple[datetime, datetime] | None = None
+) -> pd.DataFrame:
+    """Read the frame at ``location`` (a path, ``s3://``, ``gs://``, ``generated://`` or ``feast://`` URI).
+
+    With ``window = (since, until)`` only the rows whose ``event_timestamp`` lies in ``[since, until)`` are
+    kept (a generated dataset generates that period's rows); a window without rows is an error.
+    """
     settings = settings or RuntimeSettings.from_env()
+    if window is not None:
+        window = (_utc(window[0]), _utc(window[1]))
+        if window[0] >= window[1]:
+            raise DataLoadError(f"window start {window[0].isoformat()} is not before its end {window[1].isoformat()}")
     scheme = urlsplit(location).scheme
     if scheme == "generated":
         try:
-            return generate_from_uri(location)
+            return generate_from_uri(location, window)
         except ValueError as exc:
             raise DataLoadError(str(exc)) from None
+    frame = _load(location, scheme, settings)
+    return frame if window is None else _in_window(frame, location, window)
+
+
+def parse_window(since: str | None, until: str | None) -> tuple[datetime, datetime] | None:
+    """``(since, until)`` from ISO 8601 texts (UTC unless a zone is given); ``until`` defaults to now.
+
+    None when neither is given; ``until`` alone is an error (the window has no start).
+    """
+    if since is None and until is None:
+        return None
+    if since is None:
+        raise DataLoadError(f"--until {until} needs --since: the window of fresh data has no start")
+
+    def parse(text: str, option: str) -> datetime:
+        try:
+            return _utc(datetime.fromisoformat(text))
+        except ValueError:
+            raise DataLoadError(f"{option} {text!r} is not an ISO date or time, e.g. 2026-11-21T06:00:00Z") from None
+
+    start = parse(since, "--since")
+    end = parse(until, "--until") if until is not None else datetime.now(UTC)
+    if start >= end:
+        raise DataLoadError(f"--since {start.isoformat()} is not before --until {end.isoformat()}")
+    return start, end
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in_window(frame: pd.DataFrame, location: str, window: tuple[datetime, datetime]) -> pd.DataFrame:
+    if TIMESTAMP_COLUMN not in frame.columns:
+        raise DataLoadError(
+            f"{location} has no {TIMESTAMP_COLUMN} column, so its rows of the window {window[0].isoformat()} to "
+            f"{window[1].isoformat()} cannot be selected: add the event time of each row"
+        )
+    times = pd.to_datetime(frame[TIMESTAMP_COLUMN], utc=True)
+    kept = frame[(times >= pd.Timestamp(window[0])) & (times < pd.Timestamp(window[1]))].reset_index(drop=True)
+    if kept.empty:
+        raise DataLoadError(
+            f"{location}: no rows with {TIMESTAMP_COLUMN} in the window {window[0].isoformat()} to "
+            f"{window[1].isoformat()} ({len(frame)} rows outside it): fresh data has not arrived yet"
+        )
+    return kept
+
+
+def _load(location: str, scheme: str, settings: RuntimeSettings) -> pd.DataFrame:
     if scheme == "feast":
         return _load_feast(location.removeprefix("feast://"), settings)
     if scheme == "s3":

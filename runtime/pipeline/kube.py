@@ -2,15 +2,21 @@
 
 The drift job runs this in-cluster with its ServiceAccount token; it needs ``get`` on the CronJob and
 ``create`` on Jobs in its namespace, nothing more. Plain HTTP calls, no client library.
+
+A retraining Job is the training CronJob's pod with arguments added to its containers (the fresh data,
+or the window of the training data, to train on: ``--since``/``--until`` or ``--data``), so it trains on
+what the drift job found rather than repeating the scheduled run, which could never beat the champion.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import ssl
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,10 +81,18 @@ class KubeApi:
             raise KubeApiError(f"{method} {path}: {exc}") from None
 
 
-def job_from_cron_job(cron_job: dict[str, Any], job_name: str, reason: str) -> dict[str, Any]:
-    """A Job manifest from the CronJob's ``jobTemplate``, owned by the CronJob, marked as a manual start."""
+def job_from_cron_job(
+    cron_job: dict[str, Any], job_name: str, reason: str, extra_args: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A Job manifest from the CronJob's ``jobTemplate``, owned by the CronJob, marked as a manual start.
+
+    ``extra_args`` are appended to the arguments of every container of the pod (not the init containers).
+    """
     meta = cron_job["metadata"]
-    template = cron_job["spec"]["jobTemplate"]
+    template = copy.deepcopy(cron_job["spec"]["jobTemplate"])
+    if extra_args:
+        for container in template["spec"]["template"]["spec"]["containers"]:
+            container["args"] = [*container.get("args", []), *extra_args]
     labels = {**(template.get("metadata", {}).get("labels") or {}), TRIGGER_LABEL: "drift"}
     annotations = {
         **(template.get("metadata", {}).get("annotations") or {}),
@@ -114,12 +128,15 @@ def retrain_job_name(cron_job: str, now: datetime) -> str:
     return cron_job[: 63 - len(suffix)].rstrip("-") + suffix
 
 
-def submit_from_cron_job(api: KubeApi, cron_job: str, reason: str, now: datetime | None = None) -> str:
-    """Create a Job from ``cron_job`` (in the API's namespace); returns the Job's name."""
+def submit_from_cron_job(
+    api: KubeApi, cron_job: str, reason: str, now: datetime | None = None, extra_args: Sequence[str] = ()
+) -> str:
+    """Create a Job from ``cron_job`` (in the API's namespace), its containers given ``extra_args``; returns
+    the Job's name."""
     base = f"/apis/batch/v1/namespaces/{api.namespace}"
     source = api.call("GET", f"{base}/cronjobs/{cron_job}")
     name = retrain_job_name(cron_job, now or datetime.now(UTC))
-    created = api.call("POST", f"{base}/jobs", job_from_cron_job(source, name, reason))
+    created = api.call("POST", f"{base}/jobs", job_from_cron_job(source, name, reason, extra_args))
     return str(created.get("metadata", {}).get("name", name))
 
 
@@ -130,17 +147,22 @@ def trigger_retraining(
     audit: Any,
     api: KubeApi,
     now: datetime | None = None,
+    training_args: Sequence[str] = (),
 ) -> str | None:
     """Cluster mode of the loop (drift already found): start the training Job unless the guard says wait.
 
-    Returns the Job's name, or ``None`` when the guard blocked; both outcomes are audited.
+    ``training_args`` (what to train on) are added to the Job's containers. Returns the Job's name, or
+    ``None`` when the guard blocked; both outcomes are audited.
     """
     at = now or datetime.now(UTC)
     blocked = guard.blocked(model, at)
     if blocked:
         audit({"action": "skipped-guard", "why": blocked})
         return None
-    job = submit_from_cron_job(api, cron_job, "dataset drift over the threshold", at)
+    job = submit_from_cron_job(api, cron_job, "dataset drift over the threshold", at, training_args)
     guard.history.record(model, at)
-    audit({"action": "retrain-submitted", "why": f"dataset drift: started Job {job} from CronJob {cron_job}"})
+    trains_on = f" training with {' '.join(training_args)}" if training_args else ""
+    audit(
+        {"action": "retrain-submitted", "why": f"dataset drift: started Job {job} from CronJob {cron_job}{trains_on}"}
+    )
     return job

@@ -23,12 +23,15 @@ class LocalRetrain:
     """Thresholds and window of the drift check."""
     window: str
     """Prediction logs of the served model (directory or bucket URI)."""
-    out: Path
-    """Where the drift reports go."""
+    out: Path | str
+    """Where the drift reports go (a folder or a bucket prefix)."""
     served_alias: str = "champion"
     """Alias whose reference profile the window is compared with."""
     since: datetime | None = None
     """Start of the window (default: ``drift.window_hours`` before now)."""
+    train_window: tuple[datetime, datetime] | None = None
+    """Train on the rows of ``training.data`` from this period (the drift window) rather than all of it; None
+    when ``training.data`` already is the fresh data."""
 
 
 def local_steps(job: LocalRetrain, settings: RuntimeSettings) -> RetrainSteps:
@@ -53,7 +56,7 @@ def local_steps(job: LocalRetrain, settings: RuntimeSettings) -> RetrainSteps:
     def train() -> str:
         from pulumi_mlops.runtime.training.trainer import train as run_training
 
-        result = run_training(job.training, settings)
+        result = run_training(job.training, settings, window=job.train_window)
         if result.version is None:
             raise RuntimeError("training finished without registering a version")
         return str(result.version)

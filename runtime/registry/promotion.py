@@ -26,9 +26,11 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 __all__ = [
+    "AFTER_TRAINING",
     "HISTORY_TAG",
     "PromotionDecision",
     "VersionRow",
+    "gate_after_training",
     "list_versions",
     "promote",
     "rollback",
@@ -234,6 +236,15 @@ def promote(
             f"does not exceed margin {required}",
         )  # fmt: skip
     return _record(settings, decision, note)
+
+
+AFTER_TRAINING = "gate after training"
+"""Audit note of the gate a training run ends in (``mlops train --promote`` and the torchrun entry point)."""
+
+
+def gate_after_training(name: str, settings: RuntimeSettings | None = None) -> PromotionDecision:
+    """The champion/challenger gate a training run ends in, on the ``challenger`` it just registered."""
+    return promote(name, settings, note=AFTER_TRAINING)
 
 
 def rollback(

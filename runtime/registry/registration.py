@@ -88,6 +88,8 @@ def _flat_params(result: TrainingResult) -> dict[str, Any]:
         features=",".join(result.features),
         world_size=result.context.world_size,
     )
+    if result.window is not None:
+        params["data_since"], params["data_until"] = (t.isoformat() for t in result.window)
     if spec.sensitive_columns:
         params["sensitive_columns"] = ",".join(spec.sensitive_columns)
     if spec.max_slice_degradation is not None:

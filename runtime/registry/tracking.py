@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import urllib.parse
 from typing import TYPE_CHECKING
 
-from pulumi_mlops.runtime.config import RuntimeSettings
+from pulumi_mlops.runtime.config import RuntimeSettings, SettingsError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -48,11 +49,31 @@ def mlflow_client(settings: RuntimeSettings) -> MlflowClient:
     )
 
 
+def _local(location: str) -> bool:
+    """Whether an artifact location is a folder of the machine that writes it (no scheme, or ``file:``)."""
+    scheme = urllib.parse.urlsplit(location).scheme
+    return scheme in ("", "file") or len(scheme) == 1  # a Windows drive letter is a local path too
+
+
 def ensure_experiment(settings: RuntimeSettings, name: str) -> str:
-    """Id of experiment ``name``, created with artifacts under ``<artifact root>/<name>`` if new."""
+    """Id of experiment ``name``, created with artifacts under ``<artifact root>/<name>`` if new.
+
+    Against a tracking server with no artifact root set, the server picks the location (its proxied
+    ``mlflow-artifacts:`` store), so the artifacts are where every other process finds them. An existing
+    experiment whose artifacts live on one process's disk is refused: its runs could not be served.
+    """
     client = mlflow_client(settings)
     existing = client.get_experiment_by_name(name)
     if existing is not None:
+        location = str(existing.artifact_location or "")
+        if settings.tracking_server and _local(location):
+            raise SettingsError(
+                f"experiment {name!r} on {settings.resolved_tracking_uri()} stores artifacts at {location!r}, a "
+                "folder of whichever process logged them, where no other pod can read them: rename or delete "
+                "the experiment so it is created again in the server's artifact store"
+            )
         return str(existing.experiment_id)
     root = settings.resolved_artifact_root().rstrip("/")
+    if not root:
+        return str(client.create_experiment(name))
     return str(client.create_experiment(name, artifact_location=f"{root}/{name}"))

@@ -357,6 +357,10 @@ def create_app(
     async def ready() -> Response:
         return _json({"ready": state.manager.ready}, 200 if state.manager.ready else 503)
 
+    # Load balancers that probe "/" by default (GKE Gateway's health check with no HealthCheckPolicy) see the
+    # same readiness as the kubelet.
+    app.add_api_route("/", ready, methods=["GET"], include_in_schema=False, response_model=None)
+
     @app.get("/v2", tags=["metadata"], responses={200: {"model": ServerMetadata}}, response_model=None)
     async def server_metadata() -> Response:
         from importlib.metadata import PackageNotFoundError, version

@@ -2,7 +2,9 @@
 
 A new version is loaded, verified and warmed up on a worker thread, then swapped in with one
 assignment; requests already holding the old model finish on it. A failed load leaves the current
-model serving and is counted in ``mlops_model_load_total{outcome="failure"}``.
+model serving and is counted in ``mlops_model_load_total{outcome="failure"}``. Until the alias points at
+a version (a new cluster before its first promotion) the process stays up, answers not-ready and checks
+again every few seconds, so the pod neither crash-loops nor needs a restart once the version appears.
 """
 
 from __future__ import annotations
@@ -73,8 +75,10 @@ class ModelManager:
         try:
             version = await loop.run_in_executor(None, self.source.resolve, self.ref.name, self.ref.alias)
         except ModelLoadError as exc:
+            # Polled every few seconds until the alias exists (a new cluster's first hour): say it once per cause.
+            if str(exc) != self.last_error:
+                log.warning("%s; not ready, checking again every %.0f s", exc, self._delay())
             self.last_error = str(exc)
-            log.warning("%s", exc)
             return False
         if (self.current is not None and self.current.version == version) or version in self._refused:
             return False
@@ -93,10 +97,14 @@ class ModelManager:
         self.install(model)
         return True
 
+    def _delay(self) -> float:
+        """Seconds until the next check: the poll interval, at most 5 s while nothing is served yet."""
+        return self.poll_seconds if self.current is not None else min(self.poll_seconds, 5.0)
+
     async def _run(self) -> None:
         while True:
             try:
                 await self.check()
             except Exception:
                 log.exception("model reload check failed")
-            await asyncio.sleep(self.poll_seconds if self.current is not None else min(self.poll_seconds, 5.0))
+            await asyncio.sleep(self._delay())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +36,7 @@ from .search import SearchResult, search_hyperparameters
 from .seeding import seed_everything
 from .splits import split_frame
 
-__all__ = ["TrainingResult", "default_schema", "feature_columns", "fit_and_evaluate", "train"]
+__all__ = ["TrainingResult", "default_schema", "feature_columns", "fit_and_evaluate", "train", "window_source"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class TrainingResult:
     version: str | None = None
     explanations: Explanations | None = None
     slices: SliceReport | None = None
+    window: tuple[datetime, datetime] | None = None
+    """The period of the data the run trained on (a retraining's fresh window); None for all of ``spec.data``."""
 
 
 def feature_columns(frame: pd.DataFrame, spec: TrainingSpec) -> list[str]:
@@ -174,20 +177,33 @@ def fit_and_evaluate(
     )
 
 
+def window_source(data: str, window: tuple[datetime, datetime] | None) -> str:
+    """The lineage source of ``data`` restricted to ``window``: ``<data> [since, until)``."""
+    if window is None:
+        return data
+    return f"{data} [{window[0].isoformat()}, {window[1].isoformat()})"
+
+
 def train(
     spec: TrainingSpec,
     settings: RuntimeSettings | None = None,
     *,
     schema: DatasetSchema | None = None,
     register: bool = True,
+    window: tuple[datetime, datetime] | None = None,
 ) -> TrainingResult:
-    """Run ``spec`` end to end; under ``torchrun`` every rank fits and rank 0 alone logs and registers."""
+    """Run ``spec`` end to end; under ``torchrun`` every rank fits and rank 0 alone logs and registers.
+
+    ``window = (since, until)`` trains on the rows of ``spec.data`` from that period only (the fresh window
+    a drift-triggered retraining is given), so a retraining learns from new data, not the champion's.
+    """
     settings = settings or RuntimeSettings.from_env()
     with distributed_context() as context:
         if context.enabled and spec.estimator != "mlp":
             raise ValueError(f"estimator {spec.estimator!r} trains in one process; only 'mlp' runs under torchrun")
-        frame = load_frame(spec.data, settings)
-        result = fit_and_evaluate(spec, frame, schema=schema, context=context)
+        frame = load_frame(spec.data, settings, window=window)
+        result = fit_and_evaluate(spec, frame, schema=schema, context=context, source=window_source(spec.data, window))
+        result.window = window
         if register and context.is_main:
             from pulumi_mlops.runtime.registry.registration import log_and_register
 

@@ -106,8 +106,9 @@ def test_exports_keep_the_base_keys_and_add_cluster_and_stores(previews: Preview
     for key in ("cloud", "region", "bucketNames", "bucketsKmsKeyArn"):
         assert key in out
     assert out["clusterName"] == "mlops-prod-eks"
-    assert set(out["ecrRepositoryUrls"]) == {"training", "serving"}
-    assert out["ecrRepositoryUrls"]["serving"].endswith(".amazonaws.com/mlops-prod/serving")
+    assert set(out["ecrRepositoryUrls"]) == {"runtime", "mlflow"}
+    assert out["ecrRepositoryUrls"]["runtime"].endswith(".amazonaws.com/mlops-prod/runtime")
+    assert set(out["imageRefs"]) == {"runtime", "runtime-cuda", "mlflow"}
     assert out["databaseEndpoint"].startswith("mlops-prod-mlflow-db.")
     assert out["redisEndpoint"].startswith("master.mlops-prod-feast-redis.")
     assert out["maxGpusPerPool"] == {"l4": 6, "a10g-train": 8}

@@ -49,6 +49,7 @@ def test_gpu_node_groups_follow_the_pool_spec(previews: Previews) -> None:
         assert group["taints"] == [GPU_TAINT]
         assert group["labels"] == {
             "accelerator": pool.accelerator,
+            "k8s.amazonaws.com/accelerator": pool.accelerator,
             "pulumi-mlops.io/gpu-pool": pool.name,
             "nvidia.com/gpu.present": "true",
         }
@@ -214,3 +215,13 @@ def test_cluster_autoscaler_is_pinned_and_scoped_to_owned_groups(previews: Previ
     scale = by_sid["ScaleOwnedGroups"]
     assert scale["Condition"] == {"StringEquals": {f"aws:ResourceTag/{CA}/mlops-prod-eks": "owned"}}
     assert by_sid["DescribeNodeGroups"]["Resource"] == ["arn:aws:eks:us-east-1:123456789012:nodegroup/mlops-prod-eks/*"]
+
+
+def test_gpu_nodes_carry_the_label_cluster_autoscaler_reads_for_gpus(previews: Previews) -> None:
+    from pulumi_mlops.components.aws.gpu_node_pool import AWS_GPU_LABEL
+
+    graph = previews("dev").graph
+    group = graph.named("mlops-gpu-l4-nodes")
+    assert props(group)["labels"][AWS_GPU_LABEL] == "nvidia-l4"
+    tags = {props(t)["tag"]["key"]: props(t)["tag"]["value"] for t in graph.of_type("aws:autoscaling/tag:Tag")}
+    assert tags[f"k8s.io/cluster-autoscaler/node-template/label/{AWS_GPU_LABEL}"] == "nvidia-l4"

@@ -72,9 +72,12 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
     "drift": {
         ("s3:GetObject", bucket("prediction-logs") + "/*"),
         ("s3:ListBucket", bucket("prediction-logs")),
+        ("s3:PutObject", bucket("prediction-logs") + "/drift-reports/*"),
+        ("s3:PutObject", bucket("models") + "/audit/*"),
         ("s3:GetObject", bucket("datasets") + "/*"),
         ("s3:ListBucket", bucket("datasets")),
         ("kms:Decrypt", KEY),
+        ("kms:GenerateDataKey", KEY),
     },
     "mlflow": {
         ("s3:GetObject", bucket("models") + "/*"),

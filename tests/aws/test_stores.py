@@ -17,7 +17,7 @@ KEY = "arn:aws:kms:us-east-1:123456789012:key/mlops-buckets-key-key-id"
 def test_ecr_repositories_are_immutable_scanned_and_kms_encrypted(previews: Previews) -> None:
     graph = previews("dev").graph
     repos = {props(r)["name"]: props(r) for r in graph.of_type("aws:ecr/repository:Repository")}
-    assert set(repos) == {"mlops-dev/training", "mlops-dev/serving"}
+    assert set(repos) == {"mlops-dev/runtime", "mlops-dev/mlflow"}
     for repo in repos.values():
         assert repo["imageTagMutability"] == "IMMUTABLE"
         assert repo["imageScanningConfiguration"] == {"scanOnPush": True}

@@ -46,7 +46,9 @@ BUCKET_GRANTS = {
     ("server", "prediction-logs", "roles/storage.objectCreator"),
     ("server", "prediction-logs", "roles/storage.legacyBucketReader"),
     ("drift", "prediction-logs", "roles/storage.objectViewer"),
+    ("drift", "prediction-logs", "roles/storage.objectCreator"),
     ("drift", "datasets", "roles/storage.objectViewer"),
+    ("drift", "models", "roles/storage.objectCreator"),
     ("mlflow", "models", "roles/storage.objectAdmin"),
     ("feast", "datasets", "roles/storage.objectUser"),
     ("feast", "datasets", "roles/storage.legacyBucketReader"),
@@ -543,3 +545,12 @@ def test_attaching_to_an_existing_cluster_creates_no_network_or_cluster() -> Non
     provider = one(graph, "pulumi:providers:kubernetes")
     assert is_secret(provider.inputs["kubeconfig"])
     assert graph.outputs["clusterName"] == "shared-gke"
+
+
+def test_serving_admits_the_proxy_subnet_and_google_health_checks(previews: Previews) -> None:
+    result = previews("gcp-dev")
+    policy = result.graph.named("mlops-services-namespaces-serving-allow-gateway-and-monitoring")
+    cidrs = {s["ipBlock"]["cidr"] for s in policy.props["spec"]["ingress"][0]["from"] if "ipBlock" in s}
+    # Application Load Balancers probe backends from 35.191.0.0/16 and 130.211.0.0/22; without them every
+    # backend is unhealthy and the Gateway answers 503.
+    assert cidrs == {result.spec.network.proxy_cidr, "35.191.0.0/16", "130.211.0.0/22"}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
 
-from pulumi_mlops.preview import repo_root
+from pulumi_mlops.preview import PreviewResult, repo_root, run_program
 from pulumi_mlops.spec import CONFIG_KEY, SpecError, parse_spec
 
 ROOT = repo_root()
@@ -103,3 +104,74 @@ def test_profiles_resolve_the_gke_fields_components_read() -> None:
     assert dev.tracking.high_availability is False and prod.tracking.high_availability is True
     assert dev.feature_store.redis_replicas == 0 and prod.feature_store.redis_replicas > 0
     assert dev.pool("l4").spot is True and prod.pool("l4").spot is False
+
+
+@pytest.mark.parametrize(
+    ("accelerator", "machine", "fragment"),
+    [
+        ("nvidia-h100-80gb", "a3-megagpu-8g", "it carries nvidia-h100-mega-80gb"),
+        ("nvidia-h100-80gb", "a3-ultragpu-8g", "it carries nvidia-h200-141gb"),
+        ("nvidia-a100-80gb", "a2-highgpu-2g", "it carries nvidia-tesla-a100"),
+        ("nvidia-l4", "g2-standard-6", "known nvidia-l4 types"),
+    ],
+)
+def test_accelerator_optimized_machines_carry_exactly_one_gpu_model(
+    accelerator: str, machine: str, fragment: str
+) -> None:
+    raw = raw_config("gcp-dev")
+    raw["gpu_pools"][0].update(
+        accelerator=accelerator, instance_type=machine, gpus_per_node=8 if "8g" in machine else 1
+    )
+    with pytest.raises(SpecError) as err:
+        parse_spec(raw)
+    assert f"does not carry {accelerator} ({fragment}" in str(err.value)
+
+
+def test_disabled_driver_installation_is_refused_on_gke() -> None:
+    raw = raw_config("gcp-dev")
+    raw["gpu_pools"][0]["gpu_driver_version"] = "INSTALLATION_DISABLED"
+    with pytest.raises(SpecError) as err:
+        parse_spec(raw)
+    assert "INSTALLATION_DISABLED leaves the nodes without NVIDIA drivers" in str(err.value)
+
+
+def test_admin_principals_are_iam_members_and_get_cluster_admin() -> None:
+    raw = raw_config("gcp-dev")
+    raw["cluster"]["admin_principals"] = ["ml-admins@acme.example"]
+    with pytest.raises(SpecError) as err:
+        parse_spec(raw)
+    assert "is not an IAM member on GCP: write 'user:" in str(err.value)
+    from pulumi_mlops.components.gcp.cluster import CLUSTER_ADMIN_ROLE, GkeCluster, GkeClusterArgs
+
+    spec = parse_spec({**raw, "cluster": {**raw["cluster"], "admin_principals": ["group:ml-admins@acme.example"]}})
+
+    def program() -> None:
+        GkeCluster(
+            "gke",
+            GkeClusterArgs(
+                spec=spec.cluster,
+                project="acme-ml-dev",
+                region="europe-west4",
+                cluster_name="c",
+                network="n",
+                subnetwork="s",
+                master_cidr="172.16.0.32/28",
+                node_service_account="nodes@acme-ml-dev.iam.gserviceaccount.com",
+            ),
+        )
+
+    graph = run_program(program, config={})
+    grants = [r.props for r in graph.of_type("gcp:projects/iAMMember:IAMMember")]
+    assert grants == [{"project": "acme-ml-dev", "role": CLUSTER_ADMIN_ROLE, "member": "group:ml-admins@acme.example"}]
+
+
+def test_memorystore_replicas_are_the_replica_count(previews: Callable[[str], PreviewResult]) -> None:
+    prod = next(r.props for r in previews("gcp-prod").graph.of_type("gcp:redis/instance:Instance"))
+    spec = previews("gcp-prod").spec.feature_store
+    assert (prod["tier"], prod["replicaCount"]) == ("STANDARD_HA", spec.redis_replicas)
+    assert prod["readReplicasMode"] == ("READ_REPLICAS_ENABLED" if spec.redis_replicas > 1 else None)
+    raw = raw_config("gcp-dev")
+    raw["feature_store"] = {"redis_replicas": 2, "redis_memory_gb": 1}
+    with pytest.raises(SpecError) as err:
+        parse_spec(raw)
+    assert "Memorystore offers from 5 GB" in str(err.value)

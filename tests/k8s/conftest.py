@@ -7,7 +7,7 @@ managed database and Redis.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,13 @@ from pulumi_mlops.spec import CONFIG_KEY, PlatformSpec, load_stack_config, parse
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 DB_PASSWORD = "p@ss/word:1"
+REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-test"
+BUILT = {
+    "runtime": f"{REGISTRY}/runtime@sha256:{'1' * 64}",
+    "runtime-cuda": f"{REGISTRY}/runtime@sha256:{'2' * 64}",
+    "mlflow": f"{REGISTRY}/mlflow@sha256:{'3' * 64}",
+}
+"""What a cloud's ``PlatformImages`` hands over (``ClusterContext.images``): digest refs as Outputs."""
 REDIS_TOKEN = "redis-token"
 
 
@@ -44,6 +51,7 @@ def _context(spec: PlatformSpec, managed: bool) -> ClusterContext:
         service_account_annotations={"server": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/server"}},
         tracking_db=DatabaseRef(host="db.internal", password=pulumi.Output.secret(DB_PASSWORD)) if managed else None,
         redis=RedisRef(host="redis.internal", auth_token=pulumi.Output.secret(REDIS_TOKEN)) if managed else None,
+        images={name: pulumi.Output.from_input(ref) for name, ref in BUILT.items()},
         gateway_class="test-gateway-class",
         depends_on=[random.RandomString("cluster-addons", length=8)],
     )
@@ -56,6 +64,8 @@ class Built:
     spec: PlatformSpec
     graph: ResourceGraph
     exports: dict[str, Any]
+    images: dict[str, str] = field(default_factory=lambda: dict(BUILT))
+    """The built images the cluster context handed over (``ClusterContext.images``), by name."""
 
     def objects(self, kind: str) -> list[dict[str, Any]]:
         """Manifests (secrets unwrapped, ints restored) of every Kubernetes object of ``kind``."""

@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
+from pulumi_mlops.components.images import IMAGE_BUILDS
 from pulumi_mlops.components.k8s import ClusterContext, DatabaseRef
 from pulumi_mlops.components.k8s.mlflow import CREATE_DATABASE_SCRIPT, MlflowServer, MlflowServerArgs
 
@@ -38,17 +39,16 @@ def _resource(b: Any, type_: str, k8s_name: str) -> Any:
     return found[0]
 
 
-def test_default_image_is_the_platform_build_of_the_pinned_mlflow() -> None:
-    pins = dict(line.split("==", 1) for line in (ROOT / "constraints.txt").read_text().split() if "==" in line)
-    assert ImagesSpec().mlflow == f"ghcr.io/pulumi-mlops/mlflow:{pins['mlflow']}"
-    assert "ghcr.io/mlflow/" not in ImagesSpec().mlflow, "MLflow's own image holds core MLflow only"
+def test_default_image_is_the_stacks_build_of_the_platform_dockerfile() -> None:
+    assert ImagesSpec().mlflow is None, "empty: pulumi up builds the image (tests/test_image_builds.py)"
+    assert IMAGE_BUILDS["mlflow"].dockerfile == "docker/mlflow.Dockerfile", "not MLflow's own core-only image"
 
 
 def test_server_and_init_step_run_the_spec_image(built: Callable[[str], Any]) -> None:
     b = built("prod")
     pod = _pod(b)
     images = {c["name"]: c["image"] for c in [*pod["initContainers"], *pod["containers"]]}
-    assert images == {"create-auth-db": b.spec.images.mlflow, "mlflow": b.spec.images.mlflow}
+    assert images == {"create-auth-db": b.images["mlflow"], "mlflow": b.images["mlflow"]}
 
 
 def test_auth_store_is_its_own_database_created_before_the_server_starts(built: Callable[[str], Any]) -> None:

@@ -103,6 +103,8 @@ def test_autoscaling_and_disruption_budgets_follow_the_spec(built, stack):
             assert pdb.get("minAvailable") == 1 and "maxUnavailable" not in pdb
         deployment = b.one("Deployment", f"{ep.name}-stable")
         assert pdb["selector"] == deployment["spec"]["selector"]
+        # An unready server (no version to serve yet) never blocks a node drain.
+        assert pdb["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -63,7 +63,8 @@ def test_distributed_job_is_indexed_with_a_rendezvous_service(built, stack):
             "pulumi_mlops.runtime.training",
             "--spec",
             "/etc/mlops/spec.json",
-        ]
+            "--promote",
+        ], "rank 0 ends the run in the champion/challenger gate, as the single-node path does"
         job_name = next(e for e in container["env"] if e["name"] == "JOB_NAME")
         assert job_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['batch.kubernetes.io/job-name']"
         assert pod["nodeSelector"] == {"pulumi-mlops.io/gpu-pool": job.gpu_pool}
@@ -101,7 +102,7 @@ def test_every_endpoint_has_a_drift_cron_job_that_triggers_retraining(built, sta
         script = container["args"][0]
         drift = (
             f"mlops drift --model {ep.serving.model} --window s3://test-prediction-logs/{ep.name}/stable "
-            "--spec /etc/mlops/spec.json --out /tmp/mlops/drift"
+            f"--spec /etc/mlops/spec.json --out s3://test-prediction-logs/drift-reports/{ep.name} --run-folder"
         )
         assert script.startswith(drift + ";")
         trainers = [j for j in b.spec.training if j.training.model.name == ep.serving.model.name]

@@ -43,7 +43,7 @@ def test_every_container_is_hardened(built, stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_container_has_requests_limits_and_a_pinned_image(built, stack):
     b = built(stack)
-    pinned = {b.spec.images.runtime, b.spec.images.mlflow, b.spec.images.feast}
+    pinned = {*b.images.values(), b.spec.images.feast}
     for where, pod in _pods(b):
         for c in pod["containers"]:
             assert c["image"] in pinned, where
@@ -65,7 +65,8 @@ def test_long_running_servers_have_all_three_probes(built):
 @pytest.mark.parametrize("stack", STACKS)
 def test_runtime_env_is_what_the_runtime_accepts(built, stack):
     b = built(stack)
-    runtime_pods = [(w, p) for w, p in _pods(b) if p["containers"][0]["image"] == b.spec.images.runtime]
+    runtime = {b.images["runtime"], b.images["runtime-cuda"]}
+    runtime_pods = [(w, p) for w, p in _pods(b) if p["containers"][0]["image"] in runtime]
     assert runtime_pods
     for where, pod in runtime_pods:
         env = pod["containers"][0]["env"]

@@ -212,6 +212,7 @@ def test_stack_policies_are_silent_on_complete_stacks() -> None:
 def test_every_stack_policy_has_a_test() -> None:
     tested = {"serving-has-servicemonitor", "serving-has-alert-rules", "prod-serving-replicas", "prod-serving-pdb"}
     tested |= {"s3-bucket-complete", "gpu-stack-max-gpus", "ecr-lifecycle-policy"}
+    tested |= {"images-wait-for-their-push"}  # from real stacks' graphs in test_readiness_images.py
     readiness = {p.name for p in READINESS_POLICIES}
     assert set(STACK_POLICIES) - readiness == tested
     # Each readiness analysis is exercised from a real stack's graph in a test_readiness_*.py module.
@@ -368,8 +369,13 @@ def test_policy_config_follows_the_spec(previews: Callable[[str], PreviewResult]
     assert dev["gpu-pool-spot-in-dev"] == {"profile": "dev"}
     assert dev["gpu-pool-max-gpus"] == {"maxGpusPerPool": 8}
     assert prod["gpu-stack-max-gpus"] == {"maxGpusPerStack": 128}
-    assert "europe-west4-docker.pkg.dev/acme-ml-prod/" in prod["k8s-allowed-registries"]["allowedRegistries"]
-    assert "ghcr.io/pulumi-mlops/" in dev["k8s-allowed-registries"]["allowedRegistries"]
+    # The images the stacks build come from their own repositories only; Feast's from its spec image.
+    own_gcp = "europe-west4-docker.pkg.dev/acme-ml-prod/mlops-gcp-prod-images/"
+    assert prod["k8s-allowed-registries"]["allowedRegistries"] == ["quay.io/feastdev/", own_gcp]
+    assert prod["image-build-pushes-to-own-registry"] == {"imageRegistries": [own_gcp]}
+    own_aws = "*.dkr.ecr.us-east-1.amazonaws.com/mlops-dev/"
+    assert dev["k8s-allowed-registries"]["allowedRegistries"] == ["quay.io/feastdev/", own_aws]
+    assert dev["image-build-pushes-to-own-registry"] == {"imageRegistries": [own_aws]}
 
 
 # --- the CLI ----------------------------------------------------------------------------------

@@ -28,6 +28,16 @@ def _only(report: Any, policy: str) -> Any:
     return found[0]
 
 
+def _with_bootstrap(report: Any, policy: str, cron_job: str) -> Any:
+    """The violation of a training CronJob; its bootstrap Job runs the same pod template and is reported too."""
+    found = {v.resource_name: v for v in report.violations if v.policy == policy}
+    bootstrap = cron_job.removesuffix("-cronjob") + "-bootstrap"
+    assert set(found) == {cron_job, bootstrap}, [f"{v.resource_name}: {v.message}" for v in report.violations]
+    assert found[bootstrap].mandatory
+    assert found[bootstrap].message.split(" requests ", 1)[1] == found[cron_job].message.split(" requests ", 1)[1]
+    return found[cron_job]
+
+
 def _containers(res: CapturedResource) -> list[dict[str, Any]]:
     spec = res.inputs["spec"]
     pod = spec["jobTemplate"]["spec"]["template"]["spec"] if res.type == CRON_JOB else spec["template"]["spec"]
@@ -77,8 +87,9 @@ def test_cpu_training_job_does_not_fit_a_two_vcpu_system_node(previews: Previews
         named(graph, "mlops-cluster-system").inputs["instanceTypes"] = ["m6i.large"]
 
     graph, spec = broken(previews, "dev", shrink)
-    found = _only(run(graph, spec, "workload-fits-node-pool"), "workload-fits-node-pool")
-    assert found.resource_name == "mlops-services-training-churn-cronjob" and found.mandatory
+    report = run(graph, spec, "workload-fits-node-pool")
+    found = _with_bootstrap(report, "workload-fits-node-pool", "mlops-services-training-churn-cronjob")
+    assert found.mandatory
     assert found.message.startswith("CronJob mlops-training/train-churn requests 2.00 CPU, 4096 Mi per pod")
     assert "mlops-cluster-system (m6i.large: 1.93 CPU, 7518 Mi)" in found.message
     assert "cluster.system_instance_type" in found.message
@@ -86,12 +97,13 @@ def test_cpu_training_job_does_not_fit_a_two_vcpu_system_node(previews: Previews
 
 def test_gpu_training_pod_larger_than_its_gpu_node(previews: Previews) -> None:
     def grow(graph: ResourceGraph) -> None:
-        trainer = _containers(named(graph, "mlops-services-training-churn-mlp-cronjob"))[0]
-        trainer["resources"]["requests"]["memory"] = "32Gi"
+        for res in ("mlops-services-training-churn-mlp-cronjob", "mlops-services-training-churn-mlp-bootstrap"):
+            _containers(named(graph, res))[0]["resources"]["requests"]["memory"] = "32Gi"
 
     graph, spec = broken(previews, "dev", grow)
-    found = _only(run(graph, spec, "workload-fits-node-pool"), "workload-fits-node-pool")
-    assert found.resource_name == "mlops-services-training-churn-mlp-cronjob" and found.mandatory
+    report = run(graph, spec, "workload-fits-node-pool")
+    found = _with_bootstrap(report, "workload-fits-node-pool", "mlops-services-training-churn-mlp-cronjob")
+    assert found.mandatory
     assert "requests 2.00 CPU, 32768 Mi, 1 GPU per pod" in found.message
     assert "mlops-gpu-l4-nodes (g6.xlarge: 3.92 CPU, 15391 Mi, 1 GPU)" in found.message
 
@@ -106,6 +118,7 @@ def test_an_untolerated_pool_taint_is_named_as_the_reason(previews: Previews) ->
     assert {v.resource_name for v in report.violations} == {
         "mlops-services-endpoint-churn-gpu-stable-deployment",
         "mlops-services-training-churn-mlp-cronjob",
+        "mlops-services-training-churn-mlp-bootstrap",
     }
     for v in report.violations:
         assert v.mandatory
@@ -155,8 +168,9 @@ def test_gke_system_pool_too_small_for_the_training_job(previews: Previews) -> N
         named(graph, "mlops-gke-system").inputs["nodeConfig"]["machineType"] = "e2-standard-2"
 
     graph, spec = broken(previews, "gcp-dev", shrink)
-    found = _only(run(graph, spec, "workload-fits-node-pool"), "workload-fits-node-pool")
-    assert found.resource_name == "mlops-services-training-churn-cronjob" and found.mandatory
+    report = run(graph, spec, "workload-fits-node-pool")
+    found = _with_bootstrap(report, "workload-fits-node-pool", "mlops-services-training-churn-cronjob")
+    assert found.mandatory
     assert "mlops-gke-system (e2-standard-2: 1.93 CPU, 5511 Mi)" in found.message
 
 

@@ -206,3 +206,27 @@ def test_spec_accepts_private_gke_with_the_dns_endpoint_and_refuses_it_without()
     gcp["cluster"] = {"public_endpoint": False, "dns_endpoint": False}
     with pytest.raises(ValueError, match=r"cluster\.dns_endpoint: with a private IP endpoint"):
         PlatformSpec.model_validate(gcp)
+
+
+def test_kube_prometheus_stack_with_crds_off_waits_for_another_installer(previews: Previews) -> None:
+    graph, spec = baseline(previews, "gcp-dev")
+    kps = graph.resources[_release(graph, "kube-prometheus-stack")]
+    drop(graph, graph.resources[_release(graph, "prometheus-operator-crds")])
+    report = run(graph, spec, "custom-resources-wait-for-crds")
+    found = {v.resource_name: v.message for v in report.violations}
+    assert "whose templates render monitoring.coreos.com objects" in found[kps.name]
+    assert "nothing in the stack installs them" in found[kps.name]
+
+
+@pytest.mark.parametrize("switch", ["skipCrds", "values.crds.enabled"])
+def test_a_chart_whose_crds_are_switched_off_installs_nothing(switch: str, previews: Previews) -> None:
+    graph, spec = baseline(previews, "dev")
+    envoy = graph.resources[_release(graph, "oci://docker.io/envoyproxy/gateway-helm")]
+    if switch == "skipCrds":
+        envoy.inputs["skipCrds"] = True
+    else:
+        envoy.inputs.setdefault("values", {}).setdefault("crds", {})["enabled"] = False
+    report = run(graph, spec, "custom-resources-wait-for-crds")
+    kinds = {v.resource_type.rsplit(":", 1)[-1] for v in report.violations}
+    assert {"Gateway", "HTTPRoute", "GatewayClass", "EnvoyProxy"} <= kinds
+    assert all(v.mandatory and "nothing in the stack installs them" in v.message for v in report.violations)

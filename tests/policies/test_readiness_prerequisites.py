@@ -16,7 +16,6 @@ PREREQUISITES = (
     "hpa-metrics-api-installed",
     "pvc-storage-class-available",
     "network-policy-enforced",
-    "gateway-api-crds-installed",
     "gateway-class-controller-installed",
     "http-route-features-supported",
     "helm-release-namespace-exists",
@@ -30,6 +29,9 @@ GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
 GATEWAY_CLASS = "kubernetes:gateway.networking.k8s.io/v1:GatewayClass"
 HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+CRDS = "custom-resources-wait-for-crds"
+"""The ordering module's check, which covers the Gateway API CRDs with every other CRD."""
 
 
 def _release(graph: ResourceGraph, chart: str) -> CapturedResource:
@@ -181,9 +183,11 @@ def test_gateway_objects_without_a_crd_installer(previews: Previews) -> None:
     graph, spec = baseline(previews, "dev")
     drop(graph, _release(graph, "gateway-helm"))
     objects = sorted(r.name for t in (GATEWAY, GATEWAY_CLASS, HTTP_ROUTE) for r in of_type(graph, t))
-    assert sorted(_found(graph, spec, "gateway-api-crds-installed")) == [(n, True) for n in objects]
-    message = _messages(graph, spec, "gateway-api-crds-installed")[0]
-    assert "nothing in the stack installs the Gateway API CRDs" in message
+    # The ordering module's generic CRD check reports them (the EnvoyProxy config loses its CRDs too).
+    found = dict(_found(graph, spec, CRDS))
+    assert set(objects) <= set(found) and all(found.values())
+    messages = {v.resource_name: v.message for v in run(graph, spec, CRDS).violations}
+    assert "gateway.networking.k8s.io CRDs and nothing in the stack installs them" in messages[objects[0]]
     gateway = first(graph, GATEWAY)
     assert _found(graph, spec, "gateway-class-controller-installed") == [(gateway.name, True)]
     message = _messages(graph, spec, "gateway-class-controller-installed")[0]
@@ -197,9 +201,7 @@ def test_gateway_must_wait_for_controller_and_class(previews: Previews) -> None:
     assert len(envoy) == 3
     cut_dependencies(gateway, envoy)
     routes = [r.name for r in of_type(graph, HTTP_ROUTE)]  # they wait for the installer through the Gateway
-    assert sorted(_found(graph, spec, "gateway-api-crds-installed")) == sorted(
-        (n, True) for n in [gateway.name, *routes]
-    )
+    assert sorted(_found(graph, spec, CRDS)) == sorted((n, True) for n in [gateway.name, *routes])
     messages = _messages(graph, spec, "gateway-class-controller-installed")
     assert len(messages) == 2
     assert "does not wait for GatewayClass 'envoy-gateway' (mlops-envoy-gateway-class)" in messages[0]
@@ -240,7 +242,8 @@ def test_gke_classes_need_the_cluster_gateway_api(previews: Previews) -> None:
     assert _found(graph, spec, "gateway-class-controller-installed") == [(gateway.name, True)]
     message = _messages(graph, spec, "gateway-class-controller-installed")[0]
     assert "'gke-l7-regional-external-managed'" in message and "set CHANNEL_STANDARD" in message
-    assert len(_found(graph, spec, "gateway-api-crds-installed")) == 1 + len(of_type(graph, HTTP_ROUTE))
+    assert len(_found(graph, spec, CRDS)) == 1 + len(of_type(graph, HTTP_ROUTE))
+    assert all("gatewayApiConfig.channel to CHANNEL_STANDARD" in m for m in _messages(graph, spec, CRDS))
 
 
 # --- namespaces of rendered objects ------------------------------------------------------------

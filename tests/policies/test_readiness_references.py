@@ -273,7 +273,10 @@ def test_direct_workload_identity_principals_count_as_the_pod(previews: Previews
         "principal://iam.googleapis.com/projects/987654321098/locations/global/workloadIdentityPools/"
         "acme-ml-dev.svc.id.goog/subject/ns/mlops-training/sa/drift"
     )
-    _member(graph, "mlops-identity-drift-prediction-logs").inputs["member"] = principal
+    drift_members = [m for m in graph.of_type(GCS_MEMBER) if m.name.startswith("mlops-identity-drift-")]
+    assert len(drift_members) == 4, "reads of logs and datasets, creation of reports and audit events"
+    for member in drift_members:
+        member.inputs["member"] = principal
     assert only(run(graph, spec, GRANTED), GRANTED) == []
 
     _member(graph, "mlops-identity-drift-prediction-logs").inputs["member"] = principal.replace("/sa/drift", "/sa/x")
@@ -366,7 +369,14 @@ def test_irsa_roles_are_found_from_the_service_account_annotation(irsa_dev: tupl
 
     edit_json(named(graph, "mlops-identity-trainer"), "assumeRolePolicy", other_subject)
     found = only(run(graph, spec, GRANTED), GRANTED)
-    assert {r for r, _ in found} == {"mlops-services-batch-churn-nightly-cronjob"}
+    trainer_workloads = {
+        r.name
+        for r in graph.resources.values()
+        if r.type in ("kubernetes:batch/v1:CronJob", "kubernetes:batch/v1:Job")
+        and r.props["spec"].get("jobTemplate", r.props)["spec"]["template"]["spec"]["serviceAccountName"] == "trainer"
+    }
+    assert {"mlops-services-batch-churn-nightly-cronjob", "mlops-services-training-churn-cronjob"} <= trainer_workloads
+    assert {r for r, _ in found} == trainer_workloads, "batch output, and the audit log of every training run"
     for _, message in found:
         assert (
             "IAM role mlops-identity-trainer (eks.amazonaws.com/role-arn on ServiceAccount mlops-training/trainer)"
@@ -374,3 +384,34 @@ def test_irsa_roles_are_found_from_the_service_account_annotation(irsa_dev: tupl
         )
         assert "cannot be assumed: the cluster's OIDC provider may not sts:AssumeRoleWithWebIdentity" in message
         assert "trust the cluster's OIDC provider for system:serviceaccount:mlops-training:trainer" in message
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("flag:--input", ["read"]),
+        ("env:MLOPS_PREDICTION_LOG_URI", []),
+        ("flag:-i", None),
+        ("file:spec.json:inputs", None),
+    ],
+    ids=["listed-flag", "unused-variable", "short-flag-fails-closed", "unknown-spec-key-fails-closed"],
+)
+def test_locations_a_command_is_given_in_an_unlisted_way_need_every_operation(
+    where: str, expected: list[str] | None
+) -> None:
+    from types import SimpleNamespace
+
+    from pulumi_mlops.policies._uses import Use
+    from pulumi_mlops.policies.references import WORKLOAD_USES, operations_of
+
+    use = Use(
+        template=SimpleNamespace(),
+        container="scorer",
+        commands=("mlops batch-predict",),
+        where=where,
+        location=SimpleNamespace(),
+    )  # type: ignore[arg-type]
+    if expected is None:  # fails closed: everything the command does anywhere, writes included
+        expected = sorted(set(WORKLOAD_USES["mlops batch-predict"].values()))
+        assert "write" in expected
+    assert operations_of(use) == expected

@@ -161,6 +161,16 @@ BASELINES: dict[str, Props] = {
         "cleanupPolicies": [{"id": "delete-untagged", "action": "DELETE"}],
         "labels": TAGS,
     },
+    "docker-build:index:Image": {
+        "context": {"location": "."},
+        "dockerfile": {"location": "docker/runtime.Dockerfile"},
+        "buildArgs": {"VARIANT": "cpu"},
+        "platforms": ["linux/amd64"],
+        "push": True,
+        "buildOnPreview": False,
+        "tags": ["123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-prod/runtime:0.1.0-0123456789ab"],
+        "registries": [{"address": "123456789012.dkr.ecr.us-east-1.amazonaws.com", "username": "AWS"}],
+    },
     "aws:eks/cluster:Cluster": {
         "encryptionConfig": {"resources": ["secrets"], "provider": {"keyArn": "arn:aws:kms:k"}},
         "enabledClusterLogTypes": ["api", "audit", "authenticator"],
@@ -334,6 +344,7 @@ SQL = "gcp:sql/databaseInstance:DatabaseInstance"
 EC = "aws:elasticache/replicationGroup:ReplicationGroup"
 ECR = "aws:ecr/repository:Repository"
 AR = "gcp:artifactregistry/repository:Repository"
+IMG = "docker-build:index:Image"
 EKS = "aws:eks/cluster:Cluster"
 NG = "aws:eks/nodeGroup:NodeGroup"
 GKE = "gcp:container/cluster:Cluster"
@@ -421,6 +432,30 @@ CASES: list[Case] = [
     Case("ecr-kms-encryption", ECR, _set("encryptionConfigurations", [{"encryptionType": "AES256"}]), "KMS"),
     Case("artifact-registry-immutable-tags", AR, _set("dockerConfig.immutableTags", False), "immutableTags"),
     Case("artifact-registry-cleanup", AR, _set("cleanupPolicies", []), "cleanupPolicies"),
+    Case("image-build-pushes-to-own-registry", IMG, _set("push", False), "push is not true"),
+    Case("image-build-pushes-to-own-registry", IMG, _set("tags", []), "no tags", id="untagged"),
+    Case(
+        "image-build-pushes-to-own-registry",
+        IMG,
+        _set("tags.0", "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-prod/runtime:latest"),
+        "is 'latest'",
+        id="latest",
+    ),
+    Case(
+        "image-build-pushes-to-own-registry",
+        IMG,
+        _set("tags.0", "docker.io/acme/runtime:0.1.0"),
+        "outside the stack's own registry",
+        id="foreign",
+    ),
+    Case(
+        "image-build-pushes-to-own-registry",
+        IMG,
+        _set("tags.0", "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-staging/runtime:0.1.0-0123456789ab"),
+        "outside the stack's own registry",
+        config={"imageRegistries": ["*.dkr.ecr.us-east-1.amazonaws.com/mlops-prod/"]},
+        id="other-stack",
+    ),
     # compute
     Case("eks-secrets-encryption", EKS, _set("encryptionConfig", DELETE), "secrets"),
     Case("eks-control-plane-logging", EKS, _set("enabledClusterLogTypes", ["api"]), "audit, authenticator"),

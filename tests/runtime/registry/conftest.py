@@ -50,4 +50,4 @@ def train_version(local_settings: RuntimeSettings) -> TrainFn:
 
 @pytest.fixture
 def audit_path(local_settings: RuntimeSettings) -> Path:
-    return local_settings.resolved_audit_log()
+    return Path(local_settings.resolved_audit_log())

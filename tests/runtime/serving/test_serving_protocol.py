@@ -13,6 +13,7 @@ def test_health_and_server_metadata(shared_server: LiveServer) -> None:
     url = shared_server.url
     assert httpx.get(f"{url}/v2/health/live").json() == {"live": True}
     assert httpx.get(f"{url}/v2/health/ready").json() == {"ready": True}
+    assert httpx.get(f"{url}/").json() == {"ready": True}, "load balancers probing / see readiness"
     meta = httpx.get(f"{url}/v2").json()
     assert meta["name"] == "pulumi-mlops" and "version" in meta and meta["extensions"] == []
 
@@ -150,6 +151,7 @@ def test_not_ready_until_a_model_loads(serve: Callable[..., LiveServer]) -> None
     live = serve(model="ghost", ready=False)
     assert httpx.get(f"{live.url}/v2/health/live").status_code == 200
     assert httpx.get(f"{live.url}/v2/health/ready").status_code == 503
+    assert httpx.get(f"{live.url}/").status_code == 503
     assert httpx.get(f"{live.url}/v2/models/ghost/ready").json() == {"name": "ghost", "ready": False}
     response = httpx.post(f"{live.url}/v2/models/ghost/infer", json=v2_request(rows(1)))
     assert response.status_code == 503

@@ -301,7 +301,7 @@ def test_a_model_trained_in_one_pod_is_served_checked_and_retrained_from_others(
     from mlflow import MlflowClient
     from pulumi_mlops.runtime.registry import read_audit
 
-    client = MlflowClient(tracking_uri=tracking)
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
     models = next(b.props["bucket"] for b in graph.of_type("aws:s3/bucket:Bucket") if "-models-" in b.props["bucket"])
 
     # 1. The training CronJob's pod trains, registers and promotes v1; then the pod is gone.
@@ -428,7 +428,7 @@ def test_the_multi_node_torchrun_job_ends_in_the_promotion_gate(
     for node, proc in procs:
         assert proc.wait(timeout=600) == 0, (node.root / "process.log").read_text()[-5000:]
 
-    client = MlflowClient(tracking_uri=tracking)
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
     champion = client.get_model_version_by_alias("churn-mlp", "champion")
     assert champion.version == "1", "rank 0 ran the gate after registering"
     assert len(client.search_model_versions("name='churn-mlp'")) == 1, "only rank 0 registers"

@@ -119,7 +119,7 @@ def test_dev_bootstrap_job_leaves_a_champion(
     )
     assert done.returncode == 0, (tmp_path / "bootstrap.log").read_text()[-4000:]
 
-    client = MlflowClient(tracking_uri=tracking_server)
+    client = MlflowClient(tracking_uri=tracking_server, registry_uri=tracking_server)
     champion = client.get_model_version_by_alias("churn", "champion")
     challenger = client.get_model_version_by_alias("churn", "challenger")
     assert champion.version == challenger.version == "1", "the first version is both (the canary serves it too)"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 from pulumi_mlops.runtime.config import RuntimeSettings
+from pulumi_mlops.runtime.storage import filesystem
 
 __all__ = ["BatchInputError", "atomic_write", "file_digest", "filesystem_for", "read_text"]
 
@@ -18,23 +18,11 @@ class BatchInputError(ValueError):
 
 
 def filesystem_for(location: str, settings: RuntimeSettings) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow filesystem and the path inside it that ``location`` names."""
-    parts = urlsplit(location)
-    if parts.scheme == "s3":
-        endpoint = urlsplit(settings.s3_endpoint_url) if settings.s3_endpoint_url else None
-        fs: pafs.FileSystem = pafs.S3FileSystem(
-            endpoint_override=endpoint.netloc if endpoint else None,
-            scheme=endpoint.scheme if endpoint else "https",
-        )
-        return fs, f"{parts.netloc}{parts.path}".rstrip("/")
-    if parts.scheme == "gs":
-        return pafs.GcsFileSystem(), f"{parts.netloc}{parts.path}".rstrip("/")
-    if parts.scheme in ("", "file"):
-        from pathlib import Path
-
-        path = Path(parts.path if parts.scheme == "file" else location).expanduser().resolve()
-        return pafs.LocalFileSystem(), str(path)
-    raise BatchInputError(f"{location}: unsupported scheme {parts.scheme!r}; use a path, s3:// or gs://")
+    """The pyarrow filesystem and the path inside it that ``location`` names (:func:`runtime.storage.filesystem`)."""
+    try:
+        return filesystem(location, settings)
+    except ValueError as err:
+        raise BatchInputError(str(err)) from None
 
 
 def file_digest(fs: pafs.FileSystem, path: str) -> str:

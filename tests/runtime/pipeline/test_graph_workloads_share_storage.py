@@ -21,16 +21,11 @@ then the retraining Job the drift job creates; the second runs the multi-node to
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-import itertools
 import json
 import os
 import signal
-import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +33,13 @@ import pytest
 import requests
 from pulumi_mlops.runtime.config import RuntimeSettings
 
+from pulumi_mlops.local import FakeKubeApi, GraphPod, LocalS3, LocalTracking, LocalWorkload, free_port, wait_for
+from pulumi_mlops.local.services import CLOUD_ENV
 from pulumi_mlops.preview import ResourceGraph
-
-from .graph_pods import GraphPod, free_port, process_env, run_process, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SPEC_DIR = "/etc/mlops"
-CLOUD = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-"""What EKS Pod Identity and the region give every pod."""
 SHIFT = "mean:0.8,category:0.6,concept:1.0"
 
 
@@ -62,29 +50,24 @@ def graph(previews: Any) -> ResourceGraph:
 
 
 @pytest.fixture(scope="module")
-def s3(graph: ResourceGraph) -> Iterator[str]:
+def bucket_api(graph: ResourceGraph) -> Iterator[LocalS3]:
     """A moto S3 server holding the stack's buckets; this process gets the same keys as the pods."""
-    import boto3
-    from moto.server import ThreadedMotoServer
+    saved = {k: os.environ.get(k) for k in CLOUD_ENV}
+    os.environ.update(CLOUD_ENV)
+    with LocalS3(graph) as server:
+        try:
+            yield server
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port())
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    saved = {k: os.environ.get(k) for k in CLOUD}
-    os.environ.update(CLOUD)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    for bucket in graph.of_type("aws:s3/bucket:Bucket"):
-        client.create_bucket(Bucket=bucket.props["bucket"])
-    try:
-        yield endpoint
-    finally:
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+
+@pytest.fixture(scope="module")
+def s3(bucket_api: LocalS3) -> str:
+    return bucket_api.endpoint
 
 
 def _keys(s3: str, uri: str) -> list[str]:
@@ -104,84 +87,29 @@ def _read(s3: str, bucket: str, key: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def tracking(graph: ResourceGraph, s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def tracking(graph: ResourceGraph, bucket_api: LocalS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``mlflow server`` proxying artifacts to the bucket the graph's MLflow Deployment names."""
-    mlflow_pod = GraphPod.of(graph, "Deployment", "mlflow")
-    server = mlflow_pod.container("mlflow")
-    flags = dict(itertools.pairwise(mlflow_pod.argv(server, {})))
-    assert "--serve-artifacts" in server["args"], "clients reach artifacts only through the server"
-    root = tmp_path_factory.mktemp("tracking")
-    port = free_port()
-    argv = [
-        "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", flags["--artifacts-destination"], "--serve-artifacts",
-    ]  # fmt: skip
-    env = process_env(
-        {"HOME": str(root), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        {**CLOUD, "MLFLOW_S3_ENDPOINT_URL": s3},
-    )
-    log = (root / "server.log").open("wb")
-    proc = subprocess.Popen(argv, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: requests.get(f"{url}/health", timeout=5).status_code == 200, "mlflow server", 240, proc)
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=60)
-        log.close()
+    with LocalTracking(graph, bucket_api, tmp_path_factory.mktemp("tracking")) as server:
+        assert server.artifacts_destination.startswith("s3://") and "-models-" in server.artifacts_destination
+        yield server.url
 
 
-class Workload:
-    """Runs one container of the graph as a local process in a fresh home."""
+class Workload(LocalWorkload):
+    """A graph container as a local process, checking that the graph keeps nothing in the pod."""
 
-    def __init__(self, pod: GraphPod, container: str, root: Path, s3: str, tracking: str) -> None:
-        self.pod, self.spec = pod, pod.container(container)
-        self.root = root
-        root.mkdir(parents=True)
-        self.home = root / "tmp"  # the pod's writable /tmp emptyDir (HOME and MLOPS_HOME live there)
-        self.home.mkdir()
-        self.mounts = pod.config_files(self.spec, root / "mounts")
-        self.s3, self.tracking = s3, tracking
-
-    def env(self, fields: dict[str, str] | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
-        env = self.pod.env(self.spec, fields)
+    def env(self, fields: Any = None, extra: Any = None) -> dict[str, str]:
+        env = self.graph_env(fields)
         assert env["HOME"] == "/tmp" and env["MLOPS_HOME"] == "/tmp/mlops", "scratch space only, on the emptyDir"
         assert env["MLOPS_TRACKING_URI"] == "http://mlflow.mlops-platform.svc.cluster.local:5000"
         assert env["MLOPS_ARTIFACT_ROOT"] == "mlflow-artifacts:/", "artifacts go through the tracking server"
-        local = {
-            **env,
-            "HOME": str(self.home),
-            "MLOPS_HOME": str(self.home / "mlops"),
-            "MLOPS_TRACKING_URI": self.tracking,
-        }
-        if "MLOPS_PUSHGATEWAY_URL" in env:
-            local["MLOPS_PUSHGATEWAY_URL"] = f"http://127.0.0.1:{free_port()}"
-        return process_env(local, {**CLOUD, "MLOPS_S3_ENDPOINT_URL": self.s3, **(extra or {})})
-
-    def argv(self, env: dict[str, str]) -> list[str]:
-        """The container's argv with the mounted spec folder's path made local (also inside ``sh -c``)."""
-        local = str(self.mounts[SPEC_DIR])
-        return [a.replace(SPEC_DIR, local) for a in self.pod.argv(self.spec, env)]
+        return super().env(fields, extra)
 
     def smaller_training_set(self, rows: int) -> None:
-        spec = self.mounts[SPEC_DIR] / "spec.json"
-        data = json.loads(spec.read_text())
-        assert data["data"] == "generated://churn?rows=20000"
-        spec.write_text(json.dumps({**data, "data": f"generated://churn?rows={rows}"}))
+        def smaller(data: dict[str, Any]) -> dict[str, Any]:
+            assert data["data"] == "generated://churn?rows=20000"
+            return {**data, "data": f"generated://churn?rows={rows}"}
 
-    def run(self, argv: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        done = run_process(argv, env, self.home, self.root / "process.log", timeout)
-        assert done.returncode == 0, (
-            f"{argv[:3]} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
-        )
-        return done
-
-    def stored_locally(self, *names: str) -> list[Path]:
-        """Files of ``names`` left in this pod's own folders (they would be lost with the pod)."""
-        return sorted(p for p in self.home.rglob("*") if p.name in names)
+        self.edit_spec(smaller)
 
 
 def _records(rows: int, seed: int, shift: str = "") -> list[dict[str, Any]]:
@@ -190,106 +118,6 @@ def _records(rows: int, seed: int, shift: str = "") -> list[dict[str, Any]]:
     frame = generate_churn(rows, seed=seed, shift=DriftShift.parse(shift))
     features = frame.drop(columns=["customer_id", "event_timestamp", "churned"])
     return list(features.to_dict(orient="records"))
-
-
-# --- a fake Kubernetes API over TLS, reached as a pod reaches its API server ---------------------------------
-
-
-class FakeKubeApi:
-    """Serves the graph's training CronJob and records the Jobs created from it."""
-
-    TOKEN = "drift-service-account-token"
-
-    def __init__(self, root: Path, cron_job: dict[str, Any]) -> None:
-        self.cron_job = {**cron_job, "metadata": {**cron_job["metadata"], "uid": "5e1f-cron-uid"}}
-        self.created: list[dict[str, Any]] = []
-        self.calls: list[tuple[str, str, str]] = []
-        self.sa_dir = root / "serviceaccount"
-        self.sa_dir.mkdir(parents=True)
-        cert, key = _self_signed(self.sa_dir)
-        (self.sa_dir / "token").write_text(self.TOKEN)
-        (self.sa_dir / "namespace").write_text(cron_job["metadata"]["namespace"])
-        api = self
-        base = f"/apis/batch/v1/namespaces/{cron_job['metadata']['namespace']}"
-
-        class Handler(BaseHTTPRequestHandler):
-            def _reply(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                api.calls.append(("GET", self.path, self.headers["Authorization"]))
-                if self.path == f"{base}/cronjobs/{cron_job['metadata']['name']}":
-                    self._reply(200, api.cron_job)
-                else:
-                    self._reply(404, {"kind": "Status", "message": "not found"})
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                api.calls.append(("POST", self.path, self.headers["Authorization"]))
-                api.created.append(body)
-                self._reply(201, body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.port = int(self.server.server_address[1])
-        # The token and CA live where the kubelet mounts them; a local process finds this folder instead.
-        self.site = root / "site"
-        self.site.mkdir()
-        (self.site / "sitecustomize.py").write_text(
-            "from pathlib import Path\n"
-            "import pulumi_mlops.runtime.pipeline.kube as kube\n"
-            f"kube.SERVICE_ACCOUNT_DIR = Path({str(self.sa_dir)!r})\n"
-        )
-
-    def pod_env(self) -> dict[str, str]:
-        """What the kubelet puts in every pod's environment, plus the service-account folder's redirection."""
-        return {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(self.port)} | {
-            "PYTHONPATH": str(self.site)
-        }
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "ca.crt", folder / "server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
 
 
 # --- the tests --------------------------------------------------------------------------------------------------

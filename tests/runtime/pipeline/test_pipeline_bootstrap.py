@@ -17,11 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from pulumi_mlops.local import GraphPod, free_port, process_env, run_process, wait_for
 from pulumi_mlops.preview import PreviewResult
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from graph_pods import GraphPod, free_port, process_env, run_process, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,7 +1,7 @@
-"""A workload of a stack's preview graph as local processes: the container's command, args, environment
-and mounted ConfigMap files exactly as the graph gives them (Kubernetes' ``$(VAR)`` expansion, Secret and
-field references resolved), for tests that rewire only what a laptop lacks (service addresses, ports,
-the pod's own folders)."""
+"""A workload of a stack's preview graph as it would run in its pod: the container's command, args,
+environment and mounted ConfigMap files exactly as the graph gives them (Kubernetes' ``$(VAR)`` expansion,
+Secret and field references resolved), for callers that rewire only what a laptop lacks (service
+addresses, ports, the pod's own folders)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,14 @@ from typing import Any
 
 from pulumi_mlops.preview import ResourceGraph
 
-__all__ = ["GraphPod", "expand", "free_port", "process_env", "run_process", "wait_for"]
+__all__ = ["WORKLOAD_TYPES", "GraphPod", "expand", "free_port", "process_env", "run_process", "wait_for"]
+
+WORKLOAD_TYPES = {
+    "Deployment": "kubernetes:apps/v1:Deployment",
+    "CronJob": "kubernetes:batch/v1:CronJob",
+    "Job": "kubernetes:batch/v1:Job",
+}
+"""Pulumi type tokens of the workload kinds a graph pod can come from."""
 
 _REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
@@ -59,11 +66,19 @@ class GraphPod:
 
     @classmethod
     def of(cls, graph: ResourceGraph, kind: str, name: str) -> GraphPod:
-        """The workload of ``kind`` (``Deployment``, ``CronJob``) whose ``metadata.name`` is ``name``."""
-        types = {"Deployment": "kubernetes:apps/v1:Deployment", "CronJob": "kubernetes:batch/v1:CronJob"}
-        found = [r.props for r in graph.of_type(types[kind]) if r.props["metadata"]["name"] == name]
-        assert len(found) == 1, f"{len(found)} {kind}s named {name!r}"
+        """The workload of ``kind`` (``Deployment``, ``CronJob``, ``Job``) whose ``metadata.name`` is ``name``."""
+        found = [r.props for r in graph.of_type(WORKLOAD_TYPES[kind]) if r.props["metadata"]["name"] == name]
+        if len(found) != 1:
+            raise LookupError(f"the graph has {len(found)} {kind}s named {name!r}, not one")
         return cls(found[0], graph)
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["metadata"]["name"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.manifest.get("kind", "Job"))
 
     @property
     def namespace(self) -> str:
@@ -75,7 +90,8 @@ class GraphPod:
 
     def container(self, name: str) -> dict[str, Any]:
         found = [c for c in self.spec["containers"] if c["name"] == name]
-        assert len(found) == 1, f"no container named {name!r}"
+        if len(found) != 1:
+            raise LookupError(f"{self.name}: no container named {name!r}")
         return found[0]
 
     def _objects(self, kind: str) -> dict[str, dict[str, str]]:
@@ -99,13 +115,20 @@ class GraphPod:
                 env[item["name"]] = secrets[ref["name"]][ref["key"]]
             else:
                 path = item["valueFrom"]["fieldRef"]["fieldPath"]
-                assert fields and path in fields, f"{item['name']}: give the value of field {path}"
+                if not fields or path not in fields:
+                    raise LookupError(f"{self.name}: {item['name']} needs the value of field {path}")
                 env[item["name"]] = fields[path]
         return env
 
     def argv(self, container: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
         """Command and args, ``$(VAR)``-expanded."""
         return [expand(str(a), env) for a in [*container.get("command", []), *container.get("args", [])]]
+
+    def mounted_config_maps(self) -> dict[str, dict[str, str]]:
+        """ConfigMap name -> data, for each ConfigMap volume of the pod."""
+        config_maps = self._objects("ConfigMap")
+        names = [v["configMap"]["name"] for v in self.spec.get("volumes", []) if "configMap" in v]
+        return {name: config_maps[name] for name in names if name in config_maps}
 
     def config_files(self, container: Mapping[str, Any], root: Path) -> dict[str, Path]:
         """Mount path -> local folder holding the keys of each ConfigMap volume the container mounts."""
@@ -146,11 +169,11 @@ def wait_for(check: Any, what: str, within_s: float = 180.0, proc: subprocess.Po
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"{what}: the process exited with {proc.returncode}")
+            raise RuntimeError(f"{what}: the process exited with {proc.returncode}")
         try:
             if check():
                 return
         except Exception:
             pass
         time.sleep(0.5)
-    raise AssertionError(f"{what}: not after {within_s:.0f} s")
+    raise TimeoutError(f"{what}: not after {within_s:.0f} s")

@@ -26,7 +26,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,6 +79,8 @@ class DemoSummary:
     baseline_drift_share: float = 0.0
     shifted_drift_share: float = 0.0
     drifted_features: list[str] = field(default_factory=list)
+    kube_calls: list[str] = field(default_factory=list)
+    """``METHOD path (authorized|anonymous)`` of each call the drift job made to the Kubernetes API."""
     retrain_job: str = ""
     retrain_action: str = ""
     retrain_reason: str = ""
@@ -230,14 +232,27 @@ class _Run:
         return json.loads(self.s3.read(bucket, key)), key.rsplit("/", 1)[0]
 
 
-def run_stack_demo(graph: ResourceGraph, config: DemoConfig, step: Step = lambda _: None) -> DemoSummary:
-    """Run the loop on ``graph`` (an AWS stack's preview); ``step`` gets a line before each stage."""
+def run_stack_demo(
+    graph: ResourceGraph,
+    config: DemoConfig,
+    step: Step = lambda _: None,
+    *,
+    s3: LocalS3 | None = None,
+    tracking: LocalTracking | None = None,
+) -> DemoSummary:
+    """Run the loop on ``graph`` (an AWS stack's preview); ``step`` gets a line before each stage.
+
+    ``s3`` and ``tracking`` are services the caller started (and closes, so it can inspect them after);
+    by default the run starts its own and stops them at the end."""
     started = time.monotonic()
     home = config.home.resolve()
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     step("start the local services: the stack's buckets on a loopback S3 API, its MLflow server on sqlite")
-    with _cloud_keys(), LocalS3(graph) as s3, LocalTracking(graph, s3, home / "services" / "mlflow") as tracking:
+    with ExitStack() as services:
+        services.enter_context(_cloud_keys())
+        s3 = s3 or services.enter_context(LocalS3(graph))
+        tracking = tracking or services.enter_context(LocalTracking(graph, s3, home / "services" / "mlflow"))
         run = _Run(graph, config, s3, tracking)
         _loop(run, step)
     run.summary.seconds = round(time.monotonic() - started, 1)
@@ -306,6 +321,10 @@ def _loop(run: _Run, step: Step) -> None:
             drift.run(drift.argv(env), env)
         finally:
             api.close()
+        summary.kube_calls = [
+            f"{method} {path} ({'authorized' if auth == f'Bearer {api.TOKEN}' else 'anonymous'})"
+            for method, path, auth in api.calls
+        ]
         report, folder = run.latest_report(drift_out)
         summary.shifted_drift_share = round(report["drift_share"], 3)
         summary.drifted_features = [f["name"] for f in report["features"] if f.get("drifted")]

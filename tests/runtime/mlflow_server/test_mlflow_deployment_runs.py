@@ -16,11 +16,8 @@ import configparser
 import io
 import itertools
 import os
-import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 import uuid
@@ -31,18 +28,13 @@ from typing import Any
 import pytest
 import requests
 
+from pulumi_mlops.local import expand, free_port, process_env
+
 POSTGRES = ("127.0.0.1", 5432)
 BUCKET_ENDPOINT_ENV = "MLFLOW_S3_ENDPOINT_URL"
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 _UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "K": 10**3, "M": 10**6, "G": 10**9}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _bytes(quantity: str) -> int:
@@ -50,17 +42,6 @@ def _bytes(quantity: str) -> int:
         if quantity.endswith(unit):
             return int(float(quantity[: -len(unit)]) * factor)
     return int(quantity)
-
-
-def expand(value: str, env: Mapping[str, str]) -> str:
-    """Kubernetes' expansion of ``$(VAR)`` in command, args and env values (``$$`` escapes; unknown stays)."""
-
-    def one(m: re.Match[str]) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        return env.get(m.group(1), m.group(0))
-
-    return _REF.sub(one, value)
 
 
 def container_env(container: Mapping[str, Any], secrets: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
@@ -146,12 +127,6 @@ def _swap_prefix(value: str, mounts: Mapping[str, Path]) -> str:
     return value
 
 
-def _process_env(env: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The process environment: the container's, the image's PATH (this interpreter's bin first), ``extra``."""
-    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
-    return {"PATH": path, **env, **(extra or {})}
-
-
 @pytest.fixture
 def databases() -> Iterator[dict[str, str]]:
     """Throwaway names for the tracking and auth databases; the tracking one is created (RDS does that)."""
@@ -181,7 +156,7 @@ def databases() -> Iterator[dict[str, str]]:
 def s3() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port())
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port())
     server.start()
     host, port = server.get_host_and_port()
     try:
@@ -261,7 +236,7 @@ def test_dev_mlflow_deployment_serves_with_auth_on_postgres_and_s3(
     for expected in ("created database", "exists"):
         done = subprocess.run(
             [*init_argv[:3], databases["mlflow_auth"]],
-            env=_process_env(local_init_env),
+            env=process_env(local_init_env, {}),
             capture_output=True,
             text=True,
             timeout=120,
@@ -288,7 +263,7 @@ def test_dev_mlflow_deployment_serves_with_auth_on_postgres_and_s3(
         return out.getvalue()
 
     mounts = pod.mount(server, rewrite_secret)
-    port = _free_port()
+    port = free_port()
     flags = dict(itertools.pairwise(argv))
     local_argv = list(argv)
     for flag, local in (
@@ -312,7 +287,7 @@ def test_dev_mlflow_deployment_serves_with_auth_on_postgres_and_s3(
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(
         local_argv,
-        env=_process_env(local_env, cloud),
+        env=process_env(local_env, cloud),
         cwd=mounts["/tmp"],
         stdout=log,
         stderr=subprocess.STDOUT,

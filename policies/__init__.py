@@ -17,12 +17,14 @@ from . import (
     capacity,
     compute,
     cost,
+    exposure,
     identity,
     kubernetes,
     lifecycle,
     network,
     ordering,
     prerequisites,
+    rbac,
     reachability,
     references,
     registry,
@@ -55,7 +57,7 @@ PACK_NAME = "pulumi-mlops"
 DEFAULT_ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
 """Level of the pack; policies that only advise set ``ADVISORY`` themselves."""
 
-POLICY_MODULES = (storage, registry, compute, kubernetes, identity, network, cost, tagging, stack)
+POLICY_MODULES = (storage, registry, compute, kubernetes, rbac, exposure, identity, network, cost, tagging, stack)
 """Modules of resource guardrails and whole-stack rules."""
 READINESS_MODULES = (ordering, prerequisites, capacity, reachability, references, lifecycle, apis, bootstrap)
 """Modules of deploy-readiness analyses: would a real ``pulumi up`` converge and the platform work."""
@@ -118,7 +120,8 @@ def policy_config_for(spec: PlatformSpec) -> dict[str, dict[str, Any]]:
         "imageRegistries": own_registries_for(spec),
         "requiredTags": list(DEFAULT_CONFIG["requiredTags"]),
         "requireCmek": spec.buckets.cmek,
-        "preinstalledCrdGroups": [],
+        # An existing GKE cluster (1.30.3 and later) serves ComputeClass itself; a created one is its installer.
+        "preinstalledCrdGroups": ["cloud.google.com"] if spec.cloud == "gcp" and spec.cluster.existing else [],
         "externalBuckets": list(spec.buckets.external),
     }
     config: dict[str, dict[str, Any]] = {}

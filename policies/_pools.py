@@ -9,6 +9,7 @@ the ones the pool declares plus those the cloud adds, and the taints that keep p
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -291,7 +292,10 @@ def _gke_pool(res: PolicyResource) -> NodePool:
     machine = str(get(props, "nodeConfig.machineType", "e2-medium"))
     itype = instance_type("gcp", machine)
     accelerators = list(iter_dicts(get(props, "nodeConfig.guestAccelerators")))
-    gpus = sum(int(float(get(a, "count", 1))) for a in accelerators) if accelerators else None
+    # A shared GPU (time-sharing, MPS) is advertised as max_shared_clients_per_gpu nvidia.com/gpu.
+    sharing = [get(a, "gpuSharingConfig") for a in accelerators]
+    clients = [int(float(get(c, "maxSharedClientsPerGpu", 1))) if isinstance(c, Mapping) else 1 for c in sharing]
+    gpus = sum(int(float(get(a, "count", 1))) * n for a, n in zip(accelerators, clients, strict=True)) or None
     image = str(get(props, "nodeConfig.imageType", "COS_CONTAINERD")).upper()
     allocatable = None
     if itype is not None:
@@ -316,6 +320,13 @@ def _gke_pool(res: PolicyResource) -> NodePool:
     }
     if accelerators:
         labels["cloud.google.com/gke-accelerator"] = frozenset(str(get(a, "type")) for a in accelerators)
+    for config in sharing:
+        if isinstance(config, Mapping):  # GKE labels shared-GPU nodes with the strategy and the clients per GPU
+            strategy = str(get(config, "gpuSharingStrategy", "")).lower().replace("_", "-")
+            labels["cloud.google.com/gke-gpu-sharing-strategy"] = frozenset({strategy})
+            labels["cloud.google.com/gke-max-shared-clients-per-gpu"] = frozenset(
+                {str(int(float(get(config, "maxSharedClientsPerGpu", 1))))}
+            )
     for key, flag in (("cloud.google.com/gke-spot", "spot"), ("cloud.google.com/gke-preemptible", "preemptible")):
         if is_true(get(props, f"nodeConfig.{flag}")):
             labels[key] = frozenset({"true"})
@@ -338,17 +349,29 @@ def _gke_pool(res: PolicyResource) -> NodePool:
     )
 
 
-def _gke_auto_provisioning(res: PolicyResource) -> NodePool | None:
-    """Node auto-provisioning: any machine within the cluster's resource limits, labelled as pods ask."""
+def _gke_auto_provisioning(res: PolicyResource, pools: Sequence[NodePool]) -> NodePool | None:
+    """Node auto-provisioning: any machine within what the cluster's resource limits leave once every node pool of
+    the cluster is at its maximum (GKE counts all node pools against the limits), labelled as pods ask."""
     if not is_true(get(res.props, "clusterAutoscaling.enabled")):
         return None
     limits = {
         str(get(r, "resourceType")): float(get(r, "maximum", 0))
         for r in iter_dicts(get(res.props, "clusterAutoscaling.resourceLimits"))
     }
-    gpus = int(sum(v for k, v in limits.items() if k.startswith("nvidia-")))
+    cpu, memory_gb = limits.get("cpu", 0.0), limits.get("memory", 0.0)
+    gpus = {k: v for k, v in limits.items() if k.startswith("nvidia-")}
+    for pool in pools:
+        if pool.kind != "gke" or pool.max_nodes is None or not pool.shapes or pool.shapes[0].itype is None:
+            continue
+        itype = pool.shapes[0].itype
+        cpu -= itype.vcpus * pool.max_nodes
+        memory_gb -= math.ceil(itype.memory_mib / 1024) * pool.max_nodes
+        for accelerator in pool.shapes[0].labels.get("cloud.google.com/gke-accelerator") or ():
+            if accelerator in gpus:
+                gpus[accelerator] -= itype.gpus * pool.max_nodes
+    free_gpus = int(sum(max(0.0, v) for v in gpus.values()))
     allocatable = Allocatable(
-        cpu_milli=int(limits.get("cpu", 0) * 1000), memory_mib=int(limits.get("memory", 0) * 1024), gpus=gpus, pods=110
+        cpu_milli=int(max(0.0, cpu) * 1000), memory_mib=int(max(0.0, memory_gb) * 1024), gpus=free_gpus, pods=110
     )
     return NodePool(
         res=res,
@@ -357,7 +380,7 @@ def _gke_auto_provisioning(res: PolicyResource) -> NodePool | None:
         taints=[],
         min_nodes=0,
         max_nodes=None,
-        max_gpus=gpus,
+        max_gpus=free_gpus,
         any_shape=True,
     )
 
@@ -396,10 +419,10 @@ def node_pools(graph: StackGraph) -> list[NodePool]:
             pools.append(_karpenter_pool(res, node_classes, overhead))
         elif res.resource_type == GKE_NODE_POOL:
             pools.append(_gke_pool(res))
-        elif res.resource_type == GKE_CLUSTER:
-            nap = _gke_auto_provisioning(res)
-            if nap is not None:
-                pools.append(nap)
+    for res in graph.of_type(GKE_CLUSTER):
+        nap = _gke_auto_provisioning(res, pools)
+        if nap is not None:
+            pools.append(nap)
     return pools
 
 

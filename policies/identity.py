@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from fnmatch import fnmatch
 from typing import Any
@@ -35,6 +36,7 @@ SA_IAM_BINDING = "gcp:serviceaccount/iAMBinding:IAMBinding"
 SA_IAM_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
 AR_IAM_MEMBER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
 GCP_SA_KEY = "gcp:serviceaccount/key:Key"
+WIF_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
 
 AWS_POLICY_TYPES = (IAM_POLICY, IAM_ROLE_POLICY, IAM_USER_POLICY, IAM_GROUP_POLICY, IAM_ROLE)
 GCP_AUTHORITATIVE = (PROJECT_IAM_BINDING, PROJECT_IAM_POLICY, BUCKET_IAM_BINDING, BUCKET_IAM_POLICY)
@@ -57,6 +59,7 @@ RESOURCE_TYPES: tuple[str, ...] = tuple(
             *GCP_AUTHORITATIVE,
             *GCP_MEMBER_TYPES,
             GCP_SA_KEY,
+            WIF_PROVIDER,
         )
     )
 )
@@ -235,3 +238,101 @@ def _public_members(args: ResourceValidationArgs, report: Report) -> None:
 )
 def _sa_keys(args: ResourceValidationArgs, report: Report) -> None:
     report("service account key created: use Workload Identity instead")
+
+
+_PINNING_OPERATORS = ("stringequals", "stringlike")
+_WILDCARDS = re.compile(r"[*?]")
+_REPOSITORY_PIN = re.compile(
+    r"(assertion|attribute)\.(repository|repository_id|project_path|project_id)\s*==\s*['\"][^'\"*]+['\"]"
+)
+_IMPERSONATION_ROLES = ("roles/iam.workloadIdentityUser", "roles/iam.serviceAccountTokenCreator")
+
+
+def _claim_values(st: Mapping[str, Any], key: str) -> tuple[list[str], bool] | None:
+    """Values a trust statement requires of claim ``key`` and whether they are patterns (StringLike); None when no
+    plain StringEquals/StringLike condition names it."""
+    block = st.get("Condition")
+    if not isinstance(block, Mapping):
+        return None
+    for operator, pairs in block.items():
+        if str(operator).lower() not in _PINNING_OPERATORS or not isinstance(pairs, Mapping):
+            continue
+        for name, values in pairs.items():
+            if str(name).lower() == key.lower():
+                return [str(v) for v in as_list(values)], str(operator).lower() == "stringlike"
+    return None
+
+
+def _loose_subject(value: str) -> bool:
+    """A ``sub`` pattern that admits more than one repository's named ref, environment or service account: a
+    wildcard before the fourth ``:``-separated field has begun (``repo:org/app:*``, ``system:serviceaccount:ns:*``)."""
+    match = _WILDCARDS.search(value)
+    if match is None:
+        return False
+    fields = value[: match.start()].split(":")
+    return len(fields) < 4 or not fields[3]
+
+
+def _oidc_trust(args: ResourceValidationArgs, report: Report) -> None:
+    doc = json_doc(get(args.props, "assumeRolePolicy"))
+    for i, st in _allow_statements(doc):
+        principal = st.get("Principal")
+        federated = [str(v) for v in as_list(principal.get("Federated"))] if isinstance(principal, Mapping) else []
+        for arn in (a for a in federated if ":oidc-provider/" in a):
+            host = arn.split(":oidc-provider/", 1)[1]
+            where = f"assumeRolePolicy Statement[{i}] ({host})"
+            aud = _claim_values(st, f"{host}:aud")
+            if aud is None or (aud[1] and any(_WILDCARDS.search(v) for v in aud[0])):
+                report(f"{where} does not pin {host}:aud to exact values: require the audience (sts.amazonaws.com)")
+            sub = _claim_values(st, f"{host}:sub")
+            if sub is None:
+                report(
+                    f"{where} does not pin {host}:sub: any workload of the issuer could assume the role; require the "
+                    "exact subjects (repo:<owner>/<repo>:environment:<name>, system:serviceaccount:<ns>:<sa>)"
+                )
+            elif sub[1] and any(_loose_subject(v) for v in sub[0]):
+                loose = ", ".join(v for v in sub[0] if _loose_subject(v))
+                report(
+                    f"{where} lets {host}:sub match {loose}: every branch, pull request or environment of the "
+                    "repository (or every service account) could assume the role; list the exact subjects"
+                )
+
+
+def _wif_provider(args: ResourceValidationArgs, report: Report) -> None:
+    if get(args.props, "oidc") is None:
+        return
+    condition = str(get(args.props, "attributeCondition", "") or "")
+    if not _REPOSITORY_PIN.search(condition):
+        issuer = get(args.props, "oidc.issuerUri", "the issuer")
+        report(
+            f"attributeCondition {condition!r} does not pin the repository: every repository using {issuer} could "
+            "exchange its tokens; require assertion.repository == '<owner>/<repo>' (GitLab: assertion.project_path)"
+        )
+
+
+def _whole_pool(args: ResourceValidationArgs, report: Report) -> None:
+    role = str(get(args.props, "role", ""))
+    members = [str(m) for m in as_list(get(args.props, "member")) + as_list(get(args.props, "members"))]
+    for member in members:
+        if role in _IMPERSONATION_ROLES and member.startswith("principalSet://") and member.endswith("/*"):
+            report(
+                f"{role} granted to {member}, every identity of the pool: bind the exact subjects "
+                "(principal://.../subject/<sub>) or one attribute (principalSet://.../attribute.<name>/<value>)"
+            )
+
+
+@resource_policy(
+    "oidc-trust-pinned",
+    "IAM roles trusting an OIDC provider require its aud with StringEquals and its sub as exact values or "
+    "patterns fixed through the fourth ':' field; GCP workload identity providers pin the repository in "
+    "attributeCondition; no service account is impersonable by a whole workload identity pool.",
+    [IAM_ROLE, WIF_PROVIDER, SA_IAM_MEMBER, SA_IAM_BINDING],
+    registry=POLICIES,
+)
+def _oidc_pinned(args: ResourceValidationArgs, report: Report) -> None:
+    if args.resource_type == IAM_ROLE:
+        _oidc_trust(args, report)
+    elif args.resource_type == WIF_PROVIDER:
+        _wif_provider(args, report)
+    else:
+        _whole_pool(args, report)

@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 PACK_VERSION = "0.1.0"
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 _TO_PROTO = {
     EnforcementLevel.ADVISORY: proto.ADVISORY,
@@ -99,7 +98,9 @@ class PolicyReport:
     violations: list[Violation] = field(default_factory=list)
     resources: int = 0
     source: str = ""
-    """The stack file the resources come from (the SARIF artifact location)."""
+    """The stack file the resources come from (the SARIF location of stack-wide results)."""
+    locations: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """``(file, line)`` where the program registered each resource, by URN (the SARIF result locations)."""
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -134,62 +135,10 @@ class PolicyReport:
         return json.dumps(doc, indent=2) + "\n"
 
     def to_sarif(self) -> dict[str, Any]:
-        """SARIF 2.1.0: rules are the pack's policies, results its violations (logical location: the URN)."""
-        index = {p.name: i for i, p in enumerate(self.policies)}
-        rules = [
-            {
-                "id": p.name,
-                "name": "".join(part.capitalize() for part in p.name.split("-")),
-                "shortDescription": {"text": p.description},
-                "fullDescription": {"text": p.description},
-                "defaultConfiguration": {"level": "error" if p.level == "mandatory" else "warning"},
-                "properties": {
-                    "enforcementLevel": p.level,
-                    "resourceTypes": list(p.resource_types),
-                    "policyType": "stack" if p.stack_policy else "resource",
-                    "tags": ["pulumi", "crossguard", "iac"],
-                },
-            }
-            for p in self.policies
-        ]
-        results = []
-        for v in self.violations:
-            location: dict[str, Any] = {
-                "logicalLocations": [
-                    {"name": v.resource_name, "fullyQualifiedName": v.urn, "kind": "resource"},
-                ]
-            }
-            if self.source:
-                location["physicalLocation"] = {"artifactLocation": {"uri": self.source}}
-            result: dict[str, Any] = {
-                "ruleId": v.policy,
-                "level": "error" if v.mandatory else "warning",
-                "message": {"text": f"{v.resource_type} {v.resource_name}: {v.message}"},
-                "locations": [location],
-                "partialFingerprints": {"policyUrn/v1": f"{v.policy}|{v.urn}|{v.message}"},
-                "properties": {"enforcementLevel": v.level, "unknownDuringPreview": v.unknown},
-            }
-            if v.policy in index:
-                result["ruleIndex"] = index[v.policy]
-            results.append(result)
-        return {
-            "$schema": SARIF_SCHEMA,
-            "version": "2.1.0",
-            "runs": [
-                {
-                    "tool": {
-                        "driver": {
-                            "name": PACK_NAME,
-                            "version": PACK_VERSION,
-                            "informationUri": "https://www.pulumi.com/docs/using-pulumi/crossguard/",
-                            "rules": rules,
-                        }
-                    },
-                    "automationDetails": {"id": f"{PACK_NAME}/{self.stack}/"},
-                    "results": results,
-                }
-            ],
-        }
+        """SARIF 2.1.0 (``policies/sarif.py``): results placed at the program line that registered the resource."""
+        from .sarif import to_sarif
+
+        return to_sarif(self)
 
 
 def _wire(value: Any) -> Any:
@@ -355,6 +304,7 @@ def _run(
         violations=violations,
         resources=len(resources),
         source=source,
+        locations={r.urn: (r.source_file, r.source_line) for r in resources if r.source_file and r.source_line},
     )
 
 

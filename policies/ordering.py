@@ -45,6 +45,8 @@ class CrdInstaller:
     """A GKE cluster with ``gatewayApiConfig.channel`` set installs them itself."""
     disabled_by: str = ""
     """Values path that, set to false, makes the chart skip the CRDs (``crds.enabled``)."""
+    gke: bool = False
+    """Every GKE cluster serves the group itself (ComputeClass: GKE 1.30.3 and later)."""
 
 
 CRD_INSTALLERS: dict[str, CrdInstaller] = {
@@ -60,6 +62,7 @@ CRD_INSTALLERS: dict[str, CrdInstaller] = {
     "kueue.x-k8s.io": CrdInstaller(("kueue",)),
     "cert-manager.io": CrdInstaller(("cert-manager",), disabled_by="crds.enabled"),
     "networking.gke.io": CrdInstaller((), gke_gateway_api=True),
+    "cloud.google.com": CrdInstaller((), gke=True),
 }
 """API group -> what installs its CRDs (kube-prometheus-stack: ``charts/crds``; Envoy Gateway's
 ``gateway-helm`` ships the Gateway API CRDs; Karpenter's chart ships its own in ``crds/``)."""
@@ -93,6 +96,8 @@ def _installs(res: PolicyResource, group: str, installer: CrdInstaller) -> bool:
         return not (installer.disabled_by and get(res.props, f"values.{installer.disabled_by}") is False)
     if res.resource_type == CRD:
         return str(get(res.props, "spec.group", "")) == group
+    if res.resource_type == GKE_CLUSTER and installer.gke:
+        return True
     if res.resource_type == GKE_CLUSTER and installer.gke_gateway_api:
         channel = str(get(res.props, "gatewayApiConfig.channel", ""))
         return channel not in ("", "CHANNEL_DISABLED")
@@ -148,6 +153,8 @@ def _check_waits(
     else:
         known = CRD_INSTALLERS.get(group, CrdInstaller(()))
         hint = f"install them first (chart {' or '.join(known.charts)})" if known.charts else "install its CRDs first"
+        if known.gke:
+            hint = "they come with every GKE cluster (1.30.3 and later): create it on GKE"
         if known.gke_gateway_api:
             hint += " or, on GKE, set the cluster's gatewayApiConfig.channel to CHANNEL_STANDARD"
         report_violation(

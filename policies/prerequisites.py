@@ -4,7 +4,11 @@
   chart), which the HPA waits for; GKE serves the API itself. Without it the HPA never scales.
 - A PersistentVolumeClaim (declared, a StatefulSet's claim template, or rendered by a chart from its
   values) that names no StorageClass needs a default one (EKS 1.30+ has none); a named class must exist,
-  and an EBS CSI class needs the EBS CSI driver. Otherwise the claim stays Pending forever.
+  and an EBS CSI class needs the EBS CSI driver. A statically provisioned volume (``storageClassName: ""`` on
+  claim and volume, the claim naming it in ``volumeName``) needs no class: the named PersistentVolume must be
+  the stack's, of class ``""``, and reserved (``claimRef``) for that claim or for none; a claim naming a volume
+  without ``storageClassName`` gets the default class and never binds to it. Otherwise the claim stays Pending
+  forever.
 - NetworkPolicy objects need a CNI that enforces them (the VPC CNI network policy agent, GKE Dataplane V2
   or GKE network policy); otherwise the API server accepts them and nothing is isolated.
 - Gateway API objects need the Gateway API CRDs, installed before them; a Gateway needs a controller for
@@ -16,7 +20,9 @@
 
 from __future__ import annotations
 
-from pulumi_policy import Policy, ReportViolation, StackValidationArgs
+from collections.abc import Mapping
+
+from pulumi_policy import Policy, PolicyResource, ReportViolation, StackValidationArgs
 
 from ._base import get, is_true, stack_policy
 from ._graph import HELM_RELEASE, STATEFUL_SET, StackGraph
@@ -117,7 +123,8 @@ def _metrics_api(args: StackValidationArgs, report_violation: ReportViolation) -
     "pvc-storage-class-available",
     "Every PersistentVolumeClaim (declared, a StatefulSet claim template, or rendered by kube-prometheus-stack, "
     "Grafana or the Pushgateway from values) without storageClassName has a default StorageClass, a named class "
-    "exists, and EBS classes have the EBS CSI driver.",
+    'exists, EBS classes have the EBS CSI driver, and a claim of class "" binds a PersistentVolume of the stack of '
+    'class "" reserved for it or for none.',
     (PVC, PV, STATEFUL_SET, STORAGE_CLASS, HELM_RELEASE, EKS_ADDON, EKS_CLUSTER, GKE_CLUSTER),
     registry=POLICIES,
 )
@@ -130,6 +137,13 @@ def _storage_classes(args: StackValidationArgs, report_violation: ReportViolatio
     ebs_driver = bool(addons(graph, "aws-ebs-csi-driver") or graph.helm_releases("aws-ebs-csi-driver"))
     for owner, where, value in found:
         claim = f"{label(owner)} claims a volume ({where})"
+        volume_name = get(owner.props, "spec.volumeName") if owner.resource_type == PVC else None
+        if volume_name and (value is NO_CLASS or value == ""):
+            given = None if value is NO_CLASS else ""
+            problem = _static_binding(graph, owner, str(volume_name), given, defaults[0] if defaults else "")
+            if problem:
+                report_violation(f"{claim} of PersistentVolume {volume_name!r}, {problem}", owner.urn)
+            continue
         if value is NO_CLASS:
             if not defaults:
                 report_violation(
@@ -141,10 +155,11 @@ def _storage_classes(args: StackValidationArgs, report_violation: ReportViolatio
                 continue
             value = defaults[0]
         elif value == "":
-            if not graph.of_type(PV):
+            if not [pv for pv in graph.of_type(PV) if _volume_class(pv) == "" and _reserved_for(pv, owner)]:
                 report_violation(
                     f'{claim} with storageClassName "" (no dynamic provisioning) and the stack creates no '
-                    "PersistentVolume for it: name a StorageClass or drop the field to use the default",
+                    'PersistentVolume of class "" it can bind: name the volume (volumeName) the stack creates for '
+                    "it, or name a StorageClass or drop the field to use the default",
                     owner.urn,
                 )
             continue
@@ -161,6 +176,49 @@ def _storage_classes(args: StackValidationArgs, report_violation: ReportViolatio
                 "installed: add the EKS add-on 'aws-ebs-csi-driver' with its IAM role",
                 owner.urn,
             )
+
+
+def _volume_class(pv: PolicyResource) -> str:
+    return str(get(pv.props, "spec.storageClassName", "") or "")
+
+
+def _reserved_for(pv: PolicyResource, claim: PolicyResource) -> bool:
+    """The volume's ``claimRef`` names ``claim``, or it has none (any claim of its class may bind it)."""
+    ref = get(pv.props, "spec.claimRef")
+    if not isinstance(ref, Mapping) or not ref:
+        return True
+    return (str(get(ref, "namespace", "")), str(get(ref, "name", ""))) == (namespace_of(claim), name_of(claim))
+
+
+def _static_binding(
+    graph: StackGraph, claim: PolicyResource, volume_name: str, given: str | None, default: str
+) -> str | None:
+    """Why a claim of class ``given`` (``None``: no storageClassName, so the cluster's ``default`` applies) naming
+    ``volume_name`` never binds it (``None`` when it does)."""
+    volumes = [pv for pv in graph.of_type(PV) if name_of(pv) == volume_name]
+    if not volumes:
+        return (
+            "which the stack does not create: create the PersistentVolume (static provisioning) or drop "
+            "volumeName to provision dynamically"
+        )
+    pv = volumes[0]
+    if given is None and _volume_class(pv) != default:
+        return (
+            f"without storageClassName, so the API server gives it the default class {default!r} and it never "
+            f'binds the volume of class {_volume_class(pv)!r}: set storageClassName: "" on the claim (and the volume)'
+        )
+    if given == "" and _volume_class(pv) != "":
+        return (
+            f'which has storageClassName {_volume_class(pv)!r} while the claim has "": a claim binds only a '
+            'volume of its own class: set storageClassName: "" on the volume'
+        )
+    if not _reserved_for(pv, claim):
+        ref = get(pv.props, "spec.claimRef")
+        return (
+            f"which its claimRef reserves for {get(ref, 'namespace', '')}/{get(ref, 'name', '')}: point the claimRef "
+            f"at {namespace_of(claim)}/{name_of(claim)}"
+        )
+    return None
 
 
 # --- 3. network policy enforcement ------------------------------------------------------------

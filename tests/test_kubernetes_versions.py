@@ -9,6 +9,7 @@ import pytest
 from pulumi_mlops.components.aws.cluster import ADDON_VERSIONS, EksCluster, EksClusterArgs
 from pulumi_mlops.components.aws.cluster_autoscaler import AUTOSCALER_IMAGE_TAGS
 from pulumi_mlops.components.aws.karpenter import KARPENTER_KUBERNETES_RANGE
+from pulumi_mlops.components.aws.mountpoint import MOUNTPOINT_VERSIONS
 
 from pulumi_mlops.preview import PreviewResult, run_program
 from pulumi_mlops.spec import ClusterSpec, SpecError, parse_spec
@@ -16,7 +17,15 @@ from pulumi_mlops.spec.platform import SUPPORTED_KUBERNETES_VERSIONS
 
 Previews = Callable[[str], PreviewResult]
 STACKS = ("dev", "staging", "prod", "gcp-dev", "gcp-prod")
-EKS_ADDONS = {"vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver"}
+EKS_ADDONS = {
+    "vpc-cni",
+    "kube-proxy",
+    "eks-pod-identity-agent",
+    "coredns",
+    "aws-ebs-csi-driver",
+    "metrics-server",
+    "eks-node-monitoring-agent",
+}
 
 
 def _minor(version: str) -> tuple[int, int]:
@@ -58,6 +67,13 @@ def test_the_cluster_autoscaler_minor_matches_the_cluster(version: str) -> None:
     tag = AUTOSCALER_IMAGE_TAGS.get(version)
     assert tag is not None, f"components/aws/cluster_autoscaler.py AUTOSCALER_IMAGE_TAGS has no row for {version}"
     assert _minor(tag) == _minor(version)
+
+
+@pytest.mark.parametrize("version", SUPPORTED_KUBERNETES_VERSIONS)
+def test_the_mountpoint_add_on_is_pinned_for_the_version(version: str) -> None:
+    pinned = MOUNTPOINT_VERSIONS.get(version)
+    assert pinned is not None, f"components/aws/mountpoint.py MOUNTPOINT_VERSIONS has no row for {version}"
+    assert pinned.startswith("v2.") and "-eksbuild." in pinned, "driver v2: Mountpoint pods, fsGroup honoured"
 
 
 @pytest.mark.parametrize("version", SUPPORTED_KUBERNETES_VERSIONS)

@@ -80,7 +80,7 @@ BROKEN: list[tuple[str, str, str, Any, str]] = [
         5,
         "platform.gpu_pools[0]: min_nodes (5) must not exceed max_nodes (3)",
     ),
-    ("dev", "gpu_pools.0.instance_type", "wrong-family", "g5.xlarge", "nvidia-l4 needs a g6.* instance type"),
+    ("dev", "gpu_pools.0.instance_type", "wrong-family", "g5.xlarge", "nvidia-l4 needs a g6.* or gr6.* instance type"),
     ("dev", "gpu_pools.0.accelerator", "gcp-accelerator-on-aws", "nvidia-tesla-t4", "not offered on aws"),
     ("gcp-dev", "gpu_pools.0.instance_type", "l4-on-n1", "n1-standard-8", "nvidia-l4 needs a g2-* machine type"),
     ("gcp-dev", "gpu_pools.0.gpus_per_node", "gpu-count", 4, "g2-standard-8 carries 1 GPU(s)"),

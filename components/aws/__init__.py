@@ -1,5 +1,6 @@
 """AWS components: network, EKS, GPU node pools, registries, stores and identity."""
 
+from .ci_deployer import CiDeployer, CiDeployerArgs
 from .cluster import EksCluster, EksClusterArgs
 from .cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from .container_registry import ContainerRegistry, ContainerRegistryArgs
@@ -16,6 +17,8 @@ from .tracking_store import TrackingStore, TrackingStoreArgs
 __all__ = [
     "AwsPlatform",
     "AwsPlatformArgs",
+    "CiDeployer",
+    "CiDeployerArgs",
     "ClusterAutoscaler",
     "ClusterAutoscalerArgs",
     "ContainerRegistry",

@@ -20,6 +20,7 @@ from pulumi_mlops.spec import PROJECT, ClusterSpec
 from pulumi_mlops.spec.instances import DEFAULT_SYSTEM_TYPE
 
 from .iam import PARTITION, aws_managed_policy, service_trust_policy
+from .node_health import NODE_MONITORING_AGENT, node_repair_config
 
 __all__ = [
     "ADDON_CONFIGURATION",
@@ -54,6 +55,7 @@ ADDON_VERSIONS: dict[str, dict[str, str]] = {
         "coredns": "v1.13.2-eksbuild.4",
         "aws-ebs-csi-driver": "v1.57.1-eksbuild.1",
         "metrics-server": "v0.8.1-eksbuild.6",
+        "eks-node-monitoring-agent": "v1.7.0-eksbuild.1",
     },
     "1.35": {
         "vpc-cni": "v1.21.1-eksbuild.7",
@@ -62,6 +64,7 @@ ADDON_VERSIONS: dict[str, dict[str, str]] = {
         "coredns": "v1.13.2-eksbuild.4",
         "aws-ebs-csi-driver": "v1.60.0-eksbuild.1",
         "metrics-server": "v0.8.1-eksbuild.6",
+        "eks-node-monitoring-agent": "v1.7.0-eksbuild.1",
     },
 }
 """EKS add-on versions pinned per Kubernetes minor version, one row per ``SUPPORTED_KUBERNETES_VERSIONS`` entry
@@ -147,8 +150,9 @@ class EksClusterArgs:
 
 
 class EksCluster(pulumi.ComponentResource):
-    """An EKS cluster with envelope-encrypted secrets, audit logs, access entries, pinned add-ons (metrics-server
-    and a VPC CNI that enforces NetworkPolicy among them), system nodes and a default encrypted gp3 StorageClass.
+    """An EKS cluster with envelope-encrypted secrets, audit logs, access entries, pinned add-ons (metrics-server,
+    the node monitoring agent and a VPC CNI that enforces NetworkPolicy among them), auto-repaired system nodes and a
+    default encrypted gp3 StorageClass.
 
     Outputs: ``cluster_name``, ``security_group_id`` (the cluster security group every managed node carries),
     ``subnet_ids``, ``oidc_issuer``, ``node_role`` (for node pools), ``kubeconfig`` (secret), ``provider`` and
@@ -301,6 +305,7 @@ class EksCluster(pulumi.ComponentResource):
                 min_size=spec.system_min_nodes, max_size=spec.system_max_nodes, desired_size=spec.system_min_nodes
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            node_repair_config=node_repair_config(),
             labels={"pulumi-mlops.io/pool": "system"},
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=early, ignore_changes=["scalingConfig.desiredSize"]),
@@ -320,6 +325,7 @@ class EksCluster(pulumi.ComponentResource):
         late = [
             self._addon(name, cluster, "coredns", versions["coredns"], tags, [system]),
             self._addon(name, cluster, "metrics-server", versions["metrics-server"], tags, [system]),
+            self._addon(name, cluster, NODE_MONITORING_AGENT, versions[NODE_MONITORING_AGENT], tags, [system]),
             self._addon(
                 name,
                 cluster,

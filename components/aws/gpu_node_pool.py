@@ -1,4 +1,5 @@
-"""One EKS managed node group of GPU nodes per ``GpuPoolSpec``, discoverable by cluster-autoscaler from zero."""
+"""One EKS managed node group of GPU nodes per ``GpuPoolSpec``, discoverable by cluster-autoscaler from zero and
+auto-repaired by EKS when the node monitoring agent reports a GPU (Xid) or node fault."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pulumi_aws as aws
 from pulumi_mlops.components.k8s.context import GpuScheduling
 
 from pulumi_mlops.spec import GpuPoolSpec
+
+from .node_health import node_repair_config
 
 __all__ = [
     "AWS_GPU_LABEL",
@@ -84,7 +87,7 @@ class GpuNodePoolArgs:
 
 
 class GpuNodePool(pulumi.ComponentResource):
-    """A tainted, labelled GPU node group whose size cluster-autoscaler owns.
+    """A tainted, labelled, auto-repaired GPU node group whose size cluster-autoscaler owns.
 
     Outputs: ``node_group`` and ``max_gpus`` (the pool's GPU ceiling at max nodes).
     """
@@ -110,6 +113,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 min_size=pool.min_nodes, max_size=pool.max_nodes, desired_size=pool.min_nodes
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            node_repair_config=node_repair_config(),
             labels=pool_labels(pool, gpu),
             taints=[
                 aws.eks.NodeGroupTaintArgs(key=key, value=value, effect=EKS_TAINT_EFFECTS[effect])

@@ -1,4 +1,9 @@
-"""Karpenter as the GPU autoscaler: controller with Pod Identity, interruption queue, one NodePool per GPU pool."""
+"""Karpenter as the node provisioner (``autoscaler: karpenter``): the controller with Pod Identity and upstream's
+IAM policy, interruption handling, node repair (the ``NodeRepair`` feature gate), a CPU NodePool for general
+workloads, one GPU NodePool per GPU pool, and for EFA pools the EFA security group and device plugin.
+
+The NodePool and EC2NodeClass specs are :mod:`.karpenter_pools`; the controller policy is :mod:`.karpenter_iam`.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +16,21 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pulumi_mlops.components.k8s.context import GpuScheduling
 
-from pulumi_mlops.spec import GpuPoolSpec
+from pulumi_mlops.spec import GpuPoolSpec, KarpenterSpec, TrainingJobSpec
 
-from .device_plugin import BOTTLEROCKET, HelmChart
-from .gpu_node_pool import pool_labels, pool_taints
-from .iam import PARTITION, aws_managed_policy, service_trust_policy
+from .device_plugin import HelmChart
+from .efa import EFA_DEVICE_PLUGIN_CHART, efa_device_plugin_values, efa_security_group
+from .iam import aws_managed_policy, service_trust_policy
+from .karpenter_iam import NODE_ROLE_POLICIES, controller_statements
+from .karpenter_pools import CPU_POOL, cpu_node_class, cpu_node_pool, gpu_node_class, gpu_node_pool
+from .node_health import KARPENTER_FEATURE_GATES
 
 __all__ = [
-    "CONSOLIDATE_AFTER",
     "INTERRUPTION_EVENTS",
     "KARPENTER_CHART",
     "KARPENTER_KUBERNETES_RANGE",
     "Karpenter",
     "KarpenterArgs",
-    "controller_statements",
-    "ec2_node_class",
-    "node_pool",
 ]
 
 KARPENTER_CHART = HelmChart("karpenter", "1.9.2", "oci://public.ecr.aws/karpenter")
@@ -35,8 +39,6 @@ KARPENTER_KUBERNETES_RANGE = ("1.26", "1.35")
 compatibility matrix: 1.9.x runs on 1.26 to 1.35; 1.35 needs 1.9 or later)."""
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
-CONSOLIDATE_AFTER = "15m"
-"""How long a GPU node must be empty or underused before Karpenter removes it."""
 
 INTERRUPTION_EVENTS: dict[str, dict[str, Any]] = {
     "health": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
@@ -46,171 +48,19 @@ INTERRUPTION_EVENTS: dict[str, dict[str, Any]] = {
 }
 """EventBridge patterns forwarded to the interruption queue."""
 
-_AMI_ALIAS = {"AL2023_x86_64_NVIDIA": "al2023@latest", BOTTLEROCKET: "bottlerocket@latest"}
-_ROOT_DEVICE = {"AL2023_x86_64_NVIDIA": "/dev/xvda", BOTTLEROCKET: "/dev/xvdb"}
 
-
-def node_pool(pool: GpuPoolSpec, gpu: GpuScheduling) -> dict[str, Any]:
-    """The ``karpenter.sh/v1`` NodePool of one GPU pool (spec only)."""
-    return {
-        "template": {
-            "metadata": {"labels": pool_labels(pool, gpu)},
-            "spec": {
-                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.name},
-                "requirements": [
-                    {"key": "karpenter.k8s.aws/instance-gpu-manufacturer", "operator": "In", "values": ["nvidia"]},
-                    {
-                        "key": "karpenter.sh/capacity-type",
-                        "operator": "In",
-                        "values": ["spot" if pool.spot else "on-demand"],
-                    },
-                    {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [pool.instance_type]},
-                    {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
-                ],
-                "taints": [{"key": k, "value": v, "effect": e} for k, v, e in pool_taints(pool, gpu)],
-                "expireAfter": "720h",
-            },
-        },
-        "limits": {"nvidia.com/gpu": str(pool.max_gpus)},
-        "disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": CONSOLIDATE_AFTER},
-    }
-
-
-def ec2_node_class(
-    pool: GpuPoolSpec, role_name: str, subnet_ids: Sequence[str], security_group_id: str, tags: Mapping[str, str]
-) -> dict[str, Any]:
-    """The ``karpenter.k8s.aws/v1`` EC2NodeClass of one GPU pool (spec only)."""
-    return {
-        "role": role_name,
-        "amiSelectorTerms": [{"alias": _AMI_ALIAS[pool.ami_type]}],
-        "subnetSelectorTerms": [{"id": s} for s in subnet_ids],
-        "securityGroupSelectorTerms": [{"id": security_group_id}],
-        "metadataOptions": {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1},
-        "blockDeviceMappings": [
-            {
-                "deviceName": _ROOT_DEVICE[pool.ami_type],
-                "ebs": {
-                    "volumeSize": f"{pool.disk_gb}Gi",
-                    "volumeType": "gp3",
-                    "encrypted": True,
-                    "deleteOnTermination": True,
-                },
-            }
-        ],
-        "tags": dict(tags),
-    }
-
-
-def controller_statements(
-    region: str, account_id: str, cluster_name: str, cluster_arn: str, queue_arn: str, node_role_arn: str
-) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
-    """Karpenter controller permissions, scoped to this cluster's tag and region wherever EC2 allows it."""
-    ec2 = f"arn:{PARTITION}:ec2:{region}"
-    owned = f"aws:RequestTag/kubernetes.io/cluster/{cluster_name}"
-    tagged = f"aws:ResourceTag/kubernetes.io/cluster/{cluster_name}"
-
-    def cond(test: str, variable: str, *values: str) -> aws.iam.GetPolicyDocumentStatementConditionArgs:
-        return aws.iam.GetPolicyDocumentStatementConditionArgs(test=test, variable=variable, values=list(values))
-
-    def stmt(
-        sid: str, actions: list[str], resources: list[str], *conditions: aws.iam.GetPolicyDocumentStatementConditionArgs
-    ) -> aws.iam.GetPolicyDocumentStatementArgs:
-        return aws.iam.GetPolicyDocumentStatementArgs(
-            sid=sid, effect="Allow", actions=actions, resources=resources, conditions=list(conditions) or None
-        )
-
-    created = [
-        f"{ec2}:{account_id}:{kind}/*"
-        for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
-    ]
-    return [
-        stmt(
-            "ScopedEC2InstanceAccessActions",
-            ["ec2:RunInstances", "ec2:CreateFleet"],
-            [
-                f"{ec2}::image/*",
-                f"{ec2}::snapshot/*",
-                f"{ec2}:*:security-group/*",
-                f"{ec2}:*:subnet/*",
-                f"{ec2}:*:capacity-reservation/*",
-            ],
-        ),
-        stmt(
-            "ScopedEC2LaunchTemplateAccessActions",
-            ["ec2:RunInstances", "ec2:CreateFleet"],
-            [f"{ec2}:*:launch-template/*"],
-            cond("StringEquals", tagged, "owned"),
-        ),
-        stmt(
-            "ScopedEC2InstanceActionsWithTags",
-            ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
-            created,
-            cond("StringEquals", owned, "owned"),
-        ),
-        stmt(
-            "ScopedResourceCreationTagging",
-            ["ec2:CreateTags"],
-            created,
-            cond("StringEquals", owned, "owned"),
-            cond("StringEquals", "ec2:CreateAction", "RunInstances", "CreateFleet", "CreateLaunchTemplate"),
-        ),
-        stmt(
-            "ScopedResourceTagging",
-            ["ec2:CreateTags"],
-            [f"{ec2}:{account_id}:instance/*"],
-            cond("StringEquals", tagged, "owned"),
-        ),
-        stmt(
-            "ScopedDeletion",
-            ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
-            [f"{ec2}:{account_id}:instance/*", f"{ec2}:{account_id}:launch-template/*"],
-            cond("StringEquals", tagged, "owned"),
-        ),
-        stmt(
-            "RegionalReadActions",
-            [
-                "ec2:DescribeAvailabilityZones",
-                "ec2:DescribeImages",
-                "ec2:DescribeInstanceTypeOfferings",
-                "ec2:DescribeInstanceTypes",
-                "ec2:DescribeInstances",
-                "ec2:DescribeLaunchTemplates",
-                "ec2:DescribeSecurityGroups",
-                "ec2:DescribeSpotPriceHistory",
-                "ec2:DescribeSubnets",
-                "ec2:DescribeCapacityReservations",
-            ],
-            ["*"],
-            cond("StringEquals", "aws:RequestedRegion", region),
-        ),
-        stmt("SSMReadActions", ["ssm:GetParameter"], [f"arn:{PARTITION}:ssm:{region}::parameter/aws/service/*"]),
-        stmt("PricingReadActions", ["pricing:GetProducts"], ["*"]),
-        stmt("InterruptionQueueActions", ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"], [queue_arn]),
-        stmt(
-            "PassNodeIAMRole",
-            ["iam:PassRole"],
-            [node_role_arn],
-            cond("StringEquals", "iam:PassedToService", "ec2.amazonaws.com"),
-        ),
-        stmt(
-            "InstanceProfileActions",
-            [
-                "iam:AddRoleToInstanceProfile",
-                "iam:CreateInstanceProfile",
-                "iam:DeleteInstanceProfile",
-                "iam:GetInstanceProfile",
-                "iam:RemoveRoleFromInstanceProfile",
-                "iam:TagInstanceProfile",
-            ],
-            [f"arn:{PARTITION}:iam::{account_id}:instance-profile/*"],
-        ),
-        stmt("EKSClusterEndpointLookup", ["eks:DescribeCluster"], [cluster_arn]),
-    ]
-
-
-def _node_class_spec(pool: GpuPoolSpec, tags: Mapping[str, str]) -> Callable[[list[Any]], dict[str, Any]]:
+def _gpu_class_spec(pool: GpuPoolSpec, tags: Mapping[str, str]) -> Callable[[list[Any]], dict[str, Any]]:
     def build(v: list[Any]) -> dict[str, Any]:
-        return ec2_node_class(pool, v[0], v[1], v[2], tags)
+        return gpu_node_class(pool, v[0], v[1], v[2], tags)
+
+    return build
+
+
+def _gpu_pool_spec(
+    pool: GpuPoolSpec, gpu: GpuScheduling, jobs: Sequence[TrainingJobSpec]
+) -> Callable[[str | None], dict[str, Any]]:
+    def build(zone: str | None) -> dict[str, Any]:
+        return gpu_node_pool(pool, gpu, jobs, zone if pool.single_zone else None)
 
     return build
 
@@ -220,15 +70,27 @@ class KarpenterArgs:
     """Inputs of :class:`Karpenter`."""
 
     pools: Sequence[GpuPoolSpec]
-    """GPU pools, one NodePool and EC2NodeClass each."""
+    """GPU pools, one NodePool and EC2NodeClass each (besides the CPU pool's)."""
     cluster_name: pulumi.Input[str]
     """Name of the EKS cluster as the cluster resource's Output (so access entry and associations wait for it)."""
     region: str
     """Region of the cluster (policy ARNs)."""
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    """Private subnets GPU nodes are launched in."""
+    """Private subnets the nodes are launched in."""
     security_group_id: pulumi.Input[str]
     """Cluster security group the nodes carry."""
+    vpc_id: pulumi.Input[str]
+    """VPC of the subnets (the EFA security group)."""
+    subnet_zones: Sequence[pulumi.Input[str]] = ()
+    """Availability zone of each of ``subnet_ids``, in order; ``single_zone`` pools launch in the first subnet
+    and carry its zone (required when a pool is ``single_zone``)."""
+    cpu_pool: KarpenterSpec = field(default_factory=KarpenterSpec)
+    """Categories, capacity type and vCPU limit of the CPU NodePool."""
+    cpu_arch: str = "amd64"
+    """Architecture of the CPU NodePool's nodes (the system pool's: the CPU images are built for it)."""
+    training: Sequence[TrainingJobSpec] = ()
+    """The stack's training jobs: the NodePools their pods land on get training-window budgets and a grace period
+    that covers their deadline."""
     gpu: GpuScheduling = field(default_factory=GpuScheduling)
     """Taint and pool label of the GPU nodes."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -240,17 +102,19 @@ class KarpenterArgs:
 
 
 class Karpenter(pulumi.ComponentResource):
-    """Karpenter controller, interruption handling and a GPU NodePool + EC2NodeClass per pool.
+    """Karpenter controller, interruption handling, the CPU NodePool and a GPU NodePool + EC2NodeClass per pool.
 
     Pass the AWS and Kubernetes providers in ``opts.providers``.
 
-    Outputs: ``node_role``, ``controller_role``, ``queue_url``, ``release`` and ``max_gpus`` by pool.
+    Outputs: ``node_role``, ``controller_role``, ``queue_url``, ``release``, ``max_gpus`` by pool and ``ready``
+    (what workloads wait for: the release, the node classes and pools, the EFA device plugin).
     """
 
     node_role: aws.iam.Role
     controller_role: aws.iam.Role
     release: k8s.helm.v3.Release
     max_gpus: dict[str, int]
+    ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pulumi-mlops:aws:Karpenter", name, None, opts)
@@ -261,12 +125,7 @@ class Karpenter(pulumi.ComponentResource):
         self.node_role = aws.iam.Role(
             f"{name}-node-role", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), tags=tags, opts=on_aws
         )
-        for policy in (
-            "AmazonEKSWorkerNodePolicy",
-            "AmazonEKS_CNI_Policy",
-            "AmazonEC2ContainerRegistryReadOnly",
-            "AmazonSSMManagedInstanceCore",
-        ):
+        for policy in NODE_ROLE_POLICIES:
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy}",
                 role=self.node_role.name,
@@ -342,13 +201,10 @@ class Karpenter(pulumi.ComponentResource):
             )
 
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        cluster_arn = pulumi.Output.all(identity.account_id, args.cluster_name).apply(
-            lambda v: f"arn:{PARTITION}:eks:{args.region}:{v[0]}:cluster/{v[1]}"
-        )
         controller_doc = aws.iam.get_policy_document_output(
-            statements=pulumi.Output.all(
-                identity.account_id, args.cluster_name, cluster_arn, queue.arn, self.node_role.arn
-            ).apply(lambda v: controller_statements(args.region, v[0], v[1], v[2], v[3], v[4]))
+            statements=pulumi.Output.all(identity.account_id, args.cluster_name, queue.arn, self.node_role.arn).apply(
+                lambda v: controller_statements(args.region, v[0], v[1], v[2], v[3])
+            )
         )
         self.controller_role = aws.iam.Role(
             f"{name}-controller",
@@ -382,7 +238,12 @@ class Karpenter(pulumi.ComponentResource):
             values={
                 "replicas": args.controller_replicas,
                 "serviceAccount": {"name": SERVICE_ACCOUNT},
-                "settings": {"clusterName": args.cluster_name, "interruptionQueue": queue.name},
+                "settings": {
+                    "clusterName": args.cluster_name,
+                    "interruptionQueue": queue.name,
+                    # Replace nodes the node monitoring agent marks unhealthy (GPU Xid faults among them).
+                    "featureGates": dict(KARPENTER_FEATURE_GATES),
+                },
                 "controller": {
                     "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}
                 },
@@ -392,25 +253,89 @@ class Karpenter(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(on_k8s, pulumi.ResourceOptions(depends_on=[association])),
         )
 
+        self.ready = [self.release, *self._node_pools(name, args, tags, on_k8s)]
+        self.register_outputs({"queue_url": queue.url, "controller_role": self.controller_role.arn})
+
+    def _node_pools(
+        self, name: str, args: KarpenterArgs, tags: Mapping[str, str], on_k8s: pulumi.ResourceOptions
+    ) -> list[pulumi.Resource]:
+        """EC2NodeClass + NodePool of the CPU pool and of every GPU pool; for EFA pools their security group and
+        the EFA device plugin."""
         self.max_gpus = {}
         on_crds = pulumi.ResourceOptions.merge(on_k8s, pulumi.ResourceOptions(depends_on=[self.release]))
-        network = pulumi.Output.all(self.node_role.name, args.subnet_ids, args.security_group_id)
-        for pool in args.pools:
-            k8s.apiextensions.CustomResource(
-                f"{name}-{pool.name}-nodeclass",
-                api_version="karpenter.k8s.aws/v1",
-                kind="EC2NodeClass",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=pool.name),
-                spec=network.apply(_node_class_spec(pool, tags)),
+
+        def custom(resource: str, kind: str, object_name: str, spec: pulumi.Input[Any]) -> pulumi.Resource:
+            group = "karpenter.k8s.aws/v1" if kind == "EC2NodeClass" else "karpenter.sh/v1"
+            return k8s.apiextensions.CustomResource(
+                resource,
+                api_version=group,
+                kind=kind,
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name),
+                spec=spec,
                 opts=on_crds,
             )
-            k8s.apiextensions.CustomResource(
-                f"{name}-{pool.name}-nodepool",
-                api_version="karpenter.sh/v1",
-                kind="NodePool",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=pool.name),
-                spec=node_pool(pool, args.gpu),
-                opts=on_crds,
+
+        created: list[pulumi.Resource] = []
+        cluster_sg: list[pulumi.Input[str]] = [args.security_group_id]
+        network = pulumi.Output.all(self.node_role.name, args.subnet_ids, cluster_sg)
+        created.append(
+            custom(
+                f"{name}-{CPU_POOL}-nodeclass",
+                "EC2NodeClass",
+                CPU_POOL,
+                network.apply(lambda v: cpu_node_class(v[0], v[1], v[2], tags)),
+            )
+        )
+        created.append(
+            custom(
+                f"{name}-{CPU_POOL}-nodepool",
+                "NodePool",
+                CPU_POOL,
+                cpu_node_pool(args.cpu_pool, args.cpu_arch, args.training),
+            )
+        )
+
+        efa_pools = [p for p in args.pools if p.efa]
+        efa_groups: list[pulumi.Input[str]] = []
+        if efa_pools:
+            efa_groups = [efa_security_group(name, args.vpc_id, tags, pulumi.ResourceOptions(parent=self)).id]
+        zone: pulumi.Input[str | None] = None
+        if any(p.single_zone for p in args.pools):
+            if not args.subnet_zones:
+                raise ValueError("single_zone GPU pools need KarpenterArgs.subnet_zones")
+            zone = args.subnet_zones[0]
+        for pool in args.pools:
+            groups = cluster_sg + efa_groups if pool.efa else cluster_sg
+            pool_network = pulumi.Output.all(self.node_role.name, args.subnet_ids, groups)
+            created.append(
+                custom(
+                    f"{name}-{pool.name}-nodeclass",
+                    "EC2NodeClass",
+                    pool.name,
+                    pool_network.apply(_gpu_class_spec(pool, tags)),
+                )
+            )
+            created.append(
+                custom(
+                    f"{name}-{pool.name}-nodepool",
+                    "NodePool",
+                    pool.name,
+                    pulumi.Output.from_input(zone).apply(_gpu_pool_spec(pool, args.gpu, args.training)),
+                )
             )
             self.max_gpus[pool.name] = pool.max_gpus
-        self.register_outputs({"queue_url": queue.url, "controller_role": self.controller_role.arn})
+        if efa_pools:
+            created.append(
+                k8s.helm.v3.Release(
+                    f"{name}-{EFA_DEVICE_PLUGIN_CHART.name}",
+                    name=EFA_DEVICE_PLUGIN_CHART.name,
+                    chart=EFA_DEVICE_PLUGIN_CHART.name,
+                    version=EFA_DEVICE_PLUGIN_CHART.version,
+                    repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=EFA_DEVICE_PLUGIN_CHART.repo),
+                    namespace=NAMESPACE,
+                    values=efa_device_plugin_values(args.pools, args.gpu),
+                    atomic=True,
+                    opts=on_k8s,
+                )
+            )
+        return created

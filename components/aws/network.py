@@ -50,12 +50,14 @@ class NetworkArgs:
 class Network(pulumi.ComponentResource):
     """VPC with one public and one private subnet per zone, NAT egress and S3/ECR/STS endpoints.
 
-    Outputs: ``vpc_id``, ``vpc_cidr``, ``private_subnet_ids``, ``public_subnet_ids``, ``nat_gateway_count``.
+    Outputs: ``vpc_id``, ``vpc_cidr``, ``private_subnet_ids``, ``private_subnet_zones`` (the zone of each private
+    subnet, in order), ``public_subnet_ids``, ``nat_gateway_count``.
     """
 
     vpc_id: pulumi.Output[str]
     vpc_cidr: str
     private_subnet_ids: list[pulumi.Output[str]]
+    private_subnet_zones: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
     nat_gateway_count: int
 
@@ -90,8 +92,10 @@ class Network(pulumi.ComponentResource):
 
         public: list[aws.ec2.Subnet] = []
         private: list[aws.ec2.Subnet] = []
+        self.private_subnet_zones = []
         for i in range(spec.az_count):
             zone = zones.names.apply(_nth(i))
+            self.private_subnet_zones.append(zone)
             pub = aws.ec2.Subnet(
                 f"{name}-public-{i}",
                 vpc_id=vpc.id,

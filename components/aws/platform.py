@@ -11,23 +11,27 @@ from pulumi_mlops.components.images import PlatformImages, PlatformImagesArgs, R
 from pulumi_mlops.components.k8s.context import WORKLOAD_ROLES, ClusterContext, GpuScheduling
 from pulumi_mlops.components.k8s.crds import MonitoringCrds, MonitoringCrdsArgs
 from pulumi_mlops.components.k8s.envoy_gateway import (
-    AWS_INTERNAL_NLB_ANNOTATIONS,
     ENVOY_GATEWAY_CLASS,
     ENVOY_GATEWAY_NAMESPACE,
     EnvoyGateway,
     EnvoyGatewayArgs,
 )
-from pulumi_mlops.components.k8s.namespaces import service_account_subject
+from pulumi_mlops.components.k8s.namespaces import namespace_name, service_account_subject
 
 from pulumi_mlops.spec import PlatformSpec
+from pulumi_mlops.spec.instances import DEFAULT_SYSTEM_TYPE, instance_type
 
+from .ci_deployer import CiDeployer, CiDeployerArgs
 from .cluster import EksCluster, EksClusterArgs
 from .cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from .container_registry import ContainerRegistry, ContainerRegistryArgs
 from .device_plugin import NvidiaGpuAddons, NvidiaGpuAddonsArgs
+from .efa import efa_devices
+from .gateway_load_balancer import GatewayLoadBalancer, GatewayLoadBalancerArgs
 from .gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from .identity import WorkloadIdentity, WorkloadIdentityArgs
 from .karpenter import Karpenter, KarpenterArgs
+from .mountpoint import MountpointS3, MountpointS3Args
 from .network import Network, NetworkArgs
 from .online_store import OnlineStore, OnlineStoreArgs
 from .registry_buckets import RegistryBuckets, RegistryBucketsArgs
@@ -36,9 +40,10 @@ from .tracking_store import TrackingStore, TrackingStoreArgs
 __all__ = ["DEFAULT_GATEWAY_CLASS", "AwsPlatform", "AwsPlatformArgs"]
 
 DEFAULT_GATEWAY_CLASS = ENVOY_GATEWAY_CLASS
-"""Gateway API class used when the spec names none: Envoy Gateway, installed here with an internal NLB in front of
-its proxies (it implements the weighted backends, RequestMirror and URLRewrite the serving routes use; the VPC
-Lattice controller implements neither filter)."""
+"""Gateway API class used when the spec names none: Envoy Gateway, installed here with an NLB in front of its
+proxies as ``spec.ingress`` says (internal by default; TLS with an ACM certificate when ``ingress.tls`` is set). It
+implements the weighted backends, RequestMirror and URLRewrite the serving routes use; the VPC Lattice controller
+implements neither filter."""
 
 
 @dataclass
@@ -67,6 +72,7 @@ class AwsPlatform(pulumi.ComponentResource):
         gpu = GpuScheduling(
             taint_value="true",
             pool_taints={p.name: [(t.key, t.value, t.effect) for t in p.taints] for p in spec.gpu_pools},
+            pool_efa={p.name: efa_devices(p) for p in spec.gpu_pools if p.efa},
         )
         stem = f"{spec.name}-{spec.environment}"
 
@@ -172,21 +178,45 @@ class AwsPlatform(pulumi.ComponentResource):
         )
         gateway_class = spec.gateway_class or DEFAULT_GATEWAY_CLASS
         gateway_ready: list[pulumi.Resource] = []
+        load_balancer: GatewayLoadBalancer | None = None
         if gateway_class == ENVOY_GATEWAY_CLASS:
+            load_balancer = GatewayLoadBalancer(
+                f"{name}-gateway-lb", GatewayLoadBalancerArgs(ingress=spec.ingress, tags=tags), opts=child
+            )
             envoy = EnvoyGateway(
                 f"{name}-envoy-gateway",
                 EnvoyGatewayArgs(
-                    service_annotations=AWS_INTERNAL_NLB_ANNOTATIONS,
+                    service_annotations=load_balancer.annotations,
+                    source_ranges=spec.ingress.allowed_cidrs,
                     controller_replicas=min(2, spec.cluster.system_min_nodes),
                     proxy_replicas=min(2, spec.cluster.system_min_nodes),
                     labels=tags,
-                    depends_on=cluster.ready,
+                    depends_on=[*cluster.ready, *load_balancer.ready],
                 ),
                 opts=with_k8s,
             )
             gateway_ready = envoy.ready
+        datasets_volume = None
+        if spec.buckets.mount_datasets:
+            datasets_volume = MountpointS3(
+                f"{name}-mountpoint",
+                MountpointS3Args(
+                    cluster_name=cluster.cluster_name,
+                    kubernetes_version=spec.cluster.kubernetes_version,
+                    bucket_name=buckets.bucket_names["datasets"],
+                    bucket_arn=buckets.bucket_arns["datasets"],
+                    kms_key_arn=buckets.kms_key_arn,
+                    region=spec.region,
+                    volume_name=spec.resource_name("datasets"),
+                    claim_namespace=namespace_name(spec, "training"),
+                    tags=tags,
+                    depends_on=cluster.ready,
+                ),
+                opts=with_k8s,
+            ).volume
         gpu_ready: list[pulumi.Resource] = []
-        if spec.gpu_pools and spec.autoscaler == "karpenter":
+        if spec.autoscaler == "karpenter":
+            system_type = instance_type("aws", spec.cluster.system_instance_type or DEFAULT_SYSTEM_TYPE["aws"])
             karpenter = Karpenter(
                 f"{name}-karpenter",
                 KarpenterArgs(
@@ -195,6 +225,11 @@ class AwsPlatform(pulumi.ComponentResource):
                     region=spec.region,
                     subnet_ids=subnet_ids,
                     security_group_id=cluster.security_group_id,
+                    vpc_id=vpc_id,
+                    subnet_zones=network.private_subnet_zones if network else (),
+                    cpu_pool=spec.karpenter,
+                    cpu_arch=system_type.arch if system_type is not None else "amd64",
+                    training=spec.training,
                     gpu=gpu,
                     tags=tags,
                     depends_on=cluster.ready,
@@ -202,7 +237,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 ),
                 opts=with_k8s,
             )
-            gpu_ready.append(karpenter.release)
+            gpu_ready.extend(karpenter.ready)
         else:
             for pool in spec.gpu_pools:
                 gpu_ready.append(
@@ -255,6 +290,9 @@ class AwsPlatform(pulumi.ComponentResource):
             gateway_class=gateway_class,
             gateway_depends_on=gateway_ready,
             gateway_namespaces=[ENVOY_GATEWAY_NAMESPACE] if gateway_ready else [],
+            gateway_port=load_balancer.port if load_balancer is not None else 80,
+            gateway_hostname=load_balancer.hostname if load_balancer is not None else None,
+            datasets_volume=datasets_volume,
             gpu=gpu,
             # Pods get credentials only if their Pod Identity association exists when they start: the workloads
             # wait for the identities (roles, policies, associations).
@@ -280,9 +318,31 @@ class AwsPlatform(pulumi.ComponentResource):
             "maxGpusPerStack": sum(max_gpus_per_pool.values()),
             "gpuCaps": {"perPool": spec.cost.max_gpus_per_pool, "perStack": spec.cost.max_gpus_per_stack},
         }
+        if load_balancer is not None:
+            self.exports["gatewayLoadBalancer"] = {
+                "scheme": spec.ingress.scheme,
+                "port": load_balancer.port,
+                "certificateArn": load_balancer.certificate_arn,
+                "hostname": load_balancer.hostname,
+            }
         if network is not None:
             self.exports["vpcId"] = network.vpc_id
             self.exports["natGateways"] = network.nat_gateway_count
+        if spec.ci is not None:
+            ci = CiDeployer(
+                f"{name}-ci",
+                CiDeployerArgs(
+                    ci=spec.ci,
+                    name=spec.name,
+                    stem=stem,
+                    region=spec.region,
+                    cluster_name=cluster.cluster_name,
+                    audit_bucket_arn=buckets.bucket_arns["models"],
+                    tags=tags,
+                ),
+                opts=child,
+            )
+            self.exports["ciDeployer"] = ci.exports
         self.register_outputs(self.exports)
 
     def _images(

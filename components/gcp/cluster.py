@@ -105,6 +105,34 @@ def gke_kubeconfig(cluster_name: str, endpoint: str, ca_certificate: str) -> str
     )
 
 
+def _auto_provisioning(args: GkeClusterArgs) -> gcp.container.ClusterClusterAutoscalingArgs | None:
+    """Node auto-provisioning within ``args.autoscaling_limits``: auto-created node pools (those of the GPU pools'
+    ComputeClasses) get the node service account and scope, COS, shielded boot and auto-repair and -upgrade."""
+    if not args.autoscaling_limits:
+        return None
+    return gcp.container.ClusterClusterAutoscalingArgs(
+        enabled=True,
+        resource_limits=[
+            gcp.container.ClusterClusterAutoscalingResourceLimitArgs(resource_type=kind, maximum=maximum)
+            for kind, maximum in args.autoscaling_limits
+        ],
+        auto_provisioning_defaults=gcp.container.ClusterClusterAutoscalingAutoProvisioningDefaultsArgs(
+            service_account=args.node_service_account,
+            oauth_scopes=[CLOUD_PLATFORM_SCOPE],
+            image_type="COS_CONTAINERD",
+            disk_type="pd-balanced",
+            management=gcp.container.ClusterClusterAutoscalingAutoProvisioningDefaultsManagementArgs(
+                auto_repair=True, auto_upgrade=True
+            ),
+            shielded_instance_config=(
+                gcp.container.ClusterClusterAutoscalingAutoProvisioningDefaultsShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                )
+            ),
+        ),
+    )
+
+
 @dataclass
 class GkeClusterArgs:
     """Inputs of :class:`GkeCluster`."""
@@ -129,12 +157,16 @@ class GkeClusterArgs:
     """Labels put on the cluster and its nodes."""
     apis: Sequence[pulumi.Resource] = ()
     """The project's enabled APIs (``ProjectServices``): the project look-up waits for Cloud Resource Manager."""
+    autoscaling_limits: Sequence[tuple[str, int]] = ()
+    """Node auto-provisioning limits ``(resource, maximum)`` (``cpu`` cores, ``memory`` GB, GPUs per accelerator
+    type), which GKE applies to every node pool of the cluster; empty leaves auto-provisioning off."""
 
 
 class GkeCluster(pulumi.ComponentResource):
     """GKE Standard: private nodes (and a private endpoint unless ``public_endpoint``), authorized networks,
     Workload Identity, Dataplane V2, shielded nodes, managed Prometheus with DCGM, Gateway API, application-layer
-    secrets encryption with a Cloud KMS key, and a CPU system pool replacing the default pool.
+    secrets encryption with a Cloud KMS key, node auto-provisioning within ``autoscaling_limits``, and a CPU system
+    pool replacing the default pool.
 
     Outputs: ``cluster_name``, ``endpoint``, ``kubeconfig`` (secret), ``provider`` (Kubernetes provider),
     ``system_pool``.
@@ -244,6 +276,7 @@ class GkeCluster(pulumi.ComponentResource):
                 ),
                 gcs_fuse_csi_driver_config=gcp.container.ClusterAddonsConfigGcsFuseCsiDriverConfigArgs(enabled=True),
             ),
+            cluster_autoscaling=_auto_provisioning(args),
             remove_default_node_pool=True,
             initial_node_count=1,
             node_config=gcp.container.ClusterNodeConfigArgs(

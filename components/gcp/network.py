@@ -34,11 +34,13 @@ class NetworkArgs:
 class Network(pulumi.ComponentResource):
     """A custom-mode VPC with Private Google Access, a regional proxy-only subnet and Cloud NAT for private nodes.
 
-    Outputs: ``network_id``, ``network_self_link``, ``subnet_id``, ``subnet_self_link``.
+    Outputs: ``network_id``, ``network_self_link``, ``subnet_id``, ``subnet_self_link``; ``proxy_subnet`` (the
+    proxy-only subnet regional Application Load Balancers need, for ``depends_on``).
     """
 
     network_id: pulumi.Output[str]
     network_self_link: pulumi.Output[str]
+    proxy_subnet: gcp.compute.Subnetwork
     subnet_id: pulumi.Output[str]
     subnet_self_link: pulumi.Output[str]
 
@@ -72,7 +74,7 @@ class Network(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        gcp.compute.Subnetwork(
+        self.proxy_subnet = gcp.compute.Subnetwork(
             f"{name}-proxy",
             name=f"{args.stem}-proxy",
             project=args.project,

@@ -9,28 +9,42 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 from pulumi_mlops.components.images import PlatformImages, PlatformImagesArgs, RegistryLogin, image_platforms
-from pulumi_mlops.components.k8s.context import WORKLOAD_ROLES, ClusterContext, DatabaseRef, GpuScheduling, RedisRef
+from pulumi_mlops.components.k8s.context import WORKLOAD_ROLES, ClusterContext, DatabaseRef, RedisRef
 from pulumi_mlops.components.k8s.crds import MonitoringCrds, MonitoringCrdsArgs
 from pulumi_mlops.components.k8s.namespaces import service_account_subject
 
 from pulumi_mlops.spec import PROJECT, PlatformSpec
+from pulumi_mlops.spec.gke import GKE_INTERNAL_CLASS, GKE_PUBLIC_CLASS, compact_placement, pool_zones, public_endpoints
 
+from .ci_deployer import CI_SERVICES, CiDeployer, CiDeployerArgs
 from .cluster import GkeCluster, GkeClusterArgs
+from .compute_classes import (
+    ComputeClassArgs,
+    GpuComputeClass,
+    autoscaling_limits,
+    compute_class_name,
+    gpu_scheduling,
+    job_queueing,
+)
 from .container_registry import ContainerRegistry, ContainerRegistryArgs
-from .gpu_node_pool import GPU_TAINT_KEY, GPU_TAINT_VALUE, POOL_LABEL, GpuNodePool, GpuNodePoolArgs
+from .gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from .identity import WorkloadIdentities, WorkloadIdentitiesArgs
+from .ingress import CERT_MANAGER_CERTS_OPTION, GatewayCertificate, GatewayCertificateArgs
 from .network import Network, NetworkArgs
 from .node_identity import NodeServiceAccount, NodeServiceAccountArgs
 from .online_store import OnlineStore, OnlineStoreArgs
 from .private_services import PrivateServiceAccess, PrivateServiceAccessArgs
 from .registry_buckets import RegistryBuckets, RegistryBucketsArgs
-from .services import ProjectServices, ProjectServicesArgs
+from .services import PLATFORM_SERVICES, ProjectServices, ProjectServicesArgs
 from .tracking_store import DATABASE, USERNAME, TrackingStore, TrackingStoreArgs
 
-__all__ = ["DEFAULT_GATEWAY_CLASS", "GcpPlatform", "GcpPlatformArgs"]
+__all__ = ["CERTIFICATE_MANAGER_API", "KUEUE_WEBHOOK_PORT", "GcpPlatform", "GcpPlatformArgs"]
 
-DEFAULT_GATEWAY_CLASS = "gke-l7-regional-external-managed"
-"""Gateway class used when ``PlatformSpec.gateway_class`` is empty."""
+CERTIFICATE_MANAGER_API = "certificatemanager.googleapis.com"
+"""API of the Gateway's TLS certificate, enabled when ``gke_ingress.hostnames`` asks for TLS."""
+KUEUE_WEBHOOK_PORT = 9443
+"""Port of Kueue's admission webhook: a private cluster's control plane reaches nodes on 443 and 10250 only, so a
+firewall rule admits it from the control-plane range."""
 
 WORKLOAD_SA_ANNOTATION = "iam.gke.io/gcp-service-account"
 """Kubernetes service account annotation naming the Google service account (Workload Identity)."""
@@ -67,7 +81,14 @@ class GcpPlatform(pulumi.ComponentResource):
         )
         services = ProjectServices(
             f"{name}-services",
-            ProjectServicesArgs(project=project),
+            ProjectServicesArgs(
+                project=project,
+                services=(
+                    *PLATFORM_SERVICES,
+                    *(CI_SERVICES if spec.ci else ()),
+                    *((CERTIFICATE_MANAGER_API,) if spec.gke_ingress.hostnames else ()),
+                ),
+            ),
             opts=pulumi.ResourceOptions(parent=self, providers={"gcp": bootstrap}),
         )
         provider = gcp.Provider(
@@ -108,6 +129,7 @@ class GcpPlatform(pulumi.ComponentResource):
                     node_service_account=nodes_sa.email,
                     labels=labels,
                     apis=services.services,
+                    autoscaling_limits=autoscaling_limits(spec),
                 ),
                 opts=child,
             )
@@ -115,6 +137,19 @@ class GcpPlatform(pulumi.ComponentResource):
             kubeconfig: pulumi.Output[str] = gke.kubeconfig
             k8s_provider = gke.provider
             cluster_deps = [gke.cluster, gke.system_pool]
+            gateway_deps: list[pulumi.Resource] = [network.proxy_subnet]
+            if job_queueing(spec) is not None:
+                gcp.compute.Firewall(
+                    f"{name}-kueue-webhook",
+                    name=f"{stem}-kueue-webhook",
+                    project=project,
+                    network=network.network_id,
+                    direction="INGRESS",
+                    source_ranges=[spec.network.master_cidr],
+                    allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(KUEUE_WEBHOOK_PORT)])],
+                    description="GKE control plane to Kueue's admission webhook",
+                    opts=child,
+                )
         else:
             found = gcp.container.get_cluster_output(
                 name=existing.name,
@@ -132,6 +167,7 @@ class GcpPlatform(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             cluster_deps = []
+            gateway_deps = []
 
         gpu_pools = [
             GpuNodePool(
@@ -143,11 +179,43 @@ class GcpPlatform(pulumi.ComponentResource):
                     cluster=cluster_name,
                     node_service_account=nodes_sa.email,
                     labels=labels,
+                    zones=pool_zones(spec, pool),
+                    compact=compact_placement(spec, pool),
+                    compute_class=None if pool.gke.queued_provisioning else compute_class_name(pool),
                 ),
                 opts=pulumi.ResourceOptions(parent=self, providers={"gcp": provider}, depends_on=cluster_deps),
             )
             for pool in spec.gpu_pools
         ]
+        compute_classes = [
+            GpuComputeClass(
+                f"{name}-class-{pool.name}",
+                ComputeClassArgs(
+                    spec=spec,
+                    pool=pool,
+                    node_service_account=nodes_sa.email,
+                    labels=labels,
+                    depends_on=[*cluster_deps, node_pool.node_pool],
+                ),
+                opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": k8s_provider}),
+            ).resource
+            for pool, node_pool in zip(spec.gpu_pools, gpu_pools, strict=True)
+            if not pool.gke.queued_provisioning
+        ]
+        certificate: GatewayCertificate | None = None
+        if spec.gke_ingress.hostnames:
+            certificate = GatewayCertificate(
+                f"{name}-gateway-tls",
+                GatewayCertificateArgs(
+                    project=project,
+                    region=spec.region,
+                    name=spec.resource_name("gateway"),
+                    hostnames=spec.gke_ingress.hostnames,
+                    labels=labels,
+                ),
+                opts=child,
+            )
+            gateway_deps.append(certificate.certificate)
 
         crds = MonitoringCrds(
             f"{name}-crds",
@@ -230,15 +298,17 @@ class GcpPlatform(pulumi.ComponentResource):
             ),
             registry_url=registry.url,
             images=images.refs if images is not None else {},
-            gateway_class=spec.gateway_class or DEFAULT_GATEWAY_CLASS,
-            gpu=GpuScheduling(
-                taint_key=GPU_TAINT_KEY,
-                taint_value=GPU_TAINT_VALUE,
-                pool_label=POOL_LABEL,
-                pool_taints={p.name: [(t.key, t.value, t.effect) for t in p.taints] for p in spec.gpu_pools},
-            ),
-            depends_on=[*cluster_deps[1:], *(p.node_pool for p in gpu_pools), crds.release],
+            gateway_class=spec.gateway_class or (GKE_PUBLIC_CLASS if public_endpoints(spec) else GKE_INTERNAL_CLASS),
+            gpu=gpu_scheduling(spec),
+            depends_on=[*cluster_deps[1:], *(p.node_pool for p in gpu_pools), *compute_classes, crds.release],
             gateway_source_cidrs=[spec.network.proxy_cidr] if existing is None else [],
+            gateway_depends_on=gateway_deps,
+            gateway_port=443 if certificate is not None else 80,
+            gateway_tls_options=(
+                {CERT_MANAGER_CERTS_OPTION: certificate.certificate_name} if certificate is not None else {}
+            ),
+            backend_health_checks=True,
+            job_queueing=job_queueing(spec),
         )
         self.exports = {
             "cloud": "gcp",
@@ -256,7 +326,15 @@ class GcpPlatform(pulumi.ComponentResource):
             "maxGpus": spec.max_gpus,
             "maxGpusByPool": {p.name: p.max_gpus for p in spec.gpu_pools},
             "serviceAccounts": identities.emails,
+            "certificateDnsRecords": certificate.dns_records if certificate is not None else [],
         }
+        if spec.ci is not None:
+            ci = CiDeployer(
+                f"{name}-ci",
+                CiDeployerArgs(ci=spec.ci, project=project, stem=stem, audit_bucket=buckets.bucket_names["models"]),
+                opts=child,
+            )
+            self.exports["ciDeployer"] = ci.exports
         self.register_outputs(self.exports)
 
     def _images(

@@ -13,10 +13,37 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-__all__ = ["WORKLOAD_ROLES", "ClusterContext", "DatabaseRef", "GpuScheduling", "RedisRef"]
+__all__ = [
+    "EFA_RESOURCE",
+    "WORKLOAD_ROLES",
+    "ClusterContext",
+    "DatabaseRef",
+    "DatasetsVolume",
+    "EfaDevices",
+    "GpuScheduling",
+    "JobQueueing",
+    "QueuedPool",
+    "RedisRef",
+]
+
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+"""Extended resource of Elastic Fabric Adapter interfaces (the EFA device plugin advertises it; Karpenter attaches
+interfaces to nodes whose pods request it)."""
 
 WORKLOAD_ROLES = ("trainer", "server", "drift", "mlflow", "feast")
 """Kubernetes service accounts that get a cloud identity (one least-privilege role each)."""
+
+
+@dataclass(frozen=True)
+class EfaDevices:
+    """The Elastic Fabric Adapter interfaces of one GPU pool's nodes (AWS), for multi-node training."""
+
+    interfaces: int
+    """EFA interfaces a node of the pool has (``vpc.amazonaws.com/efa`` the device plugin advertises)."""
+    gpus: int
+    """GPUs of a node of the pool: a pod holding part of them requests the same share of the interfaces."""
+    rdma: bool = False
+    """The instance type does GPUDirect RDMA over EFA (``FI_EFA_USE_DEVICE_RDMA=1``)."""
 
 
 @dataclass
@@ -34,6 +61,12 @@ class GpuScheduling:
     pool_taints: Mapping[str, Sequence[tuple[str, str, str]]] = field(default_factory=dict)
     """Taints (key, value, Kubernetes effect) each pool's nodes carry besides the GPU taint
     (``GpuPoolSpec.taints``), by pool name; workloads pinned to a pool tolerate them."""
+    pool_selectors: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Node labels, besides the pool label, that workloads pinned to a pool select, by pool name (GKE: the pool's
+    ComputeClass, and the GPU-sharing labels of a pool whose GPUs are shared)."""
+    pool_efa: Mapping[str, EfaDevices] = field(default_factory=dict)
+    """EFA interfaces of the pools whose nodes have them (AWS ``GpuPoolSpec.efa``), by pool name; the pods of
+    multi-node training jobs on those pools request them and configure NCCL's libfabric transport for EFA."""
 
 
 @dataclass
@@ -64,6 +97,47 @@ class RedisRef:
     """Clients must use TLS."""
     auth_token: pulumi.Input[str] = ""
     """AUTH token (a secret Output)."""
+
+
+@dataclass
+class DatasetsVolume:
+    """A PersistentVolume the cloud layer provisioned statically over the datasets bucket, mounted read-only."""
+
+    volume_name: str
+    """Name of the PersistentVolume (``storageClassName: ""``, reserved for ``claim_name`` by its ``claimRef``)."""
+    claim_name: str
+    """Name of the PersistentVolumeClaim that binds it, in the training namespace."""
+    mount_path: str = "/mnt/datasets"
+    """Where training containers see the bucket."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What the claim waits for: the volume and the CSI driver that mounts it."""
+
+
+@dataclass(frozen=True)
+class QueuedPool:
+    """One GPU pool whose Jobs wait in Kueue for a ProvisioningRequest, with what the pool may hold at most."""
+
+    pool: str
+    """``GpuPoolSpec.name``."""
+    cpu: str
+    """CPU quota (all the pool's nodes at its maximum)."""
+    memory: str
+    """Memory quota."""
+    gpus: int
+    """GPU quota."""
+
+
+@dataclass
+class JobQueueing:
+    """Kueue with a ProvisioningRequest admission check: a Job on a queued pool is admitted once the cluster
+    autoscaler has provisioned every node it needs at once."""
+
+    pools: Sequence[QueuedPool]
+    """The queued pools (one Kueue ResourceFlavor each)."""
+    provisioning_class: str
+    """ProvisioningRequest class (GKE: ``queued-provisioning.gke.io``, Dynamic Workload Scheduler)."""
+    max_run_seconds: int
+    """How long provisioned nodes are asked for (``maxRunDurationSeconds``): the longest deadline of a queued Job."""
 
 
 @dataclass
@@ -105,3 +179,19 @@ class ClusterContext:
     """CIDRs the Gateway's data plane reaches serving pods from (load balancer proxies, proxy-only subnet);
     empty allows the VPC range ``PlatformSpec.network.cidr``. On GCP the load balancers' health-check ranges are
     always allowed as well."""
+    gateway_port: int = 80
+    """Port of the Gateway's listener, which is the port of the proxies' load-balancer Service (AWS: 443 when the
+    NLB terminates TLS on it)."""
+    gateway_hostname: str | None = None
+    """Hostname the Gateway's listener answers for; ``None`` accepts any host."""
+    datasets_volume: DatasetsVolume | None = None
+    """The datasets bucket as a read-only volume for training pods (AWS ``buckets.mount_datasets``); ``None``: none."""
+    gateway_tls_options: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Implementation-specific TLS options of the Gateway's listener, which then speaks HTTPS and terminates TLS
+    (GKE: ``networking.gke.io/cert-manager-certs``, the Certificate Manager certificates); empty: plain HTTP."""
+    backend_health_checks: bool = False
+    """The Gateway's load balancer probes backends as a policy object per Service says (GKE ``HealthCheckPolicy``):
+    each serving Service gets one for the server's readiness path."""
+    job_queueing: JobQueueing | None = None
+    """GPU pools whose training Jobs Kueue admits only once their nodes are provisioned (GKE DWS queued
+    provisioning); ``None``: Jobs start as they are created."""

@@ -5,7 +5,7 @@ subchart, the Gateway API CRDs and Envoy Gateway's own (``crds.enabled`` default
 Gateway implements weighted backendRefs, ``RequestMirror``, ``URLRewrite`` and the header modifiers
 the serving routes use. The GatewayClass references an EnvoyProxy in the controller namespace; its
 ``envoyService`` decides how the proxies' Service is exposed, so a cloud passes its load-balancer
-annotations (on AWS an internal Network Load Balancer).
+annotations and source ranges (on AWS a Network Load Balancer: ``components/aws/gateway_load_balancer.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 __all__ = [
-    "AWS_INTERNAL_NLB_ANNOTATIONS",
     "ENVOY_GATEWAY_CHART",
     "ENVOY_GATEWAY_CLASS",
     "ENVOY_GATEWAY_CONTROLLER",
@@ -41,20 +40,17 @@ ENVOY_GATEWAY_CLASS = "envoy-gateway"
 ENVOY_PROXY_API_VERSION = "gateway.envoyproxy.io/v1alpha1"
 """API version of EnvoyProxy."""
 
-AWS_INTERNAL_NLB_ANNOTATIONS: Mapping[str, str] = {
-    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
-}
-"""Service annotations for an internal NLB from EKS's built-in service controller (cloud-provider-aws), in the
-subnets tagged ``kubernetes.io/role/internal-elb``; no AWS Load Balancer Controller needed."""
-
 
 @dataclass
 class EnvoyGatewayArgs:
     """Inputs of :class:`EnvoyGateway`."""
 
-    service_annotations: Mapping[str, str] = field(default_factory=dict)
-    """Annotations of the proxies' LoadBalancer Service (the cloud's load-balancer settings)."""
+    service_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Annotations of the proxies' LoadBalancer Service (the cloud's load-balancer settings; a certificate ARN
+    may be an Output)."""
+    source_ranges: Sequence[str] = ()
+    """Client ranges the load balancer admits (the Service's ``loadBalancerSourceRanges``); empty: the cloud's
+    default."""
     class_name: str = ENVOY_GATEWAY_CLASS
     """Name of the GatewayClass."""
     namespace: str = ENVOY_GATEWAY_NAMESPACE
@@ -112,7 +108,11 @@ class EnvoyGateway(pulumi.ComponentResource):
                     "type": "Kubernetes",
                     "kubernetes": {
                         "envoyDeployment": {"replicas": args.proxy_replicas},
-                        "envoyService": {"type": "LoadBalancer", "annotations": dict(args.service_annotations)},
+                        "envoyService": {
+                            "type": "LoadBalancer",
+                            "annotations": dict(args.service_annotations),
+                            **({"loadBalancerSourceRanges": list(args.source_ranges)} if args.source_ranges else {}),
+                        },
                     },
                 }
             },

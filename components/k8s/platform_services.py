@@ -18,12 +18,14 @@ from pulumi_mlops.spec import PlatformSpec
 
 from .batch import BatchScoringJob, BatchScoringJobArgs
 from .context import ClusterContext
+from .datasets_volume import datasets_claim
 from .drift import DriftMonitor, DriftMonitorArgs, RetrainTrigger, RetrainTriggerArgs
 from .feature_server import FeatureServer, FeatureServerArgs
 from .gateway import Gateway, GatewayArgs
 from .mlflow import MlflowServer, MlflowServerArgs, mlflow_client_env
 from .monitoring import Monitoring, MonitoringArgs
 from .namespaces import Namespaces, NamespacesArgs
+from .queueing import TrainingQueue, TrainingQueueArgs
 from .serving import ServingEndpoint, ServingEndpointArgs, prediction_log_uri
 from .training import TrainingJob, TrainingJobArgs
 from .workload import join_uri, labels, runtime_env
@@ -182,6 +184,36 @@ class PlatformServices(pulumi.ComponentResource):
             *mlflow_client_env(),
         ]
 
+        training_deps: list[pulumi.Resource] = [ns.resources["training"], mlflow]
+        if ctx.datasets_volume is not None:  # one claim binds the volume; every training pod mounts it
+            claim_labels = labels("datasets", spec.environment, "training", tags)
+            training_deps.append(
+                datasets_claim(
+                    f"{name}-datasets-claim",
+                    ctx.datasets_volume,
+                    names["training"],
+                    claim_labels,
+                    pulumi.ResourceOptions(
+                        parent=self, provider=ctx.provider, depends_on=[*ctx.depends_on, ns.resources["training"]]
+                    ),
+                )
+            )
+
+        queue: TrainingQueue | None = None
+        if ctx.job_queueing is not None and ctx.job_queueing.pools:
+            queue = TrainingQueue(
+                f"{name}-training-queue",
+                TrainingQueueArgs(
+                    context=ctx,
+                    queueing=ctx.job_queueing,
+                    namespace=names["training"],
+                    labels=labels("training-queue", spec.environment, "training", tags),
+                    depends_on=[ns.resources["training"]],
+                ),
+                opts=child,
+            )
+        queued = {p.pool for p in ctx.job_queueing.pools} if ctx.job_queueing is not None else set()
+
         # The first training job of each model an endpoint or batch job uses also runs once now; the
         # endpoints serving the model wait for that run (it promotes the first champion).
         used = {ep.serving.model.name for ep in spec.endpoints} | {b.batch.model.name for b in spec.batch_jobs}
@@ -200,7 +232,8 @@ class PlatformServices(pulumi.ComponentResource):
                     env=batch_env,
                     labels=tags,
                     bootstrap=job.bootstrap and model in used and model not in training_cron_jobs,
-                    depends_on=[ns.resources["training"], mlflow],
+                    depends_on=[*training_deps, *(queue.ready if queue is not None and job.gpu_pool in queued else [])],
+                    queue=queue.queue_name if queue is not None and job.gpu_pool in queued else None,
                 ),
                 opts=child,
             )

@@ -20,12 +20,13 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 from pulumi_mlops.runtime.config import ModelRef, ResourceSpec, ServingSpec
 
 from pulumi_mlops.spec import EndpointSpec
 
 from .context import ClusterContext
-from .gateway import GATEWAY_API_VERSION, GatewayRef
+from .gateway import GATEWAY_API_VERSION, GatewayRef, health_check_policy
 from .workload import (
     AWAIT_TIMEOUT_ANNOTATION,
     MODEL_LABEL,
@@ -41,6 +42,7 @@ from .workload import (
     labels,
     pod_spec,
     runtime_env,
+    secret_value,
     selector_labels,
     spec_checksum,
     spec_config_map,
@@ -48,6 +50,8 @@ from .workload import (
 )
 
 __all__ = [
+    "API_KEYS_DIR",
+    "API_KEYS_KEY",
     "BOOTSTRAPPED_ALIASES",
     "GPU_ROLLOUT_TIMEOUT_SECONDS",
     "LIVE_PATH",
@@ -57,6 +61,7 @@ __all__ = [
     "ServingEndpoint",
     "ServingEndpointArgs",
     "Track",
+    "api_keys_secret",
     "prediction_log_uri",
     "tracks",
 ]
@@ -92,6 +97,17 @@ class Track:
     """Share of live traffic in percent; ``None`` for the shadow track (mirrored copy only)."""
     resources: ResourceSpec = field(default_factory=ResourceSpec)
     """Per-pod resources: the endpoint's, or the shadow's own (a CPU-only shadow holds no GPU)."""
+
+
+API_KEYS_DIR = "/etc/mlops-auth"
+"""Where a serving pod mounts its endpoint's API-key Secret."""
+API_KEYS_KEY = "keys"
+"""The Secret's key holding the API keys (one per line; the server reads ``MLOPS_API_KEYS_FILE``)."""
+
+
+def api_keys_secret(endpoint: str) -> str:
+    """Name of the Secret holding an endpoint's API keys (clients read their key from it)."""
+    return f"{endpoint}-api-keys"
 
 
 def prediction_log_uri(root: pulumi.Input[str], endpoint: str, track: str) -> pulumi.Output[str]:
@@ -182,6 +198,23 @@ class ServingEndpoint(pulumi.ComponentResource):
         if ep.resources.gpus > 0 and gpu is None:
             raise ValueError(f"endpoint {ep.name!r} asks for GPUs but names no gpu_pool")
 
+        self.api_key_secret: str | None = None
+        if ep.auth == "api-key":
+            key = random.RandomPassword(
+                f"{name}-api-key", length=40, special=False, opts=pulumi.ResourceOptions(parent=self)
+            )
+            self.api_key_secret = api_keys_secret(ep.name)
+            deps.append(
+                k8s.core.v1.Secret(
+                    f"{name}-api-keys",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=self.api_key_secret, namespace=args.namespace, labels=self._labels(ep.name)
+                    ),
+                    type="Opaque",
+                    string_data={API_KEYS_KEY: secret_value(key.result)},
+                    opts=child_opts(self, ctx, *deps),
+                )
+            )
         for track in tracks(ep):
             placement = gpu if track.resources.gpus > 0 else None
             self.services[track.name] = self._track(name, track, placement, deps)
@@ -204,7 +237,9 @@ class ServingEndpoint(pulumi.ComponentResource):
         )
         self.path = f"/{ep.name}"
         self.url = f"http://{self.services['stable']}.{args.namespace}.svc.cluster.local:{port}"
-        self.register_outputs({"services": self.services, "path": self.path, "url": self.url})
+        self.register_outputs(
+            {"services": self.services, "path": self.path, "url": self.url, "api_key_secret": self.api_key_secret}
+        )
 
     def _labels(self, instance: str, track: str | None = None) -> dict[str, str]:
         ep = self._args.endpoint
@@ -242,12 +277,20 @@ class ServingEndpoint(pulumi.ComponentResource):
                 *runtime_env(
                     **args.settings,
                     prediction_log_uri=prediction_log_uri(args.prediction_log_root, ep.name, track.name),
+                    **({"api_keys_file": f"{API_KEYS_DIR}/{API_KEYS_KEY}"} if self.api_key_secret else {}),
                 ),
                 *args.env,
             ],
             ports={"http": serving.port},
             probes=http_probes("http", LIVE_PATH, READY_PATH),
-            mounts=[k8s.core.v1.VolumeMountArgs(name="spec", mount_path=SPEC_DIR, read_only=True)],
+            mounts=[
+                k8s.core.v1.VolumeMountArgs(name="spec", mount_path=SPEC_DIR, read_only=True),
+                *(
+                    [k8s.core.v1.VolumeMountArgs(name="api-keys", mount_path=API_KEYS_DIR, read_only=True)]
+                    if self.api_key_secret
+                    else []
+                ),
+            ],
         )
         k8s.apps.v1.Deployment(
             f"{base}-deployment",
@@ -268,7 +311,21 @@ class ServingEndpoint(pulumi.ComponentResource):
                     spec=pod_spec(
                         [server],
                         service_account=args.service_account,
-                        volumes=[spec_volume(obj + "-spec")],
+                        volumes=[
+                            spec_volume(obj + "-spec"),
+                            *(
+                                [
+                                    k8s.core.v1.VolumeArgs(
+                                        name="api-keys",
+                                        secret=k8s.core.v1.SecretVolumeSourceArgs(
+                                            secret_name=self.api_key_secret, default_mode=0o440
+                                        ),
+                                    )
+                                ]
+                                if self.api_key_secret
+                                else []
+                            ),
+                        ],
                         gpu=gpu,
                         topology_spread=selector,
                     ),
@@ -285,6 +342,16 @@ class ServingEndpoint(pulumi.ComponentResource):
             serving.port,
             child_opts(self, ctx, *deps),
         )
+        if ctx.backend_health_checks:
+            health_check_policy(
+                f"{base}-health-check",
+                obj,
+                args.namespace,
+                serving.port,
+                READY_PATH,
+                obj_labels,
+                child_opts(self, ctx, *deps),
+            )
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{base}-hpa",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=obj, namespace=args.namespace, labels=obj_labels),

@@ -8,6 +8,10 @@ gate. The drift-triggered retraining creates a Job from the same template with t
 added to the trainer's arguments (``--since``/``--until``: the drift window of the training data),
 so both paths run identical pods, and a retraining learns from new rows.
 
+On a pool whose nodes have Elastic Fabric Adapter interfaces (``GpuScheduling.pool_efa``), the pods of a multi-node
+job request their share of them (``vpc.amazonaws.com/efa``) and point NCCL's libfabric transport at EFA; with
+``ClusterContext.datasets_volume`` the trainer sees the datasets bucket read-only at its mount path.
+
 With ``bootstrap`` the component also creates a one-off Job from that template (``<cronjob>-bootstrap``):
 it trains and promotes the first version when the stack is first deployed, and the engine waits for it
 to complete (pulumi-kubernetes awaits Jobs), so endpoints that wait for it find a ``champion``. Later
@@ -18,14 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from pulumi_mlops.spec import TrainingJobSpec
 
-from .context import ClusterContext
+from .context import EFA_RESOURCE, ClusterContext, EfaDevices
+from .datasets_volume import datasets_mount, datasets_pod_volume
 from .namespaces import RDZV_PORT
+from .queueing import QUEUE_LABEL
 from .workload import (
     AWAIT_TIMEOUT_ANNOTATION,
     MODEL_LABEL,
@@ -38,6 +45,7 @@ from .workload import (
     cron_job,
     labels,
     pod_spec,
+    resource_requirements,
     selector_labels,
     shm_mount,
     spec_checksum,
@@ -47,12 +55,16 @@ from .workload import (
 
 __all__ = [
     "BOOTSTRAP_AWAIT_MARGIN_SECONDS",
+    "DO_NOT_DISRUPT_ANNOTATION",
+    "EFA_ENV",
     "JOB_LABEL",
     "TORCHRUN_MODULE",
     "TrainingJob",
     "TrainingJobArgs",
     "bootstrap_job_name",
     "cron_job_name",
+    "efa_env",
+    "efa_interfaces",
     "torchrun_command",
 ]
 
@@ -67,6 +79,26 @@ TRIGGER_LABEL = "pulumi-mlops.io/trigger"
 BOOTSTRAP_AWAIT_MARGIN_SECONDS = 300
 """The engine waits this much longer than the Job's ``activeDeadlineSeconds``, so the Job's own deadline
 ends a run that is too long and the update reports the Job's failure rather than its own timeout."""
+DO_NOT_DISRUPT_ANNOTATION = "karpenter.sh/do-not-disrupt"
+"""Pod annotation (``"true"``): Karpenter neither consolidates nor gracefully drains a node while a training pod
+runs on it (ignored where Karpenter does not run)."""
+EFA_ENV = {"FI_PROVIDER": "efa", "FI_EFA_USE_HUGE_PAGE": "0"}
+"""libfabric settings of pods using EFA: the EFA provider, and no huge pages (the pods request none: Karpenter
+counts no ``hugepages-2Mi`` on the nodes it plans, so a pod requesting them never gets a node)."""
+
+
+def efa_interfaces(devices: EfaDevices, gpus: int) -> int:
+    """EFA interfaces a pod holding ``gpus`` of a node's GPUs requests: the same share of the node's, at least one
+    (all of them for a pod that takes the whole node, as in the EKS user guide's NCCL test)."""
+    return max(1, devices.interfaces * gpus // max(1, devices.gpus))
+
+
+def efa_env(devices: EfaDevices) -> list[k8s.core.v1.EnvVarArgs]:
+    """:data:`EFA_ENV`, and ``FI_EFA_USE_DEVICE_RDMA=1`` on instance types with GPUDirect RDMA over EFA."""
+    env = dict(EFA_ENV)
+    if devices.rdma:
+        env["FI_EFA_USE_DEVICE_RDMA"] = "1"
+    return [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()]
 
 
 def cron_job_name(job: TrainingJobSpec) -> str:
@@ -136,6 +168,9 @@ class TrainingJobArgs:
     waits for (up to ``active_deadline_seconds`` plus a margin); a failed one is replaced on the next update."""
     depends_on: Sequence[pulumi.Resource] = ()
     """Resources (namespace, service account, secrets) the objects wait for."""
+    queue: str | None = None
+    """Kueue LocalQueue of the Jobs (the job's GPU pool is queued, ``ClusterContext.job_queueing``): they are
+    created suspended and start once Kueue admits them; pass the queue in ``depends_on``."""
 
 
 class TrainingJob(pulumi.ComponentResource):
@@ -159,6 +194,7 @@ class TrainingJob(pulumi.ComponentResource):
         self.distributed = job.nodes > 1
         obj_labels = {**labels(job.name, self.cron_job, "training", args.labels), MODEL_LABEL: job.training.model.name}
         pod_labels = {**obj_labels, JOB_LABEL: job.name}
+        job_labels = {**obj_labels, QUEUE_LABEL: args.queue} if args.queue else obj_labels
         gpu = GpuPlacement(ctx.gpu, job.gpu_pool) if job.resources.gpus > 0 and job.gpu_pool else None
         if job.resources.gpus > 0 and gpu is None:
             raise ValueError(f"training job {job.name!r} asks for GPUs but names no gpu_pool")
@@ -172,10 +208,17 @@ class TrainingJob(pulumi.ComponentResource):
             child_opts(self, ctx, *deps),
         )
         env = list(args.env)
+        efa = ctx.gpu.pool_efa.get(job.gpu_pool) if self.distributed and gpu is not None and job.gpu_pool else None
+        if efa is not None:
+            env += efa_env(efa)
         use_shm = self.distributed or job.resources.gpus > 0
         mounts = [k8s.core.v1.VolumeMountArgs(name="spec", mount_path=SPEC_DIR, read_only=True)]
+        volumes = [spec_volume(f"{self.cron_job}-spec")]
         if use_shm:
             mounts.append(shm_mount())
+        if ctx.datasets_volume is not None:
+            mounts.append(datasets_mount(ctx.datasets_volume))
+            volumes.append(datasets_pod_volume(ctx.datasets_volume))
         self.rendezvous_service = None
         rendezvous: list[pulumi.Resource] = []
         if self.distributed:
@@ -227,15 +270,26 @@ class TrainingJob(pulumi.ComponentResource):
                 env=env,
                 mounts=mounts,
             )
+        if efa is not None:
+            interfaces = str(efa_interfaces(efa, job.resources.gpus))
+            base = resource_requirements(job.resources)
+            trainer.resources = k8s.core.v1.ResourceRequirementsArgs(
+                requests={**cast(dict[str, str], base.requests), EFA_RESOURCE: interfaces},
+                limits={**cast(dict[str, str], base.limits), EFA_RESOURCE: interfaces},
+            )
 
         template = k8s.core.v1.PodTemplateSpecArgs(
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                labels=pod_labels, annotations={"pulumi-mlops.io/spec-sha256": spec_checksum(job.training)}
+                labels=pod_labels,
+                annotations={
+                    "pulumi-mlops.io/spec-sha256": spec_checksum(job.training),
+                    DO_NOT_DISRUPT_ANNOTATION: "true",
+                },
             ),
             spec=pod_spec(
                 [trainer],
                 service_account=args.service_account,
-                volumes=[spec_volume(f"{self.cron_job}-spec")],
+                volumes=volumes,
                 gpu=gpu,
                 restart_policy="Never",
                 subdomain=self.rendezvous_service,
@@ -251,6 +305,7 @@ class TrainingJob(pulumi.ComponentResource):
                 completion_mode="Indexed" if self.distributed else None,
                 completions=job.nodes if self.distributed else None,
                 parallelism=job.nodes if self.distributed else None,
+                suspend=True if args.queue else None,
                 template=template,
             )
 
@@ -258,7 +313,7 @@ class TrainingJob(pulumi.ComponentResource):
             f"{name}-cronjob",
             self.cron_job,
             args.namespace,
-            obj_labels,
+            job_labels,
             job.schedule,
             job_spec(args.ttl_seconds_after_finished),
             child_opts(self, ctx, config_map, *deps),
@@ -273,7 +328,7 @@ class TrainingJob(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=bootstrap_job_name(job),
                     namespace=args.namespace,
-                    labels={**obj_labels, TRIGGER_LABEL: "bootstrap"},
+                    labels={**job_labels, TRIGGER_LABEL: "bootstrap"},
                     annotations={
                         AWAIT_TIMEOUT_ANNOTATION: str(job.active_deadline_seconds + BOOTSTRAP_AWAIT_MARGIN_SECONDS),
                         REPLACE_UNREADY_ANNOTATION: "true",

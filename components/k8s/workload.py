@@ -334,7 +334,8 @@ class GpuPlacement:
         ]
 
     def node_selector(self) -> dict[str, str]:
-        return {self.scheduling.pool_label: self.pool}
+        """The pool label, and the other labels the pool's nodes carry that its pods select (GKE ComputeClass)."""
+        return {**self.scheduling.pool_selectors.get(self.pool, {}), self.scheduling.pool_label: self.pool}
 
 
 def shm_mount() -> k8s.core.v1.VolumeMountArgs:

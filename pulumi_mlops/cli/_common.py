@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 __all__ = ["EXIT_USAGE", "UserError", "console", "err_console", "user_errors"]
 
@@ -21,10 +22,13 @@ class UserError(Exception):
 
 @contextmanager
 def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
-    """Print ``UserError`` and the given exception kinds as a red message and exit 2."""
+    """Print ``UserError`` and the given exception kinds as a red message and exit 2.
+
+    The message is printed as plain text: brackets in it (a regular expression, a list) are not console markup.
+    """
     caught: tuple[type[BaseException], ...] = (UserError, *kinds)
     try:
         yield
     except caught as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)), highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None

@@ -86,6 +86,7 @@ def register(app: typer.Typer) -> None:
             f"champion {summary.gate_champion_auc} → challenger {summary.gate_challenger_auc}",
         )
         table.add_row("requests / failed", f"{summary.requests_sent:,} / {summary.failed_requests}")
+        table.add_row("request without the API key", f"HTTP {summary.anonymous_status}")
         table.add_row("answers by model version", ", ".join(f"v{v}: {n:,}" for v, n in summary.versions_seen.items()))
         table.add_row("swap to v2 seen after", f"{summary.swap_seconds} s")
         table.add_row("drift report", summary.drift_report_html)

@@ -74,7 +74,9 @@ def register(app: typer.Typer) -> None:
         ),
         until: str | None = typer.Option(None, "--until", help="Window end (exclusive), ISO (default: now)."),
         labels: str | None = typer.Option(
-            None, "--labels", help="Parquet with request_id and label, for performance drift."
+            None,
+            "--labels",
+            help="Parquet with request_id, row (the row's index within its request) and label, for performance drift.",
         ),
         spec_file: Path | None = typer.Option(
             None, "--spec", help="DriftSpec as JSON or YAML (thresholds, min_rows, feature_overrides)."

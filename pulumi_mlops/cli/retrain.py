@@ -14,17 +14,29 @@ from .drift import load_drift_spec
 __all__ = ["register"]
 
 
-def _training_spec(path: Path | None, model: str, data: str | None, estimator: str | None) -> Any:
+def _training_spec(path: Path | None, model: str, data: str | None, estimator: str | None, settings: Any) -> Any:
+    """The challenger's spec: ``--training-spec``, else the served version's own (label, features, estimator, task,
+    parameters), with ``--data`` and ``--estimator`` over either."""
     import yaml
 
     from pulumi_mlops.runtime.config import ModelRef, TrainingSpec
+    from pulumi_mlops.runtime.registry.loading import ModelNotFoundError
+    from pulumi_mlops.runtime.registry.training_specs import training_spec_of
 
+    ref = ModelRef.parse(model)
     raw: dict[str, Any] = {}
     if path is not None:
         if not path.is_file():
             raise UserError(f"--training-spec {path}: no such file")
         raw = yaml.safe_load(path.read_text()) or {}
-    raw.setdefault("model", {"name": ModelRef.parse(model).name})
+        raw.setdefault("model", {"name": ref.name})
+    else:
+        try:
+            raw = training_spec_of(ref.name, ref.alias, settings).model_dump()
+        except ModelNotFoundError as exc:
+            raise UserError(
+                f"{exc}: the challenger reuses the served version's training spec; give --training-spec"
+            ) from None
     if data:
         raw["data"] = data
     if estimator:
@@ -53,10 +65,15 @@ def register(app: typer.Typer) -> None:
         ),
         spec_file: Path | None = typer.Option(None, "--spec", help="DriftSpec YAML/JSON (thresholds, guard)."),
         out: str = typer.Option(".mlops/drift", "--out", "-o", help="Where the drift reports go (path or bucket)."),
+        force: bool = typer.Option(
+            False, "--force", help="Retrain now, even without drift and despite the cooldown and daily cap (audited)."
+        ),
     ) -> None:
         """Retrain after drift: check the window, respect the cooldown and daily cap, train a challenger on
-        fresh data (--data, or the training data's rows of the drift window), promote it only if it beats the
-        champion on the fixed holdout. Every decision is audited."""
+        fresh data (--data, or the training data's rows of the drift window) with the served version's training
+        spec (label, features, estimator, task; --training-spec or --estimator to change it), promote it only if
+        it beats the champion on the fixed holdout. A failed retraining does not count against the cooldown.
+        Every decision is audited."""
         from pydantic import ValidationError
 
         from pulumi_mlops.runtime.config import ModelRef, RuntimeSettings, SettingsError
@@ -83,7 +100,7 @@ def register(app: typer.Typer) -> None:
 
             def audit(record: dict[str, Any]) -> None:
                 versions = {"champion": record.get("champion_version"), "challenger": record.get("challenger_version")}
-                details = {"endpoint": endpoint, "drift_share": record.get("drift_share")}
+                details = {"endpoint": endpoint, "drift_share": record.get("drift_share"), "forced": force}
                 append_audit(
                     settings,
                     AuditEvent(
@@ -99,14 +116,14 @@ def register(app: typer.Typer) -> None:
             since = until - timedelta(hours=drift.window_hours)
             if cron_job is not None:
                 fresh = ["--data", data] if data else ["--since", since.isoformat(), "--until", until.isoformat()]
-                _submit(ref.name, cron_job, guard, audit, fresh, until)
+                _submit(ref.name, cron_job, guard, audit, fresh, until, force)
                 return
             from pulumi_mlops.runtime.pipeline import run_retrain
             from pulumi_mlops.runtime.pipeline.steps import LocalRetrain, local_steps
 
             assert window is not None
             job = LocalRetrain(
-                training=_training_spec(training_spec, model, data, estimator),
+                training=_training_spec(training_spec, model, data, estimator, settings),
                 drift=drift,
                 window=window,
                 out=out,
@@ -114,17 +131,19 @@ def register(app: typer.Typer) -> None:
                 since=since,
                 train_window=None if data else (since, until),
             )
-            decision = run_retrain(ref.name, local_steps(job, settings), guard, audit)
+            decision = run_retrain(ref.name, local_steps(job, settings), guard, audit, force=force)
         colour = {"retrained-promoted": "green", "failed": "red"}.get(decision.action, "yellow")
         console.print(f"[bold {colour}]{decision.action}[/] {ref.name}: {decision.reason}", highlight=False)
         if decision.action == "failed":
             raise typer.Exit(1)
 
 
-def _submit(model: str, cron_job: str, guard: Any, audit: Any, training_args: list[str], now: datetime) -> None:
+def _submit(
+    model: str, cron_job: str, guard: Any, audit: Any, training_args: list[str], now: datetime, force: bool
+) -> None:
     from pulumi_mlops.runtime.pipeline.kube import KubeApi, trigger_retraining
 
-    job = trigger_retraining(model, cron_job, guard, audit, KubeApi.in_cluster(), now, training_args)
+    job = trigger_retraining(model, cron_job, guard, audit, KubeApi.in_cluster(), now, training_args, force=force)
     if job is None:
         console.print(f"[yellow]skipped[/] {model}: the retraining guard says wait (see the audit log)")
     else:

@@ -47,5 +47,31 @@ def register(app: typer.Typer) -> None:
         from pulumi_mlops.runtime.serving import MlflowModelSource
         from pulumi_mlops.runtime.serving import serve as run_server
 
+        if model_format == "onnx":
+            with user_errors(SettingsError):
+                _check_onnx(serving.model.name, serving.model.alias)
         source = MlflowModelSource(model_format=model_format) if model_format == "onnx" else None
         run_server(serving, host=host, source=source)
+
+
+def _check_onnx(name: str, alias: str) -> None:
+    """Refuse ``--format onnx`` at start when the version the alias points at has no ONNX artifact.
+
+    An alias that points at nothing yet (a new cluster) is served as usual: the server waits for a version.
+    """
+    from pulumi_mlops.runtime.config import RuntimeSettings
+    from pulumi_mlops.runtime.registry.loading import ModelNotFoundError, resolve_version
+    from pulumi_mlops.runtime.registry.onnx_export import ONNX_SHA_TAG, ONNX_STATUS_TAG
+    from pulumi_mlops.runtime.registry.tracking import mlflow_client
+
+    try:
+        version = resolve_version(mlflow_client(RuntimeSettings.from_env()), name, alias)
+    except ModelNotFoundError:
+        return
+    tags = dict(version.tags or {})
+    if not tags.get(ONNX_SHA_TAG):
+        status = " ".join(tags.get(ONNX_STATUS_TAG, "no ONNX export recorded").split())
+        raise UserError(
+            f"--format onnx: {name}@{alias} is version {version.version}, which has no ONNX artifact ({status}); "
+            "serve it with --format native"
+        )

@@ -90,6 +90,8 @@ class DemoSummary:
     """The champion's AUC on the challenger's holdout (the fresh rows), as the promotion gate measured it."""
     gate_challenger_auc: float = 0.0
     """The challenger's AUC on the same rows."""
+    anonymous_status: int = 0
+    """Status of one inference request sent without the endpoint's API key (401 when its routes need one)."""
     requests_sent: int = 0
     failed_requests: int = 0
     versions_seen: dict[str, int] = field(default_factory=dict)
@@ -295,7 +297,9 @@ def _loop(run: _Run, step: Step) -> None:
         import httpx
 
         wait_for(lambda: httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200, "server ready", 180, proc)
-        traffic = Traffic(base, config.model, config.concurrency)
+        traffic = Traffic(base, config.model, config.concurrency, _api_key(server, env))
+        anonymous = httpx.post(f"{base}/v1/models/{config.model}:predict", json={"instances": []}, timeout=30)
+        summary.anonymous_status = anonymous.status_code
 
         step(f"send {config.requests:,} requests of normal traffic; CronJob {found.drift.name} checks the window")
         traffic.phase(records(generate_churn(config.requests, seed=11)))
@@ -367,6 +371,17 @@ def _loop(run: _Run, step: Step) -> None:
             proc.kill()
     if found.batch is not None:
         _batch(run, found.batch, step)
+
+
+def _api_key(server: LocalWorkload, env: dict[str, str]) -> str | None:
+    """The first key of the endpoint's API-key Secret, as a client reads it (None when the routes are open)."""
+    keys_file = env.get("MLOPS_API_KEYS_FILE")
+    if not keys_file:
+        return None
+    lines = [line.strip() for line in Path(keys_file).read_text().splitlines() if line.strip()]
+    if not lines:
+        raise RuntimeError(f"{server.pod.name}: the API-key Secret mounted at {keys_file} holds no key")
+    return lines[0]
 
 
 def _drift_out(argv: list[str]) -> str:

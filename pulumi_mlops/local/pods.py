@@ -131,17 +131,19 @@ class GraphPod:
         return {name: config_maps[name] for name in names if name in config_maps}
 
     def config_files(self, container: Mapping[str, Any], root: Path) -> dict[str, Path]:
-        """Mount path -> local folder holding the keys of each ConfigMap volume the container mounts."""
-        config_maps = self._objects("ConfigMap")
+        """Mount path -> local folder holding the keys of each ConfigMap or Secret volume the container mounts."""
+        sources = {"configMap": (self._objects("ConfigMap"), "name"), "secret": (self._objects("Secret"), "secretName")}
         volumes = {v["name"]: v for v in self.spec.get("volumes", [])}
         mounts: dict[str, Path] = {}
         for mount in container.get("volumeMounts", []):
             volume = volumes[mount["name"]]
-            if "configMap" not in volume:
+            kind = next((k for k in sources if k in volume), None)
+            if kind is None:
                 continue
+            objects, field = sources[kind]
             folder = root / mount["name"]
             folder.mkdir(parents=True, exist_ok=True)
-            for key, text in config_maps[volume["configMap"]["name"]].items():
+            for key, text in objects[volume[kind][field]].items():
                 (folder / key).write_text(text)
             mounts[mount["mountPath"]] = folder
         return mounts

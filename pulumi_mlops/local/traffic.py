@@ -15,11 +15,12 @@ NON_FEATURES = ("customer_id", "event_timestamp", "churned")
 class Traffic:
     """Sends records to the server's v1 route and counts answers by model version."""
 
-    def __init__(self, base_url: str, model: str, concurrency: int) -> None:
+    def __init__(self, base_url: str, model: str, concurrency: int, api_key: str | None = None) -> None:
         import httpx
 
         self.url = f"{base_url}/v1/models/{model}:predict"
-        self.client = httpx.Client(timeout=30.0, limits=httpx.Limits(max_connections=concurrency * 2))
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        self.client = httpx.Client(timeout=30.0, limits=httpx.Limits(max_connections=concurrency * 2), headers=headers)
         self.pool = ThreadPoolExecutor(concurrency)
         self.lock = threading.Lock()
         self.sent = self.failed = 0

@@ -5,8 +5,8 @@ What changes, and nothing else:
 
 * ``MLOPS_TRACKING_URI``: the in-cluster MLflow Service becomes the local tracking server;
 * the buckets: the loopback S3 API (``MLOPS_S3_ENDPOINT_URL``; test keys stand for Pod Identity);
-* ``HOME``, ``MLOPS_HOME`` and every ConfigMap mount: folders under the workload's own root (the pod's
-  emptyDir and volumes, gone with the pod); mount paths in the argv (also inside ``sh -c``) follow them;
+* ``HOME``, ``MLOPS_HOME`` and every ConfigMap and Secret mount: folders under the workload's own root (the pod's
+  emptyDir and volumes, gone with the pod); mount paths in the argv (also inside ``sh -c``) and the env follow them;
 * ``MLOPS_PUSHGATEWAY_URL``: a closed loopback port (the drift job then keeps its metrics with its reports).
 """
 
@@ -50,19 +50,23 @@ class LocalWorkload:
     def env(self, fields: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The process environment: the graph's, rewired (see the module's docstring), then ``extra``."""
         env = self.graph_env(fields)
-        local = {**env, "HOME": str(self.home), "MLOPS_HOME": str(self.home / "mlops")}
+        local = {key: self._local_path(value) for key, value in env.items()}
+        local.update({"HOME": str(self.home), "MLOPS_HOME": str(self.home / "mlops")})
         if "MLOPS_TRACKING_URI" in env:
             local["MLOPS_TRACKING_URI"] = self.tracking_uri
         if "MLOPS_PUSHGATEWAY_URL" in env:
             local["MLOPS_PUSHGATEWAY_URL"] = f"http://127.0.0.1:{free_port()}"
         return process_env(local, {**CLOUD_ENV, "MLOPS_S3_ENDPOINT_URL": self.s3_endpoint, **(extra or {})})
 
+    def _local_path(self, value: str) -> str:
+        """``value`` with a mount path in it made local (also inside a ``sh -c`` line)."""
+        for path, folder in sorted(self.mounts.items(), key=lambda kv: -len(kv[0])):
+            value = value.replace(path, str(folder))
+        return value
+
     def argv(self, env: Mapping[str, str]) -> list[str]:
         """The container's command and args (``$(VAR)``-expanded) with mount paths made local."""
-        argv = self.pod.argv(self.spec, env)
-        for path, folder in sorted(self.mounts.items(), key=lambda kv: -len(kv[0])):
-            argv = [a.replace(path, str(folder)) for a in argv]
-        return argv
+        return [self._local_path(a) for a in self.pod.argv(self.spec, env)]
 
     def spec_file(self, mount: str = "/etc/mlops", key: str = "spec.json") -> Path:
         """The local copy of a mounted ConfigMap key."""

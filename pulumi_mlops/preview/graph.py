@@ -63,6 +63,10 @@ class CapturedResource:
     ignore_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
     retain_on_delete: bool = False
+    source_file: str = ""
+    """Program file that registered the resource (relative to the project root when inside it); empty if unknown."""
+    source_line: int = 0
+    """Line of ``source_file`` where the resource was constructed; 0 if unknown."""
 
     @property
     def props(self) -> dict[str, Any]:
@@ -72,6 +76,8 @@ class CapturedResource:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        # Source positions move with every edit of the program: kept out of the graph document for stable diffs.
+        del data["source_file"], data["source_line"]
         data["inputs"] = _jsonable(self.inputs)
         data["dependencies"] = sorted(self.dependencies)
         data["property_dependencies"] = {k: sorted(v) for k, v in sorted(self.property_dependencies.items())}

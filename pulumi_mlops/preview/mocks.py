@@ -100,6 +100,23 @@ def _gcp_service_account(m: PlatformMocks, name: str, inputs: dict[str, Any]) ->
     }
 
 
+def _gcp_identity_pool(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    pool = inputs.get("workloadIdentityPoolId", name)
+    return {"name": f"projects/{GCP_PROJECT_NUMBER}/locations/global/workloadIdentityPools/{pool}", "state": "ACTIVE"}
+
+
+def _gcp_identity_pool_provider(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    pool = inputs.get("workloadIdentityPoolId", "pool")
+    provider = inputs.get("workloadIdentityPoolProviderId", name)
+    path = f"projects/{GCP_PROJECT_NUMBER}/locations/global/workloadIdentityPools/{pool}/providers/{provider}"
+    return {"name": path, "state": "ACTIVE"}
+
+
+def _gcp_custom_role(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    path = f"projects/{inputs.get('project') or m.gcp_project}/roles/{inputs.get('roleId', name)}"
+    return {"id": path, "name": path}
+
+
 def _gcp_sql_instance(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     instance = inputs.get("name", name)
     return {
@@ -218,6 +235,30 @@ def _sqs_queue(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str,
     }
 
 
+def _acm_certificate(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """A DNS-validated certificate: the CNAME ACM asks for in the domain's zone."""
+    domain = str(inputs.get("domainName") or f"{name}.example.com")
+    token = hashlib.sha256(f"{name}:{domain}".encode()).hexdigest()
+    return {
+        "arn": _aws_arn(
+            m, "acm", f"certificate/{token[:8]}-{token[8:12]}-{token[12:16]}-{token[16:20]}-{token[20:32]}"
+        ),
+        "domainValidationOptions": [
+            {
+                "domainName": domain,
+                "resourceRecordName": f"_{token[:32]}.{domain.removeprefix('*.')}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{token[32:]}.acm-validations.aws.",
+            }
+        ],
+        "status": "PENDING_VALIDATION",
+    }
+
+
+def _route53_record(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"fqdn": str(inputs.get("name") or name).rstrip(".")}
+
+
 def _docker_image(m: PlatformMocks, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """A pushed build: a digest of what was built (stable per name, tags and arguments) and the provider's ``ref``,
     the first tag with that digest."""
@@ -244,6 +285,8 @@ OUTPUTS: dict[str, OutputFn] = {
     "aws:ecr/repository:Repository": _ecr_repository,
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:sqs/queue:Queue": _sqs_queue,
+    "aws:acm/certificate:Certificate": _acm_certificate,
+    "aws:route53/record:Record": _route53_record,
     "gcp:storage/bucket:Bucket": _gcs_bucket,
     "gcp:kms/cryptoKey:CryptoKey": _gcp_kms_key,
     "gcp:kms/keyRing:KeyRing": _gcp_key_ring,
@@ -251,6 +294,9 @@ OUTPUTS: dict[str, OutputFn] = {
     "gcp:compute/subnetwork:Subnetwork": _gcp_subnetwork,
     "gcp:container/cluster:Cluster": _gke_cluster,
     "gcp:serviceaccount/account:Account": _gcp_service_account,
+    "gcp:iam/workloadIdentityPool:WorkloadIdentityPool": _gcp_identity_pool,
+    "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": _gcp_identity_pool_provider,
+    "gcp:projects/iAMCustomRole:IAMCustomRole": _gcp_custom_role,
     "gcp:sql/databaseInstance:DatabaseInstance": _gcp_sql_instance,
     "gcp:redis/instance:Instance": _gcp_redis,
     "gcp:secretmanager/secret:Secret": _gcp_secret,

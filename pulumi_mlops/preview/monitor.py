@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
@@ -13,9 +15,41 @@ from pulumi.runtime.sync_await import _sync_await
 
 from .graph import CapturedResource, ResourceGraph
 
-__all__ = ["CapturingMonitor", "DuplicateResourceError"]
+__all__ = ["CapturingMonitor", "DuplicateResourceError", "is_sdk_file", "registration_site"]
 
 STACK_TYPE = "pulumi:pulumi:Stack"
+PACKAGE_DIRS = frozenset({"site-packages", "dist-packages"})
+
+
+def is_sdk_file(path: Path) -> bool:
+    """Whether ``path`` belongs to an installed Pulumi SDK or provider package (``pulumi``, ``pulumi_aws``, ...)."""
+    parts = path.parts
+    for i, part in enumerate(parts[:-1]):
+        if part in PACKAGE_DIRS:
+            top = parts[i + 1]
+            return top == "pulumi" or (top.startswith("pulumi_") and top != "pulumi_mlops")
+    return False
+
+
+def registration_site(request: Any, root: Path | None) -> tuple[str, int]:
+    """``(file, line)`` where the program constructed the resource of a ``RegisterResourceRequest``.
+
+    The SDK sends the construction stack with each registration (``stackTrace``, innermost frame first, starting
+    at the caller of the resource's constructor); the first frame outside the Pulumi SDK and provider packages is
+    the program's (a provider's component building children counts as the program line that built it). The file
+    is relative to ``root`` when inside it. ``("", 0)`` when the request carries no usable frame.
+    """
+    for frame in request.stackTrace.frames:
+        uri, line = frame.pc.uri, frame.pc.line
+        if not uri.startswith("file:") or line < 1:
+            continue
+        path = Path(unquote(urlparse(uri).path))
+        if is_sdk_file(path):
+            continue
+        if root is not None and path.is_relative_to(root):
+            return path.relative_to(root).as_posix(), line
+        return path.as_posix(), line
+    return "", 0
 
 
 class DuplicateResourceError(RuntimeError):
@@ -23,10 +57,12 @@ class DuplicateResourceError(RuntimeError):
 
 
 class CapturingMonitor(pulumi_mocks.MockMonitor):
-    """Records type, name, parent, dependencies, options and wire inputs of each resource."""
+    """Records type, name, parent, dependencies, options, wire inputs and the registration site (file and line,
+    relative to ``root``) of each resource."""
 
-    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+    def __init__(self, mocks: pulumi_mocks.Mocks, root: Path | None = None) -> None:
         super().__init__(mocks)
+        self.root = root.resolve() if root is not None else None
         self._lock = threading.Lock()
         self._qualified: dict[str, str] = {}
         self.graph = ResourceGraph(project="", stack="")
@@ -67,6 +103,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
             transforms=pulumi_mocks._resolve_callbacks(request.transforms),
         )
         id_, state = self.mocks.new_resource(args)
+        source_file, source_line = registration_site(request, self.root)
         captured = CapturedResource(
             urn=urn,
             type=request.type,
@@ -81,6 +118,8 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
             ignore_changes=list(request.ignoreChanges),
             delete_before_replace=bool(request.deleteBeforeReplace),
             retain_on_delete=bool(request.retainOnDelete),
+            source_file=source_file,
+            source_line=source_line,
         )
         with self._lock:
             self.graph.resources[urn] = captured

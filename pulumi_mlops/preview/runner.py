@@ -79,11 +79,20 @@ def run_program(
     project: str = PROJECT,
     stack: str = "dev",
     mocks: PlatformMocks | None = None,
+    root: Path | None = None,
 ) -> ResourceGraph:
-    """Run ``program`` (a callable or a ``__main__.py`` path) under mocks and return its graph."""
+    """Run ``program`` (a callable or a ``__main__.py`` path) under mocks and return its graph.
+
+    Registration sites are recorded relative to ``root`` (default: the project root, when one is found).
+    """
     flat, secret_keys = flatten_config(config)
     mocks = mocks or PlatformMocks()
-    monitor = CapturingMonitor(mocks)
+    if root is None:
+        try:
+            root = repo_root()
+        except FileNotFoundError:
+            root = None
+    monitor = CapturingMonitor(mocks, root)
     previous_loop = None
     try:
         previous_loop = asyncio.get_event_loop_policy().get_event_loop()
@@ -125,5 +134,5 @@ def preview_stack(stack: str, root: Path | None = None) -> PreviewResult:
     config = load_stack_config(path)
     spec = parse_spec(config[CONFIG_KEY], source=str(path.relative_to(root)))
     mocks = PlatformMocks(region=spec.region, gcp_project=spec.gcp_project or "preview-project")
-    graph = run_program(stacks_dir / "__main__.py", config, stack=stack, mocks=mocks)
+    graph = run_program(stacks_dir / "__main__.py", config, stack=stack, mocks=mocks, root=root)
     return PreviewResult(spec=spec, graph=graph)

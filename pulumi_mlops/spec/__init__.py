@@ -1,6 +1,8 @@
 """The typed platform spec: one class tree drives AWS and GCP alike."""
 
 from .accelerators import ACCELERATORS, check_accelerator
+from .ci import CiSpec
+from .ingress import IngressSpec, TlsSpec
 from .loading import CONFIG_KEY, PROJECT, SpecError, load_stack_config, parse_spec, stack_file, stack_names
 from .platform import (
     BUILT_IMAGES,
@@ -18,6 +20,7 @@ from .platform import (
     FeatureStoreSpec,
     GpuPoolSpec,
     ImagesSpec,
+    KarpenterSpec,
     MonitoringSpec,
     NetworkSpec,
     PlatformSpec,
@@ -43,6 +46,7 @@ __all__ = [
     "BucketPath",
     "BucketsSpec",
     "CanarySpec",
+    "CiSpec",
     "ClusterSpec",
     "CostSpec",
     "EndpointSpec",
@@ -50,6 +54,8 @@ __all__ = [
     "FeatureStoreSpec",
     "GpuPoolSpec",
     "ImagesSpec",
+    "IngressSpec",
+    "KarpenterSpec",
     "MonitoringSpec",
     "NetworkSpec",
     "PlatformSpec",
@@ -58,6 +64,7 @@ __all__ = [
     "SpecError",
     "TagsSpec",
     "Taint",
+    "TlsSpec",
     "TrackingSpec",
     "TrainingJobSpec",
     "check_accelerator",

@@ -14,6 +14,8 @@ from typing import Any, Literal, get_args
 from pydantic import Field, field_validator, model_validator
 
 from pulumi_mlops.runtime.config import (
+    BUILTIN_ESTIMATORS,
+    ESTIMATOR_IMPORT_PATH,
     BatchSpec,
     DriftSpec,
     ModelRef,
@@ -25,7 +27,11 @@ from pulumi_mlops.runtime.config import (
 )
 
 from .accelerators import check_accelerator
+from .ci import CiSpec
+from .gke import GkeIngressSpec, GkePoolSpec, gke_problems
+from .ingress import IngressSpec, ingress_problems
 from .instances import DEFAULT_SYSTEM_TYPE, fit_problem
+from .karpenter import KarpenterSpec, karpenter_problems
 from .profiles import Profile, apply_profile_defaults
 
 __all__ = [
@@ -46,6 +52,8 @@ __all__ = [
     "FeatureStoreSpec",
     "GpuPoolSpec",
     "ImagesSpec",
+    "IngressSpec",
+    "KarpenterSpec",
     "KubernetesVersion",
     "MonitoringSpec",
     "NetworkSpec",
@@ -221,6 +229,20 @@ class GpuPoolSpec(StrictModel):
     """Maximum nodes."""
     spot: bool = False
     """Spot/preemptible capacity (dev and staging default to spot)."""
+    on_demand_fallback: bool = True
+    """Karpenter, spot pools: also allow on-demand capacity, which Karpenter launches only when no spot offering
+    fits. Dev defaults to false (dev GPU pools stay on spot); pools with ``spot: false`` are on-demand only."""
+    instance_families: list[str] = Field(default_factory=list)
+    """Karpenter: EC2 instance families the NodePool launches (``g6``, ``gr6``); empty takes every family that
+    carries ``accelerator``. Sizes vary within them: any size with ``gpus_per_node`` GPUs and at least the vCPUs and
+    memory of ``instance_type``, so what fits ``instance_type`` fits every node of the pool."""
+    single_zone: bool = False
+    """Karpenter: launch every node of the pool in one availability zone (the first private subnet's), so the NCCL
+    traffic of multi-node training stays inside one zone; pools that serve keep spreading over the zones."""
+    efa: bool = False
+    """Karpenter: nodes that can attach Elastic Fabric Adapter interfaces for NCCL: a security group admitting all
+    traffic from itself and the EFA device plugin. Needs ``single_zone`` and an ``instance_type`` with EFA;
+    Karpenter attaches the interfaces to nodes whose pods request ``vpc.amazonaws.com/efa``."""
     disk_gb: int = Field(default=100, ge=20, le=16000)
     """Node boot disk size in GiB."""
     labels: dict[str, str] = Field(default_factory=dict)
@@ -231,6 +253,18 @@ class GpuPoolSpec(StrictModel):
     """EKS node image (AWS only): Amazon Linux 2023 or Bottlerocket, NVIDIA variant."""
     gpu_driver_version: Literal["LATEST", "DEFAULT", "INSTALLATION_DISABLED"] = "LATEST"
     """GKE-managed NVIDIA driver version (GCP)."""
+    gke: GkePoolSpec = Field(default_factory=GkePoolSpec)
+    """GKE: zones, the order of capacity types GKE tries, DWS queued provisioning, GPU sharing (GCP only)."""
+
+    @field_validator("instance_families")
+    @classmethod
+    def _families(cls, v: list[str]) -> list[str]:
+        for family in v:
+            if not re.fullmatch(r"[a-z][a-z0-9-]*[0-9][a-z0-9-]*", family):
+                raise ValueError(f"{family!r} is not an EC2 instance family: write its name without a size ('g6')")
+        if len(set(v)) != len(v):
+            raise ValueError("list each instance family once")
+        return v
 
     @model_validator(mode="after")
     def _bounds(self) -> GpuPoolSpec:
@@ -259,6 +293,10 @@ class BucketsSpec(StrictModel):
     external: list[str] = Field(default_factory=list)
     """Buckets created and granted outside this stack that workloads may read or write (names, no scheme);
     batch jobs may name them in plain s3:// or gs:// URIs. The platform's own buckets are named by role."""
+    mount_datasets: bool = False
+    """AWS: also mount the datasets bucket read-only in training pods (``/mnt/datasets``) through Mountpoint for
+    Amazon S3 (its CSI driver as an EKS add-on, a statically provisioned volume). Off by default: the runtime reads
+    ``s3://`` URIs itself; turn it on for training code that reads files."""
 
     @field_validator("external")
     @classmethod
@@ -450,6 +488,10 @@ class EndpointSpec(StrictModel):
     """Shadow track."""
     drift_schedule: str | None = None
     """Override of the platform drift schedule for this endpoint."""
+    auth: Literal["api-key", "none"] = "api-key"
+    """Who may call the inference routes: ``api-key`` (a generated key in the Secret ``<name>-api-keys``, sent as
+    ``Authorization: Bearer <key>`` or ``X-API-Key``; the server checks it, probes and metrics stay open) or
+    ``none`` (anyone who reaches the endpoint; refused in prod)."""
 
     @model_validator(mode="after")
     def _rules(self) -> EndpointSpec:
@@ -491,6 +533,23 @@ class TrainingJobSpec(StrictModel):
     @classmethod
     def _schedule(cls, v: str) -> str:
         return check_cron(v)
+
+    @model_validator(mode="after")
+    def _estimator(self) -> TrainingJobSpec:
+        estimator = self.training.estimator
+        if estimator not in BUILTIN_ESTIMATORS and not ESTIMATOR_IMPORT_PATH.match(estimator):
+            raise ValueError(
+                f"training.estimator {estimator!r}: the job runs mlops train in the runtime image, where only the "
+                f"built-in families ({', '.join(BUILTIN_ESTIMATORS)}) and import paths package.module:Class of "
+                "packages installed in the image resolve; a name given to register_estimator exists only in the "
+                "Python process that registered it"
+            )
+        if self.nodes > 1 and estimator != "mlp":
+            raise ValueError(
+                f"nodes {self.nodes}: only the mlp estimator trains under torchrun; estimator {estimator!r} trains "
+                "in one process: set nodes to 1, or training.estimator to mlp"
+            )
+        return self
 
 
 BucketRole = Literal["models", "datasets", "prediction-logs"]
@@ -590,7 +649,11 @@ class PlatformSpec(StrictModel):
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     """Kubernetes cluster."""
     autoscaler: Literal["cluster-autoscaler", "karpenter"] = "cluster-autoscaler"
-    """GPU node autoscaling (karpenter: AWS only)."""
+    """Node autoscaling. cluster-autoscaler: one managed node group (EKS) or node pool (GKE, which also auto-provisions
+    node pools within limits that add up to the pools' maxima) per GPU pool. karpenter (AWS only): Karpenter
+    provisions every node beyond the system node group: a NodePool per GPU pool and a CPU NodePool (``karpenter``)."""
+    karpenter: KarpenterSpec = Field(default_factory=KarpenterSpec)
+    """Karpenter's CPU NodePool (read with ``autoscaler: karpenter``)."""
     gpu_pools: list[GpuPoolSpec] = Field(default_factory=list)
     """GPU node pools."""
     buckets: BucketsSpec = Field(default_factory=BucketsSpec)
@@ -618,8 +681,16 @@ class PlatformSpec(StrictModel):
     images: ImagesSpec = Field(default_factory=ImagesSpec)
     """Workload images."""
     gateway_class: str = ""
-    """Gateway API class; empty picks the cloud's (envoy-gateway, which the AWS layer installs /
-    gke-l7-regional-external-managed)."""
+    """Gateway API class; empty picks the cloud's (envoy-gateway, which the AWS layer installs; on GCP
+    gke-l7-rilb or gke-l7-regional-external-managed, as ``gke_ingress.public`` says)."""
+    gke_ingress: GkeIngressSpec = Field(default_factory=GkeIngressSpec)
+    """GKE: internal or public load balancer for the endpoints, and the DNS names their TLS certificate covers."""
+    ingress: IngressSpec = Field(default_factory=IngressSpec)
+    """AWS: how clients reach the endpoints: the load balancer's scheme (internal by default), admitted ranges and
+    TLS (required in prod)."""
+    ci: CiSpec | None = None
+    """The CI system that previews and deploys this stack through OIDC (no stored keys): the stack creates its
+    deploy and preview identities (``CiDeployer``). Empty: none."""
 
     @field_validator("region")
     @classmethod
@@ -677,8 +748,20 @@ class PlatformSpec(StrictModel):
                     f"gpu_pools[{i}] ({pool.name}): gpu_driver_version INSTALLATION_DISABLED leaves the nodes without "
                     "NVIDIA drivers and the platform installs no driver DaemonSet: use LATEST or DEFAULT"
                 )
+        if self.cloud == "gcp" and self.ci is not None and self.ci.oidc_provider_arn:
+            errors.append("ci.oidc_provider_arn: an AWS IAM OIDC provider; GCP stacks create a workload identity pool")
         if self.cloud == "gcp" and self.autoscaler == "karpenter":
             errors.append("autoscaler: karpenter runs on AWS only; use cluster-autoscaler (GKE node auto-provisioning)")
+        errors += karpenter_problems(self)
+        errors += gke_problems(self)
+        errors += ingress_problems(self)
+        if self.buckets.mount_datasets and self.cloud != "aws":
+            errors.append("buckets.mount_datasets: Mountpoint for Amazon S3 runs on AWS only; remove it on GCP")
+        elif self.buckets.mount_datasets and self.cluster.existing is not None:
+            errors.append(
+                "buckets.mount_datasets: installs the Mountpoint CSI add-on on the cluster this stack creates, and "
+                "cluster.existing is set: install the add-on on that cluster yourself and remove mount_datasets"
+            )
         pools = {p.name: p for p in self.gpu_pools}
         if len(pools) != len(self.gpu_pools):
             errors.append("gpu_pools: pool names must be unique")
@@ -708,6 +791,12 @@ class PlatformSpec(StrictModel):
         names = [e.name for e in self.endpoints]
         if len(set(names)) != len(names):
             errors.append("endpoints: endpoint names must be unique")
+        if self.profile == "prod":
+            errors += [
+                f"endpoints[{i}] ({ep.name}): auth none leaves the inference routes open in prod; use auth: api-key"
+                for i, ep in enumerate(self.endpoints)
+                if ep.auth == "none"
+            ]
         workloads: list[tuple[str, ResourceSpec, str | None]] = [
             (f"endpoints[{i}] ({e.name})", e.resources, e.gpu_pool) for i, e in enumerate(self.endpoints)
         ] + [(f"training[{i}] ({t.name})", t.resources, t.gpu_pool) for i, t in enumerate(self.training)]

@@ -21,7 +21,8 @@ PROFILE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
             "system_max_nodes": 3,
             "deletion_protection": False,
         },
-        "gpu_pool": {"spot": True},
+        "gpu_pool": {"spot": True, "on_demand_fallback": False},
+        "karpenter": {"cpu_spot": True, "cpu_max_vcpus": 32},
         "buckets": {"force_destroy": True},
         "tracking": {
             "db_instance_class": "db.t4g.micro",
@@ -44,6 +45,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
             "deletion_protection": True,
         },
         "gpu_pool": {"spot": True},
+        "karpenter": {"cpu_spot": True, "cpu_max_vcpus": 64},
         "buckets": {"force_destroy": False},
         "tracking": {
             "db_instance_class": "db.t4g.medium",
@@ -66,6 +68,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
             "deletion_protection": True,
         },
         "gpu_pool": {"spot": False},
+        "karpenter": {"cpu_spot": False, "cpu_max_vcpus": 256},
         "buckets": {"force_destroy": False},
         "tracking": {
             "db_instance_class": "db.r6g.large",
@@ -95,7 +98,7 @@ def apply_profile_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     if defaults is None:
         return raw  # field validation reports the bad profile
     out = dict(raw)
-    for section in ("network", "cluster", "buckets", "tracking", "feature_store", "monitoring", "cost"):
+    for section in ("network", "cluster", "karpenter", "buckets", "tracking", "feature_store", "monitoring", "cost"):
         current = out.get(section, {})
         if isinstance(current, dict):
             out[section] = _fill(current, defaults[section])

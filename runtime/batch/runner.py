@@ -9,8 +9,9 @@ Layout of a run folder::
 Each part is written to a temporary name and moved into place; the manifest is rewritten the same
 way after every chunk and lists the completed ones. A re-run with the same run id skips completed
 chunks (and does nothing once the run is complete), so a crash never leaves duplicates or gaps.
-Scored rows keep the input's non-feature columns (ids, timestamps) and gain ``row_number``,
-``probability``, ``model_name``, ``model_version`` and ``batch_run_id``.
+Scored rows keep the input's non-feature columns (ids, timestamps) and gain ``row_number``, the
+prediction (binary: ``probability`` of the positive class; multiclass: ``label`` and ``probability_<class>``
+per class; regression: ``value``), ``model_name``, ``model_version`` and ``batch_run_id``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ __all__ = ["OUTPUT_COLUMNS", "BatchResult", "OnlineFeatures", "default_run_id", 
 log = logging.getLogger(__name__)
 
 OUTPUT_COLUMNS = ("row_number", "probability", "model_name", "model_version", "batch_run_id")
-"""Columns every scored row gains."""
+"""Columns every scored row of a binary model gains (multiclass and regression models: see the module docs)."""
 
 
 class OnlineFeatures(Protocol):
@@ -95,12 +96,28 @@ def _score(loaded: LoadedModel, rules: InputRules, good: pd.DataFrame, first_row
     passthrough = [c for c in good.columns if c not in rules.columns]
     out = good[passthrough].copy()
     out.insert(0, "row_number", good.index.to_numpy(dtype=np.int64) + first_row)
-    proba = loaded.model.predict_proba(good[rules.columns])[:, 1] if len(good) else np.empty(0)
-    out["probability"] = np.asarray(proba, dtype=np.float64)
+    _predictions(loaded, good[rules.columns], out)
     constant = np.zeros(len(out), dtype=np.int8)
     for column, value in (("model_name", loaded.name), ("model_version", loaded.version), ("batch_run_id", run_id)):
         out[column] = pd.Categorical.from_codes(constant, categories=[value])
     return out.reset_index(drop=True)
+
+
+def _predictions(loaded: LoadedModel, rows: pd.DataFrame, out: pd.DataFrame) -> None:
+    """Add the prediction columns of ``loaded``'s task to ``out``."""
+    if loaded.task == "regression":
+        values = loaded.model.predict(rows) if len(rows) else np.empty(0)
+        out["value"] = np.asarray(values, dtype=np.float64)
+        return
+    if loaded.task != "multiclass":
+        proba = loaded.model.predict_proba(rows)[:, 1] if len(rows) else np.empty(0)
+        out["probability"] = np.asarray(proba, dtype=np.float64)
+        return
+    classes = list(getattr(loaded.model, "classes_", loaded.classes))
+    proba = loaded.model.predict_proba(rows) if len(rows) else np.empty((0, len(classes)))
+    out["label"] = np.asarray(classes)[np.argmax(proba, axis=1)] if len(rows) else np.asarray(classes)[:0]
+    for position, cls in enumerate(classes):
+        out[f"probability_{cls}"] = np.asarray(proba[:, position], dtype=np.float64)
 
 
 def _load_manifest(text: str | None, fresh: BatchManifest) -> BatchManifest | None:

@@ -1,7 +1,10 @@
 """Pydantic-only configuration shared by the runtime and the infrastructure components."""
 
 from .settings import ENV_PREFIX, RuntimeSettings, SettingsError
+from .tasks import TASKS, Task
 from .workloads import (
+    BUILTIN_ESTIMATORS,
+    ESTIMATOR_IMPORT_PATH,
     BatchSpec,
     DriftSpec,
     DriftThresholds,
@@ -12,10 +15,14 @@ from .workloads import (
     StrictModel,
     TrainingSpec,
     check_cron,
+    check_estimator,
 )
 
 __all__ = [
+    "BUILTIN_ESTIMATORS",
     "ENV_PREFIX",
+    "ESTIMATOR_IMPORT_PATH",
+    "TASKS",
     "BatchSpec",
     "DriftSpec",
     "DriftThresholds",
@@ -26,6 +33,8 @@ __all__ = [
     "ServingSpec",
     "SettingsError",
     "StrictModel",
+    "Task",
     "TrainingSpec",
     "check_cron",
+    "check_estimator",
 ]

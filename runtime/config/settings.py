@@ -48,6 +48,9 @@ class RuntimeSettings(StrictModel):
     """Prometheus Pushgateway for batch jobs; empty writes metrics to a file under ``<home>``."""
     s3_endpoint_url: str = ""
     """Custom S3 endpoint (tests, MinIO); empty uses the cloud default."""
+    api_keys_file: str = ""
+    """The model server's API keys (one per line, or ``sha256:<hex>``): inference routes then need one as
+    ``Authorization: Bearer <key>`` or ``X-API-Key``; empty leaves them open (a laptop)."""
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     """Log level of runtime processes."""
 

@@ -8,11 +8,14 @@ environment variables and mounted JSON, the infrastructure components embed them
 from __future__ import annotations
 
 import re
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+
+from .tasks import PROMOTION_METRICS, Task, promotion_metric_for
 
 __all__ = [
+    "BUILTIN_ESTIMATORS",
+    "ESTIMATOR_IMPORT_PATH",
     "BatchSpec",
     "DriftSpec",
     "DriftThresholds",
@@ -22,6 +25,7 @@ __all__ = [
     "ServingSpec",
     "StrictModel",
     "TrainingSpec",
+    "check_estimator",
 ]
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -114,6 +118,9 @@ class ServingSpec(StrictModel):
     """Longest time the first request of a micro-batch waits for others."""
     max_payload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """Requests with larger bodies are rejected with 413."""
+    body_timeout_seconds: float = Field(default=10.0, gt=0.0, le=300.0)
+    """Longest wait for the next part of a request body; a body that stops short of its Content-Length is
+    answered 408 after this long instead of holding the connection."""
     reload_poll_seconds: float = Field(default=30.0, ge=1.0)
     """How often the server checks the registry alias for a new version."""
     prediction_log: PredictionLogSpec = Field(default_factory=PredictionLogSpec)
@@ -130,7 +137,28 @@ class ServingSpec(StrictModel):
         return self
 
 
-Estimator = Literal["logistic_regression", "gradient_boosting", "random_forest", "mlp"]
+BUILTIN_ESTIMATORS: tuple[str, ...] = ("logistic_regression", "gradient_boosting", "random_forest", "mlp")
+"""The built-in estimator families."""
+ESTIMATOR_IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+"""``package.module:Class`` (or ``:factory``), the form of an estimator given by import path."""
+_REGISTERED_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_ESTIMATOR_SCHEMA: dict[str, JsonValue] = {
+    "anyOf": [
+        {"enum": list(BUILTIN_ESTIMATORS)},
+        {"pattern": _REGISTERED_NAME.pattern},
+        {"pattern": ESTIMATOR_IMPORT_PATH.pattern},
+    ]
+}
+
+
+def check_estimator(value: str) -> str:
+    """Accept a built-in family, a registered name or an import path (whether it resolves is checked at training)."""
+    if value in BUILTIN_ESTIMATORS or _REGISTERED_NAME.match(value) or ESTIMATOR_IMPORT_PATH.match(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not an estimator: use a built-in family ({', '.join(BUILTIN_ESTIMATORS)}), an import path "
+        "package.module:Class, or a name registered with register_estimator (lowercase letters, digits, '_', '-')"
+    )
 
 
 class TrainingSpec(StrictModel):
@@ -138,8 +166,12 @@ class TrainingSpec(StrictModel):
 
     model: ModelRef
     """Registered model the run produces; the new version gets the alias ``challenger``."""
-    estimator: Estimator = "gradient_boosting"
-    """Estimator family: scikit-learn pipelines or the PyTorch tabular MLP."""
+    estimator: str = Field(default="gradient_boosting", json_schema_extra=_ESTIMATOR_SCHEMA)
+    """Estimator: a built-in family (scikit-learn pipelines or the PyTorch tabular MLP); a scikit-learn-compatible
+    estimator class or factory by import path, ``package.module:Class`` (called with ``params``); or a name
+    registered from Python with ``pulumi_mlops.runtime.training.register_estimator``. A bare estimator gets the
+    built-in preprocessing (median imputation and scaling of numeric features, one-hot encoding of categorical
+    ones); a ``Pipeline`` is fitted on the raw feature columns as it is."""
     data: str = "generated://churn?rows=20000"
     """Training data: a local path, an s3:// or gs:// URI (parquet/CSV), generated://churn, or feast://<entities>."""
     label: str = "churned"
@@ -149,7 +181,8 @@ class TrainingSpec(StrictModel):
     exclude_columns: list[str] = Field(default_factory=lambda: ["customer_id", "event_timestamp"])
     """Columns that are never features (entity id, event time); the first is the entity id of the holdout split."""
     params: dict[str, float | int | str | bool] = Field(default_factory=dict)
-    """Estimator hyperparameters (validated by the trainer)."""
+    """Estimator hyperparameters (validated by the trainer; keyword arguments of an estimator given by import
+    path or registered)."""
     search_trials: int = Field(default=0, ge=0, le=1000)
     """Optuna trials for the hyperparameter search; 0 disables the search."""
     search_timeout_s: float = Field(default=600.0, gt=0)
@@ -158,19 +191,60 @@ class TrainingSpec(StrictModel):
     """Seed for splits, estimators and the search."""
     holdout_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     """Fraction of rows kept for the fixed evaluation holdout."""
+    task: Task | None = None
+    """binary, multiclass or regression; None detects it from the label column: booleans, strings and
+    integers with two values are binary; strings with 3 to 50 values, and integers with 3 to 50 values
+    that are at most 5% of the rows (at least 20 rows per class on average), are multiclass; other
+    numbers are regression."""
+    promotion_metric: str | None = None
+    """Holdout metric of the promotion gate; None takes the task's default (binary ``auc``, multiclass
+    ``macro_f1``, regression ``r2``). Binary also takes log_loss, brier, ece, f1, accuracy; multiclass
+    log_loss, accuracy; regression rmse, mae."""
     promotion_margin: float = Field(default=0.005, ge=0.0)
-    """Challenger must beat the champion's AUC by this much to be promoted."""
+    """Challenger must beat the champion on ``promotion_metric`` (AUC for binary models) by more than this, in the
+    metric's units, to be promoted."""
     sensitive_columns: list[str] = Field(default_factory=list)
     """Columns whose values define fairness slices (e.g. ``region``, ``plan``): holdout metrics per value go to
     ``slices.json`` and the model card."""
     max_slice_degradation: float | None = Field(default=None, ge=0.0, le=1.0)
     """Promotion gate: refuse a challenger whose AUC on any slice is worse than the champion's by more than
     this; None disables the gate (needs ``sensitive_columns``)."""
+    explain: bool = True
+    """Compute global explanations on the holdout (permutation importance, mean |SHAP|); false skips them:
+    no ``explanations.json`` and no explanations section in the model card."""
+    explain_budget_s: float = Field(default=5.0, gt=0.0, le=3600.0)
+    """Time the global explanations may take: the rows and repeats of the permutation importance are scaled
+    to it from the measured cost of one scoring, and SHAP is skipped when its estimate exceeds what is left."""
+    purpose: str | None = Field(default=None, max_length=2000)
+    """What the model predicts and why, for the model card (e.g. 'Ranks customers by churn risk for
+    retention outreach'); the card leaves the section out when empty."""
+    owner: str | None = Field(default=None, max_length=200)
+    """Team or person accountable for the model, for the model card and the ``mlops.owner`` run tag."""
+    intended_use: str | None = Field(default=None, max_length=2000)
+    """Who may use the predictions for what, and what they must not be used for, for the model card."""
+
+    @field_validator("estimator")
+    @classmethod
+    def _estimator(cls, v: str) -> str:
+        return check_estimator(v)
 
     @model_validator(mode="after")
     def _slice_gate(self) -> TrainingSpec:
         if self.max_slice_degradation is not None and not self.sensitive_columns:
             raise ValueError("max_slice_degradation needs sensitive_columns: name the columns whose slices it guards")
+        if self.promotion_metric is not None:
+            if self.task is not None:
+                promotion_metric_for(self.task, self.promotion_metric)
+            elif not any(self.promotion_metric in metrics for metrics in PROMOTION_METRICS.values()):
+                known = sorted({m for metrics in PROMOTION_METRICS.values() for m in metrics})
+                raise ValueError(
+                    f"promotion_metric {self.promotion_metric!r} is unknown: use one of {', '.join(known)}"
+                )
+        if self.sensitive_columns and self.task in ("multiclass", "regression"):
+            raise ValueError(
+                f"sensitive_columns: fairness slices are measured for binary models only, not {self.task}; "
+                "remove sensitive_columns (and max_slice_degradation)"
+            )
         return self
 
 
@@ -217,8 +291,8 @@ class DriftThresholds(StrictModel):
     drift_share: float = Field(default=0.3, gt=0, le=1)
     """Dataset drift when at least this share of features drift."""
     performance_drop: float = Field(default=0.05, gt=0)
-    """Performance drift when the primary metric degrades by more than this (AUC and accuracy in absolute
-    points, MAE and RMSE relative to the reference)."""
+    """Performance drift when the primary metric (binary AUC, multiclass macro F1, regression RMSE) degrades by more
+    than this (AUC, accuracy and macro F1 in absolute points, MAE and RMSE relative to the reference)."""
 
 
 class DriftSpec(StrictModel):

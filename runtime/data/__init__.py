@@ -15,6 +15,7 @@ from .generator import (
 from .lineage import DatasetDigest, dataset_digest
 from .loading import DataLoadError, load_frame, parse_window
 from .validation import (
+    LABEL_KINDS,
     ColumnFailure,
     ColumnSchema,
     DatasetSchema,
@@ -29,6 +30,7 @@ __all__ = [
     "CATEGORICAL_FEATURES",
     "ENTITY_COLUMN",
     "LABEL_COLUMN",
+    "LABEL_KINDS",
     "NUMERIC_FEATURES",
     "TIMESTAMP_COLUMN",
     "ColumnFailure",

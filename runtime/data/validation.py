@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from pulumi_mlops.runtime.config import StrictModel
 from pydantic import Field
@@ -15,6 +16,7 @@ from pydantic import Field
 from .generator import CATEGORICAL_FEATURES, ENTITY_COLUMN, LABEL_COLUMN, NUMERIC_FEATURES, TIMESTAMP_COLUMN
 
 __all__ = [
+    "LABEL_KINDS",
     "ColumnFailure",
     "ColumnSchema",
     "DataValidationError",
@@ -25,7 +27,9 @@ __all__ = [
     "validate_frame",
 ]
 
-Kind = Literal["numeric", "categorical", "timestamp", "id", "label"]
+Kind = Literal["numeric", "categorical", "timestamp", "id", "label", "class", "target"]
+LABEL_KINDS = ("label", "class", "target")
+"""Kinds of a label column: 0/1 (binary), class labels (binary or multiclass), a numeric target (regression)."""
 
 
 class ColumnSchema(StrictModel):
@@ -34,7 +38,8 @@ class ColumnSchema(StrictModel):
     name: str
     """Column name."""
     kind: Kind
-    """numeric, categorical, timestamp, id (non-null integers or strings) or label (0/1)."""
+    """numeric, categorical, timestamp, id (non-null integers or strings), label (0/1), class (non-null class
+    labels, at least two) or target (a non-null, finite numeric regression target)."""
     max_null_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     """Highest allowed fraction of nulls."""
     min: float | None = None
@@ -123,13 +128,19 @@ def churn_schema() -> DatasetSchema:
 
 
 def schema_from_profile(
-    profile: dict[str, Any], *, label: str | None = None, null_slack: float = 0.05, unknown_rate: float = 0.01
+    profile: dict[str, Any],
+    *,
+    label: str | None = None,
+    null_slack: float = 0.05,
+    unknown_rate: float = 0.01,
+    label_kind: Kind | None = None,
 ) -> DatasetSchema:
     """A schema derived from a ``reference_profile.json`` (:mod:`pulumi_mlops.runtime.drift.profile` format).
 
     Takes the profile's columns, kinds and category sets. Numeric ranges are not enforced (new data
     may legitimately extend them); null rates may exceed the reference by ``null_slack``; up to
-    ``unknown_rate`` unseen categories pass. ``label`` adds a 0/1 label column check.
+    ``unknown_rate`` unseen categories pass. ``label`` adds a label column check of ``label_kind``, by default
+    the one the profile's task calls for (0/1 for binary profiles with 0/1 classes and profiles without a task).
     """
     columns = []
     for name, entry in profile.get("features", {}).items():
@@ -147,8 +158,19 @@ def schema_from_profile(
                 )
             )
     if label:
-        columns.append(ColumnSchema(name=label, kind="label"))
+        columns.append(ColumnSchema(name=label, kind=label_kind or _profile_label_kind(profile)))
     return DatasetSchema(columns=columns)
+
+
+def _profile_label_kind(profile: dict[str, Any]) -> Kind:
+    task = profile.get("task")
+    if task == "regression":
+        return "target"
+    classes = profile.get("classes") or [0, 1]
+    zero_one = set(classes) <= {0, 1} and not any(isinstance(c, bool) for c in classes)
+    if task == "multiclass" or (task == "binary" and not zero_one):
+        return "class"
+    return "label"
 
 
 def _check_column(series: pd.Series, col: ColumnSchema) -> list[ColumnFailure]:
@@ -158,12 +180,12 @@ def _check_column(series: pd.Series, col: ColumnSchema) -> list[ColumnFailure]:
         failures.append(ColumnFailure(column=col.name, check=check, detail=detail))
 
     null_rate = float(series.isna().mean()) if len(series) else 0.0
-    allowed_nulls = 0.0 if col.kind in ("id", "label") else col.max_null_rate
+    allowed_nulls = 0.0 if col.kind in ("id", *LABEL_KINDS) else col.max_null_rate
     if null_rate > allowed_nulls:
         fail("nulls", f"null rate {null_rate:.3f} exceeds {allowed_nulls:.3f}; fill or drop the missing values")
     values = series.dropna()
     is_number = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-    if col.kind in ("numeric", "label") and not is_number:
+    if col.kind in ("numeric", "label", "target") and not is_number:
         fail("dtype", f"expected a numeric column, found dtype {series.dtype}; cast it to int or float")
         return failures
     if col.kind == "numeric":
@@ -176,9 +198,20 @@ def _check_column(series: pd.Series, col: ColumnSchema) -> list[ColumnFailure]:
     elif col.kind == "label":
         bad = sorted(set(values.unique().tolist()) - {0, 1})
         if bad:
-            fail("categories", f"label must be 0/1, found {bad[:5]}; encode the positive class as 1")
+            fail(
+                "categories",
+                f"label must be 0/1, found {bad[:5]}; encode the positive class as 1, or train with "
+                "task: multiclass or regression (--task) and a label of kind class or target",
+            )
         elif values.nunique() < 2:
             fail("categories", "label has a single class; training needs both 0 and 1 rows")
+    elif col.kind == "class":
+        if values.nunique() < 2:
+            fail("categories", "label has a single class; training needs at least two classes")
+    elif col.kind == "target":
+        finite = np.isfinite(values.to_numpy(dtype=np.float64))
+        if not finite.all():
+            fail("range", f"{int((~finite).sum())} non-finite target value(s); drop those rows")
     elif col.kind == "categorical":
         if pd.api.types.is_float_dtype(series):
             fail("dtype", f"expected a categorical (string) column, found dtype {series.dtype}; cast it to str")

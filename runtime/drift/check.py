@@ -71,8 +71,10 @@ def run_drift_check(
     if start >= end:
         raise ValueError(f"window start {start.isoformat()} is not before its end {end.isoformat()}")
     profile, source = load_reference(reference or f"models:/{model}", settings)
-    wanted = [*profile.features, "prediction", "request_id"]
-    logs = read_window(window, since=start, until=end, columns=wanted, endpoint_url=settings.s3_endpoint_url)
+    wanted = [*profile.features, "prediction", "request_id", "row"]
+    logs = read_window(
+        window, since=start, until=end, columns=wanted, endpoint_url=settings.s3_endpoint_url, model=model.name
+    )
     label_frame = read_labels(labels, endpoint_url=settings.s3_endpoint_url) if labels else None
     report = detect_drift(
         profile,

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import DriftSpec, DriftThresholds
-from .performance import HIGHER_IS_BETTER, performance_metrics, primary_metric
+from .performance import HIGHER_IS_BETTER, join_labels, performance_metrics, primary_metric
 from .profile import (
     PREDICTION,
     CategoricalProfile,
@@ -67,8 +67,8 @@ from .stats import (
 
 __all__ = ["LOG_COLUMNS", "SMALL_REFERENCE", "default_test", "detect_drift"]
 
-LOG_COLUMNS = frozenset({"request_id", "timestamp", "model_version", "date", "version", "label"})
-"""Prediction-log columns that are not model inputs (``date`` and ``version`` are partition keys)."""
+LOG_COLUMNS = frozenset({"request_id", "row", "timestamp", "model_version", "model_name", "date", "version", "label"})
+"""Prediction-log columns that are not model inputs (``model_name``, ``date`` and ``version`` are partition keys)."""
 SMALL_REFERENCE = 1000
 """References with at most this many values are judged by a significance test."""
 MAX_CATEGORY_BARS = 14
@@ -378,8 +378,8 @@ def _performance(
             Finding(
                 kind="performance_unavailable",
                 severity="warning",
-                message=f"performance drift skipped: {where}; labels need request_id and label columns, "
-                "joined to the prediction logs on request_id",
+                message=f"performance drift skipped: {where}; labels need request_id, row and label columns, "
+                "joined to the prediction logs on request_id and row",
             )
         )
         return PerformanceDrift(
@@ -391,11 +391,13 @@ def _performance(
             degradation=None,
             drifted=False,
         ), findings
-    joined = current[["request_id", PREDICTION]].merge(
-        labels[["request_id", "label"]].drop_duplicates("request_id", keep="last"), on="request_id", how="inner"
+    joined, note = join_labels(current, labels)
+    if note:
+        findings.append(Finding(kind="labels_by_position", severity="info", message=note))
+    now = performance_metrics(
+        joined["label"].to_numpy(), joined[PREDICTION].to_numpy(), task=profile.task, classes=profile.classes
     )
-    now = performance_metrics(joined["label"].to_numpy(), joined[PREDICTION].to_numpy())
-    metric = primary_metric(profile.metrics) if profile.metrics else None
+    metric = primary_metric(profile.metrics, profile.task) if profile.metrics else None
     degradation: float | None = None
     drifted = False
     if metric is None:

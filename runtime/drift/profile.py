@@ -138,7 +138,15 @@ class ReferenceProfile(StrictModel):
     prediction: FeatureProfile | None = None
     """The model's predictions on the reference data, profiled like a feature named ``prediction``."""
     metrics: dict[str, float] = Field(default_factory=dict)
-    """Reference model quality (``auc``/``accuracy`` or ``mae``/``rmse``) when labels were given."""
+    """Reference model quality when labels were given (:func:`~.performance.performance_metrics`: ``auc`` and
+    ``accuracy`` for binary models, ``macro_f1`` and ``accuracy`` for multiclass ones, ``rmse``, ``mae`` and ``r2``
+    for regressors)."""
+    task: Literal["binary", "multiclass", "regression"] | None = None
+    """The model's task; None for profiles written before tasks were recorded (the task is then inferred from
+    the labels). ``prediction`` holds the positive-class probability (binary), the predicted class (multiclass,
+    profiled as categorical) or the predicted value (regression)."""
+    classes: list[bool | int | float | str] | None = None
+    """Class labels of a classifier, sorted (the positive class of a binary model is the last)."""
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=1)
@@ -255,13 +263,16 @@ def build_profile(
     bins: int = DEFAULT_BINS,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     labels: np.ndarray | None = None,
+    task: Literal["binary", "multiclass", "regression"] | None = None,
+    classes: list[bool | int | float | str] | None = None,
 ) -> ReferenceProfile:
     """Profile the reference data ``df`` (one column per model input) and the model's predictions on it.
 
     Columns named in ``categorical`` and every non-numeric column are profiled as categorical, the
     others as numeric. ``prediction`` holds one value per row (for two-class probabilities of shape
     ``(rows, 2)`` the second column is used). With ``labels`` the profile also records the reference
-    model quality, so performance drift can be measured when labels of the current window arrive.
+    model quality, so performance drift can be measured when labels of the current window arrive. ``task`` and
+    ``classes`` are recorded; a multiclass ``prediction`` (the predicted class) is profiled as categorical.
     """
     if bins < 2:
         raise ProfileError(f"bins must be at least 2, got {bins}")
@@ -284,9 +295,9 @@ def build_profile(
     metrics: dict[str, float] = {}
     if prediction is not None:
         pred = _prediction_vector(prediction, len(df))
-        pred_profile = _profile_column(pd.Series(pred, name=PREDICTION), False, bins, sample_size)
+        pred_profile = _profile_column(pd.Series(pred, name=PREDICTION), task == "multiclass", bins, sample_size)
         if labels is not None:
-            metrics = performance_metrics(np.asarray(labels), pred)
+            metrics = performance_metrics(np.asarray(labels), pred, task=task, classes=classes)
     elif labels is not None:
         raise ProfileError("labels were given without predictions: pass the model's predictions on the same rows")
     return ReferenceProfile(
@@ -296,6 +307,8 @@ def build_profile(
         features=features,
         prediction=pred_profile,
         metrics=metrics,
+        task=task,
+        classes=classes,
     )
 
 

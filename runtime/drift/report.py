@@ -39,6 +39,7 @@ FindingKind = Literal[
     "no_reference",
     "null_rate",
     "performance_unavailable",
+    "labels_by_position",
 ]
 ReportStatus = Literal["ok", "drift", "insufficient_data"]
 
@@ -129,15 +130,16 @@ class PerformanceDrift(StrictModel):
     """Model quality on the labelled part of the window against the reference quality."""
 
     labelled_rows: int
-    """Window rows with a label (joined on request_id)."""
+    """Window rows with a label (joined on request_id and row)."""
     metric: str | None
-    """The metric the verdict is based on (auc, accuracy, mae or rmse)."""
+    """The metric the verdict is based on (binary auc, multiclass macro_f1, regression rmse; for profiles without
+    a task the first of auc, accuracy, mae, rmse)."""
     reference: dict[str, float]
     """Reference metrics from the profile."""
     current: dict[str, float]
     """Metrics on the labelled window rows."""
     threshold: float
-    """Largest tolerated degradation (absolute for auc/accuracy, relative for mae/rmse)."""
+    """Largest tolerated degradation (absolute for auc, accuracy and macro_f1, relative for mae and rmse)."""
     degradation: float | None
     """Observed degradation of ``metric`` (positive is worse)."""
     drifted: bool

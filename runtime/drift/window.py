@@ -1,9 +1,15 @@
 """Read a window of prediction logs (and late labels) from a directory or an ``s3://``/``gs://`` prefix.
 
-The model server writes ``<root>/date=YYYY-MM-DD/version=N/part-*.parquet`` with the feature columns,
-``prediction``, ``request_id``, ``timestamp`` and ``model_version``. Partitions outside the requested
-dates are skipped without being opened; rows are then kept when ``since <= timestamp < until``.
+The model server writes ``<root>/model_name=<name>/date=YYYY-MM-DD/version=N/part-*.parquet`` with the
+feature columns, ``prediction``, ``request_id``, ``row``, ``timestamp`` and ``model_version``. Partitions of
+other models and outside the requested dates are skipped without being opened; rows are then kept when
+``since <= timestamp < until``. Logs written before the model partition (``<root>/date=...``) are read as
+the model's own.
 Files whose columns differ are read together: a column absent from some files is null there.
+
+Labels that arrive later are a parquet file or folder with ``request_id``, ``row`` (the row's index within
+its request, as logged) and ``label``; without ``row``, the labels of a request are matched to its rows in
+the order they appear (one label per single-row request is the common case).
 """
 
 from __future__ import annotations
@@ -62,18 +68,20 @@ def read_window(
     until: datetime | None = None,
     columns: list[str] | None = None,
     endpoint_url: str = "",
+    model: str | None = None,
 ) -> Window:
     """Read prediction logs with ``since <= timestamp < until`` (either bound may be open).
 
     ``columns`` limits what is read; names absent from every file are left out (the detector reports
-    them as missing). Naive datetimes are taken as UTC.
+    them as missing). ``model`` keeps that model's logs only. Naive datetimes are taken as UTC.
     """
     import pyarrow as pa
     import pyarrow.dataset as ds
 
     filesystem, path = _filesystem(uri, endpoint_url)
     since, until = _utc(since), _utc(until)
-    partitioning = ds.partitioning(pa.schema([("date", pa.string()), ("version", pa.string())]), flavor="hive")
+    keys = pa.schema([("model_name", pa.string()), ("date", pa.string()), ("version", pa.string())])
+    partitioning = ds.partitioning(keys, flavor="hive")
     try:
         dataset = ds.dataset(
             path, format="parquet", partitioning=partitioning, filesystem=filesystem, exclude_invalid_files=True
@@ -85,6 +93,9 @@ def read_window(
         if until is not None:
             upper = date.is_null() | (date <= until.date().isoformat())
             keep = upper if keep is None else keep & upper
+        if model is not None:
+            own = ds.field("model_name").is_null() | (ds.field("model_name") == model)
+            keep = own if keep is None else keep & own
         fragments = list(dataset.get_fragments(filter=keep))
         if not fragments:
             return Window(pd.DataFrame(columns=columns or []), 0, [])
@@ -111,7 +122,8 @@ def read_window(
 
 
 def read_labels(uri: str, *, endpoint_url: str = "") -> pd.DataFrame:
-    """Labels that arrived after the predictions: a parquet file or directory with request_id and label."""
+    """Labels that arrived after the predictions: a parquet file or directory with request_id, row (optional)
+    and label."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
@@ -120,7 +132,11 @@ def read_labels(uri: str, *, endpoint_url: str = "") -> pd.DataFrame:
         dataset = ds.dataset(path, format="parquet", filesystem=filesystem, exclude_invalid_files=True)
         missing = [c for c in ("request_id", "label") if c not in dataset.schema.names]
         if missing:
-            raise WindowError(f"labels under {uri} lack the columns {missing}: write request_id and label")
-        return dataset.to_table(columns=["request_id", "label"]).to_pandas()
+            raise WindowError(
+                f"labels under {uri} lack the columns {missing}: write request_id, row (the row's index within its "
+                "request) and label"
+            )
+        wanted = ["request_id", *(["row"] if "row" in dataset.schema.names else []), "label"]
+        return dataset.to_table(columns=wanted).to_pandas()
     except (OSError, pa.ArrowException) as exc:
         raise WindowError(f"cannot read labels under {uri}: {exc}") from None

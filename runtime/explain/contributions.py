@@ -1,11 +1,13 @@
 """Per-row explanations by occlusion: how much each feature moves a row's score from a reference.
 
-For every feature, the row's value is replaced by a reference value and the change of the
-positive-class probability is the feature's contribution: ``p(row) - p(row with that feature at
-reference)``. :func:`pipeline_reference` takes the reference from the fitted pipeline itself (the
-training median of each numeric feature, as its imputer holds it; a missing value for each
-categorical feature, which the pipeline encodes as "no category"); :func:`reference_values` from a
-frame (median, most frequent value). Cost: one ``predict_proba`` on ``rows x (features + 1)`` rows.
+For every feature, the row's value is replaced by a reference value and the change of the score is
+the feature's contribution: ``s(row) - s(row with that feature at reference)``. The score is the
+positive-class probability of a binary classifier, the probability of the class predicted for the row
+of a multiclass one, and the predicted value of a regressor. :func:`pipeline_reference` takes the
+reference from the fitted pipeline itself (the training median of each numeric feature, as its
+imputer holds it; a missing value for each categorical feature, which the pipeline encodes as "no
+category"); :func:`reference_values` from a frame (median, most frequent value). Cost: one prediction
+on ``rows x (features + 1)`` rows.
 
 The model server answers ``POST /v1/models/<name>:predict?explain=true`` with these contributions
 next to the predictions. Latency budget: 50 ms at the median for a 1-row request (measured on the
@@ -54,18 +56,31 @@ def pipeline_reference(pipeline: Any) -> dict[str, Any] | None:
     return values
 
 
+def _scores(model: Any, frame: pd.DataFrame, n: int) -> np.ndarray:
+    """The score of every row of ``frame`` (``n`` original rows, then their occluded copies)."""
+    if not hasattr(model, "predict_proba"):
+        return np.asarray(model.predict(frame), dtype=float)
+    proba = np.asarray(model.predict_proba(frame), dtype=float)
+    if proba.shape[1] == 2:
+        return proba[:, 1]
+    if n == 0:
+        return np.empty(0)
+    chosen = np.tile(np.argmax(proba[:n], axis=1), len(frame) // n)
+    return proba[np.arange(len(frame)), chosen]
+
+
 def occlusion_contributions(
     model: Any, rows: pd.DataFrame, reference: Mapping[str, Any]
 ) -> tuple[np.ndarray, list[dict[str, float]]]:
-    """``(probabilities, one {feature: contribution} per row)`` for the columns of ``rows`` in ``reference``."""
+    """``(scores, one {feature: contribution} per row)`` for the columns of ``rows`` in ``reference``."""
     features = [c for c in rows.columns if c in reference]
     variants = [rows]
     for feature in features:
         occluded = rows.copy()
         occluded[feature] = reference[feature]
         variants.append(occluded.astype(rows.dtypes.to_dict()))
-    proba = np.asarray(model.predict_proba(pd.concat(variants, ignore_index=True))[:, 1], dtype=float)
     n = len(rows)
+    proba = _scores(model, pd.concat(variants, ignore_index=True), n)
     base = proba[:n]
     result = [
         {feature: float(base[i] - proba[(k + 1) * n + i]) for k, feature in enumerate(features)} for i in range(n)
@@ -73,9 +88,14 @@ def occlusion_contributions(
     return base, result
 
 
-def occlusion_explainer(model: Any) -> Callable[[pd.DataFrame], list[dict[str, float]]] | None:
-    """``explain(frame) -> one {feature: contribution} per row`` against :func:`pipeline_reference`, or None."""
+def occlusion_explainer(
+    model: Any, recorded: Mapping[str, Any] | None = None
+) -> Callable[[pd.DataFrame], list[dict[str, float]]] | None:
+    """``explain(frame) -> one {feature: contribution to the score} per row`` against :func:`pipeline_reference`,
+    else against ``recorded`` reference values (what registration stores for a Pipeline of your own), or None."""
     reference = pipeline_reference(model)
+    if reference is None and recorded:
+        reference = dict(recorded)
     if reference is None:
         return None
 

@@ -1,6 +1,6 @@
 """Pipelines over the runtime's parts: the automated retraining loop and the end-to-end demo."""
 
-from .guard import HISTORY_TAG, History, RegistryHistory, RetrainGuard, RetrainHistory
+from .guard import HISTORY_TAG, History, RegistryHistory, RetrainEntry, RetrainGuard, RetrainHistory
 from .retrain import DriftOutcome, PromotionOutcome, RetrainDecision, RetrainSteps, run_retrain
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "PromotionOutcome",
     "RegistryHistory",
     "RetrainDecision",
+    "RetrainEntry",
     "RetrainGuard",
     "RetrainHistory",
     "RetrainSteps",

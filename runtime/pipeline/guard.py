@@ -2,7 +2,11 @@
 
 The history of past retraining times lives either in a small JSON file (written atomically, so a
 crash mid-write never loses it) or on the registered model itself, as a tag, so that every drift
-job on the platform sees the same history.
+job on the platform sees the same history. Only retrainings that may have produced a version count:
+the in-process loop records one once its training succeeded, and a retraining Job started on the cluster
+is recorded with its name and forgotten again once that Job has failed (:mod:`.kube`).
+
+Each entry is an ISO time, or ``{"at": <ISO time>, "job": <Job name>}`` for a Job on the cluster.
 """
 
 from __future__ import annotations
@@ -14,11 +18,32 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["HISTORY_TAG", "History", "RegistryHistory", "RetrainGuard", "RetrainHistory"]
+__all__ = ["HISTORY_TAG", "History", "RegistryHistory", "RetrainEntry", "RetrainGuard", "RetrainHistory"]
 
 HISTORY_TAG = "mlops.retrain_history"
 """Registered-model tag holding the JSON list of automatic retraining times."""
 KEEP = timedelta(days=7)
+
+RetrainEntry = tuple[datetime, str | None]
+"""One recorded retraining: when, and the Job that runs it (None for one that ran in process)."""
+
+
+def _parse(raw: Any) -> list[RetrainEntry]:
+    entries: list[RetrainEntry] = []
+    for item in raw or []:
+        if isinstance(item, dict):
+            entries.append((datetime.fromisoformat(str(item["at"])), item.get("job")))
+        else:
+            entries.append((datetime.fromisoformat(str(item)), None))
+    return entries
+
+
+def _dump(entries: list[RetrainEntry]) -> list[Any]:
+    return [at.isoformat() if job is None else {"at": at.isoformat(), "job": job} for at, job in entries]
+
+
+def _kept(entries: list[RetrainEntry], at: datetime) -> list[RetrainEntry]:
+    return [e for e in entries if e[0] >= at - KEEP]
 
 
 class History(Protocol):
@@ -26,7 +51,11 @@ class History(Protocol):
 
     def load(self) -> dict[str, list[datetime]]: ...
 
-    def record(self, model: str, at: datetime) -> None: ...
+    def entries(self, model: str) -> list[RetrainEntry]: ...
+
+    def record(self, model: str, at: datetime, job: str | None = None) -> None: ...
+
+    def forget(self, model: str, at: datetime) -> None: ...
 
 
 class RetrainHistory:
@@ -35,23 +64,35 @@ class RetrainHistory:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self) -> dict[str, list[datetime]]:
+    def _all(self) -> dict[str, list[RetrainEntry]]:
         if not self.path.is_file():
             return {}
         raw = json.loads(self.path.read_text() or "{}")
-        return {model: [datetime.fromisoformat(t) for t in times] for model, times in raw.items()}
+        return {model: _parse(items) for model, items in raw.items()}
 
-    def record(self, model: str, at: datetime) -> None:
-        history = self.load()
-        cutoff = at - KEEP
-        times = [t for t in history.get(model, []) if t >= cutoff] + [at]
-        history[model] = times
-        payload = {m: [t.isoformat() for t in ts] for m, ts in sorted(history.items())}
+    def _save(self, history: dict[str, list[RetrainEntry]]) -> None:
+        payload = {m: _dump(entries) for m, entries in sorted(history.items())}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".retrain-history-")
         with os.fdopen(fd, "w") as fh:
             json.dump(payload, fh, indent=2)
         os.replace(tmp, self.path)
+
+    def load(self) -> dict[str, list[datetime]]:
+        return {model: [at for at, _ in entries] for model, entries in self._all().items()}
+
+    def entries(self, model: str) -> list[RetrainEntry]:
+        return self._all().get(model, [])
+
+    def record(self, model: str, at: datetime, job: str | None = None) -> None:
+        history = self._all()
+        history[model] = [*_kept(history.get(model, []), at), (at, job)]
+        self._save(history)
+
+    def forget(self, model: str, at: datetime) -> None:
+        history = self._all()
+        history[model] = [e for e in history.get(model, []) if e[0] != at]
+        self._save(history)
 
 
 class RegistryHistory:
@@ -61,17 +102,21 @@ class RegistryHistory:
         self.client = client
         self.models = models
 
-    def load(self) -> dict[str, list[datetime]]:
-        history: dict[str, list[datetime]] = {}
-        for model in self.models:
-            tags = self.client.get_registered_model(model).tags or {}
-            raw = json.loads(tags.get(HISTORY_TAG) or "[]")
-            history[model] = [datetime.fromisoformat(t) for t in raw]
-        return history
+    def entries(self, model: str) -> list[RetrainEntry]:
+        tags = self.client.get_registered_model(model).tags or {}
+        return _parse(json.loads(tags.get(HISTORY_TAG) or "[]"))
 
-    def record(self, model: str, at: datetime) -> None:
-        times = [t for t in self.load().get(model, []) if t >= at - KEEP] + [at]
-        self.client.set_registered_model_tag(model, HISTORY_TAG, json.dumps([t.isoformat() for t in times]))
+    def _save(self, model: str, entries: list[RetrainEntry]) -> None:
+        self.client.set_registered_model_tag(model, HISTORY_TAG, json.dumps(_dump(entries)))
+
+    def load(self) -> dict[str, list[datetime]]:
+        return {model: [at for at, _ in self.entries(model)] for model in self.models}
+
+    def record(self, model: str, at: datetime, job: str | None = None) -> None:
+        self._save(model, [*_kept(self.entries(model), at), (at, job)])
+
+    def forget(self, model: str, at: datetime) -> None:
+        self._save(model, [e for e in self.entries(model) if e[0] != at])
 
 
 class RetrainGuard:

@@ -6,6 +6,10 @@ The drift job runs this in-cluster with its ServiceAccount token; it needs ``get
 A retraining Job is the training CronJob's pod with arguments added to its containers (the fresh data,
 or the window of the training data, to train on: ``--since``/``--until`` or ``--data``), so it trains on
 what the drift job found rather than repeating the scheduled run, which could never beat the champion.
+
+The guard's history records each Job by name; before the guard decides, Jobs it recorded in the last day
+are looked up (``get`` on Jobs), and those that failed are forgotten, so a failed retraining does not use
+up the cooldown or the daily cap.
 """
 
 from __future__ import annotations
@@ -18,13 +22,15 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "KubeApi",
     "KubeApiError",
+    "forget_failed_jobs",
+    "job_failed",
     "job_from_cron_job",
     "retrain_job_name",
     "submit_from_cron_job",
@@ -140,6 +146,33 @@ def submit_from_cron_job(
     return str(created.get("metadata", {}).get("name", name))
 
 
+def job_failed(job: dict[str, Any]) -> bool:
+    """Whether a Job object has the condition ``Failed`` (its retries are used up or its deadline passed)."""
+    conditions = job.get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Failed" and c.get("status") == "True" for c in conditions)
+
+
+def forget_failed_jobs(model: str, history: Any, api: KubeApi, audit: Any, now: datetime) -> list[str]:
+    """Drop from ``history`` the retraining Jobs of the last day that failed; returns their names.
+
+    A Job that cannot be read (deleted, or the API refuses) is kept: the guard stays on the safe side.
+    """
+    base = f"/apis/batch/v1/namespaces/{api.namespace}/jobs"
+    failed = []
+    for at, job in history.entries(model):
+        if job is None or at <= now - timedelta(days=1):
+            continue
+        try:
+            found = api.call("GET", f"{base}/{job}")
+        except KubeApiError:
+            continue
+        if job_failed(found):
+            history.forget(model, at)
+            failed.append(job)
+            audit({"action": "retrain-failed", "why": f"Job {job} failed: it no longer counts against the guard"})
+    return failed
+
+
 def trigger_retraining(
     model: str,
     cron_job: str,
@@ -148,21 +181,34 @@ def trigger_retraining(
     api: KubeApi,
     now: datetime | None = None,
     training_args: Sequence[str] = (),
+    *,
+    force: bool = False,
 ) -> str | None:
     """Cluster mode of the loop (drift already found): start the training Job unless the guard says wait.
 
-    ``training_args`` (what to train on) are added to the Job's containers. Returns the Job's name, or
-    ``None`` when the guard blocked; both outcomes are audited.
+    ``training_args`` (what to train on) are added to the Job's containers. Failed retraining Jobs are
+    forgotten first (:func:`forget_failed_jobs`). Returns the Job's name, or ``None`` when the guard blocked;
+    both outcomes are audited. ``force`` starts the Job whatever the guard says, and the audit says so.
     """
     at = now or datetime.now(UTC)
+    forget_failed_jobs(model, guard.history, api, audit, at)
     blocked = guard.blocked(model, at)
-    if blocked:
+    if blocked and not force:
         audit({"action": "skipped-guard", "why": blocked})
         return None
-    job = submit_from_cron_job(api, cron_job, "dataset drift over the threshold", at, training_args)
-    guard.history.record(model, at)
+    reason = "dataset drift over the threshold"
+    if force:
+        reason = "forced (--force)" + (f" despite the guard ({blocked})" if blocked else "")
+    job = submit_from_cron_job(api, cron_job, reason, at, training_args)
+    guard.history.record(model, at, job)
     trains_on = f" training with {' '.join(training_args)}" if training_args else ""
+    why = "forced" if force else "dataset drift"
     audit(
-        {"action": "retrain-submitted", "why": f"dataset drift: started Job {job} from CronJob {cron_job}{trains_on}"}
+        {
+            "action": "retrain-submitted",
+            "why": f"{why}: started Job {job} from CronJob {cron_job}{trains_on}"
+            + (f", overriding the guard ({blocked})" if blocked else ""),
+            "forced": force,
+        }
     )
     return job

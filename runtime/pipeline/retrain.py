@@ -1,7 +1,10 @@
 """The automated retraining loop: drift → guard → train a challenger → champion/challenger gate.
 
 Each step is injected, so the loop is the same on a laptop and on the cluster (where the drift
-CronJob runs ``mlops retrain``); every decision, including "nothing to do", is audited.
+CronJob runs ``mlops retrain``); every decision, including "nothing to do", is audited. A retraining
+counts against the guard (cooldown, daily cap) once its training succeeded: a failed one leaves the
+guard as it was. ``force`` retrains whatever the drift verdict and the guard say, and the decision
+records that it was forced.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ class RetrainDecision:
     drift_share: float | None = None
     champion_version: str | None = None
     challenger_version: str | None = None
+    forced: bool = False
+    """Whether ``force`` overrode the drift verdict and the guard."""
 
     @property
     def promoted(self) -> bool:
@@ -82,6 +87,7 @@ class RetrainDecision:
             "drift_share": self.drift_share,
             "champion_version": self.champion_version,
             "challenger_version": self.challenger_version,
+            "forced": self.forced,
         }
 
 
@@ -91,42 +97,63 @@ def run_retrain(
     guard: RetrainGuard,
     audit: Callable[[dict[str, Any]], None],
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    *,
+    force: bool = False,
 ) -> RetrainDecision:
-    """Run the loop once for ``model`` and audit the decision."""
-    decision = _decide(model, steps, guard, now)
+    """Run the loop once for ``model`` and audit the decision; ``force`` retrains without drift or the guard's
+    consent."""
+    decision = _decide(model, steps, guard, now, force)
     audit(decision.to_record())
     return decision
 
 
-def _decide(model: str, steps: RetrainSteps, guard: RetrainGuard, now: Callable[[], datetime]) -> RetrainDecision:
-    drift = steps.detect()
+def _overridden(drift: DriftOutcome, blocked: str | None) -> str:
+    """What ``force`` overrode, for the decision's reason."""
     if drift.insufficient_data:
-        return RetrainDecision(model, "skipped-insufficient-data", drift.detail or "window too small", now())
-    if not drift.dataset_drift:
-        reason = f"drift share {drift.drift_share:.2f} is under the threshold"
-        return RetrainDecision(model, "skipped-no-drift", reason, now(), drift.drift_share)
+        verdict = f"no drift verdict ({drift.detail or 'window too small'})"
+    elif drift.dataset_drift:
+        verdict = f"drift share {drift.drift_share:.2f}"
+    else:
+        verdict = f"no drift (share {drift.drift_share:.2f})"
+    return f"forced (--force) despite {verdict}" + (f" and the guard ({blocked})" if blocked else "")
+
+
+def _decide(
+    model: str, steps: RetrainSteps, guard: RetrainGuard, now: Callable[[], datetime], force: bool
+) -> RetrainDecision:
+    drift = steps.detect()
+    share = None if drift.insufficient_data else drift.drift_share
     started = now()
     blocked = guard.blocked(model, started)
-    if blocked:
-        return RetrainDecision(model, "skipped-guard", blocked, started, drift.drift_share)
-    guard.history.record(model, started)
+    if not force:
+        if drift.insufficient_data:
+            return RetrainDecision(model, "skipped-insufficient-data", drift.detail or "window too small", started)
+        if not drift.dataset_drift:
+            reason = f"drift share {drift.drift_share:.2f} is under the threshold"
+            return RetrainDecision(model, "skipped-no-drift", reason, started, drift.drift_share)
+        if blocked:
+            return RetrainDecision(model, "skipped-guard", blocked, started, drift.drift_share)
+    note = f"{_overridden(drift, blocked)}: " if force else ""
     try:
         version = steps.train()
-    except Exception as exc:  # the champion keeps serving; the failure is audited
-        return RetrainDecision(model, "failed", f"training failed: {exc}", now(), drift.drift_share)
+    except Exception as exc:  # the champion keeps serving; the failure is audited and does not count
+        return RetrainDecision(model, "failed", f"{note}training failed: {exc}", now(), share, forced=force)
+    guard.history.record(model, started)
     try:
         outcome = steps.promote(version)
     except Exception as exc:
         return RetrainDecision(
-            model, "failed", f"promotion check failed: {exc}", now(), drift.drift_share, challenger_version=version
-        )
+            model, "failed", f"{note}promotion check failed: {exc}", now(), share, challenger_version=version,
+            forced=force,
+        )  # fmt: skip
     action: Action = "retrained-promoted" if outcome.promoted else "retrained-kept-champion"
     return RetrainDecision(
         model,
         action,
-        outcome.reason,
+        note + outcome.reason,
         now(),
-        drift.drift_share,
+        share,
         outcome.champion_version,
         outcome.challenger_version,
+        forced=force,
     )

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from pulumi_mlops.runtime.config import RuntimeSettings
 
 from .artifacts import download_model_dir
-from .contract import FLAVOR, FLAVOR_TAG, PROFILE_ARTIFACT, RUN_ID_TAG
-from .digest import DIGEST_TAG, DigestMismatchError, verify_directory
+from .contract import FLAVOR, FLAVOR_TAG, METADATA_KEY, PROFILE_ARTIFACT, RUN_ID_TAG
+from .digest import DIGEST_TAG, FILES_TAG, DigestMismatchError, verify_directory
 from .tracking import mlflow_client
 
 if TYPE_CHECKING:
@@ -46,6 +46,10 @@ class LoadedModel:
     """Verified digest of the model directory."""
     tags: dict[str, str] = field(default_factory=dict)
     """All model-version tags."""
+    task: str = "binary"
+    """binary, multiclass or regression (``metadata.mlops`` of the ``MLmodel`` file; binary without it)."""
+    classes: list[Any] = field(default_factory=list)
+    """Class labels of a classifier, in the order of its probability columns (empty when not recorded)."""
 
 
 def resolve_version(client: MlflowClient, name: str, alias_or_version: str) -> ModelVersion:
@@ -83,7 +87,8 @@ def load_model_version(
     """Download ``name@alias_or_version``, verify ``mlops.artifact_sha256`` and load the sklearn object.
 
     Raises :class:`ModelNotFoundError` for unknown names/aliases and
-    :class:`~.digest.DigestMismatchError` when the files are not the registered ones (or carry no digest).
+    :class:`~.digest.DigestMismatchError` when the files are not the registered ones (or carry no digest); the
+    digest rule is :mod:`.digest`'s, the model server's too.
     """
     import mlflow.sklearn
     from mlflow.models import Model
@@ -101,9 +106,11 @@ def load_model_version(
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(download_dir) if download_dir is not None else Path(tmp)
         local = download_model_dir(client, name, str(mv.version), root / f"v{mv.version}")
-        verify_directory(local, expected)
+        verify_directory(local, expected, tags.get(FILES_TAG))
         model = mlflow.sklearn.load_model(str(local))
-        signature = Model.load(str(local)).signature
+        mlmodel = Model.load(str(local))
+        signature = mlmodel.signature
+        recorded = (mlmodel.metadata or {}).get(METADATA_KEY) or {}
         columns = list(signature.inputs.input_names()) if signature is not None else []
         run_id = tags.get(RUN_ID_TAG) or mv.run_id or ""
         profile = _download_profile(client, run_id, root / "profile") if run_id else None
@@ -116,4 +123,6 @@ def load_model_version(
         run_id=run_id,
         artifact_sha256=expected,
         tags=tags,
+        task=str(recorded.get("task", "binary")),
+        classes=list(recorded.get("classes", [])),
     )

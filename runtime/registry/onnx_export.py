@@ -1,12 +1,16 @@
 """ONNX export of a registered pipeline, checked against the native model before it is kept.
 
 Pipelines built by the trainer (``ColumnTransformer`` with median-imputed numeric columns and
-constant-imputed, one-hot-encoded categorical columns, then a scikit-learn estimator) convert with
-skl2onnx. Each DataFrame column becomes one named ONNX input of shape ``[N, 1]``: ``float32`` for
-numeric columns, ``string`` for categorical ones (a null category is fed as ``""``, which the
-graph imputes as the pipeline does). The export is kept only when ONNX Runtime's positive-class
-probabilities equal the native ones within ``tolerance`` on the holdout; otherwise, and for
-estimators without a converter (the PyTorch MLP), the reason is recorded and registration goes on.
+constant-imputed, one-hot-encoded categorical columns, then a scikit-learn classifier or regressor)
+convert with skl2onnx. Each DataFrame column becomes one ONNX input of shape ``[N, 1]``, in column
+order: ``float32`` for numeric columns, ``string`` for categorical ones (a null category is fed as
+``""``, which the graph imputes as the pipeline does). skl2onnx may rewrite a column name into a
+graph input name (spaces and '/' become '_'); inputs are fed by position, so any column name works.
+The export is kept only when ONNX Runtime agrees with the native model on the holdout within
+``tolerance``: every class probability of a classifier (absolute difference), the value of a
+regressor (difference divided by ``max(1, |native value|)``, since values carry their target's
+scale through float32). Otherwise, and for estimators without a converter (the PyTorch MLPs), the
+reason is recorded and registration goes on.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ class OnnxExport(StrictModel):
 
     status: Literal["exported", "unsupported", "mismatch"]
     """``exported``: ``model.onnx`` was kept; otherwise why not."""
+    task: Literal["binary", "multiclass", "regression"] = "binary"
+    """What the graph outputs: class probabilities (binary, multiclass) or values (regression)."""
     reason: str = ""
     """Why the export was not kept."""
     sha256: str | None = None
@@ -68,9 +74,11 @@ class OnnxExport(StrictModel):
     opset: dict[str, int] = Field(default_factory=lambda: dict(OPSET))
     """Target opsets."""
     tolerance: float = 1e-4
-    """Largest allowed absolute difference of probabilities."""
+    """Largest allowed difference: absolute for probabilities, relative to ``max(1, |value|)`` for regression."""
     max_abs_diff: float | None = None
     """Largest absolute difference measured on the check rows."""
+    max_rel_diff: float | None = None
+    """Regression: largest difference divided by ``max(1, |native value|)`` on the check rows."""
     rows_checked: int = 0
     """Holdout rows compared."""
 
@@ -105,7 +113,8 @@ def _feed(frame: pd.DataFrame, inputs: list[OnnxInput]) -> dict[str, np.ndarray]
 
 
 class OnnxModel:
-    """An ONNX Runtime session with the native model's ``predict_proba(DataFrame)``."""
+    """An ONNX Runtime session with the native model's ``predict_proba(DataFrame)`` (classifiers) or
+    ``predict(DataFrame)`` (regressors)."""
 
     def __init__(self, payload: bytes, inputs: list[OnnxInput], *, threads: int = 0) -> None:
         import onnxruntime as ort
@@ -116,14 +125,28 @@ class OnnxModel:
         self.session = ort.InferenceSession(payload, options, providers=["CPUExecutionProvider"])
         self.inputs = inputs
         self.signature_columns = [i.name for i in inputs]
+        self.graph_inputs = [i.name for i in self.session.get_inputs()]
+        if len(self.graph_inputs) != len(inputs):
+            raise ValueError(f"the ONNX graph has {len(self.graph_inputs)} inputs, the report lists {len(inputs)}")
+
+    def _run(self, frame: pd.DataFrame) -> list[Any]:
+        feed = _feed(frame, self.inputs)
+        return list(
+            self.session.run(
+                None, {graph: feed[i.name] for graph, i in zip(self.graph_inputs, self.inputs, strict=True)}
+            )
+        )
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """``[N, 2]`` class probabilities."""
-        outputs = self.session.run(None, _feed(frame, self.inputs))
-        return np.asarray(outputs[1], dtype=np.float64)
+        """``[N, classes]`` class probabilities."""
+        return np.asarray(self._run(frame)[1], dtype=np.float64)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """``[N]`` predicted values (the first graph output: labels of a classifier, values of a regressor)."""
+        return np.asarray(self._run(frame)[0]).reshape(len(frame), -1)[:, 0]
 
 
-def _convert(pipeline: Any, inputs: list[OnnxInput]) -> bytes:
+def _convert(pipeline: Any, inputs: list[OnnxInput], task: str) -> bytes:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
@@ -136,43 +159,51 @@ def _convert(pipeline: Any, inputs: list[OnnxInput]) -> bytes:
         (i.name, FloatTensorType([None, 1]) if i.kind == "numeric" else StringTensorType([None, 1])) for i in inputs
     ]
     estimator = exportable.steps[-1][1]
-    graph = convert_sklearn(
-        exportable, initial_types=types, target_opset=OPSET, options={id(estimator): {"zipmap": False}}
-    )
+    options = {} if task == "regression" else {id(estimator): {"zipmap": False}}
+    graph = convert_sklearn(exportable, initial_types=types, target_opset=OPSET, options=options)
     return bytes(graph.SerializeToString())
 
 
 def export_onnx(
-    pipeline: Any, holdout: pd.DataFrame, *, tolerance: float = 1e-4, max_rows: int = 5000
+    pipeline: Any, holdout: pd.DataFrame, *, tolerance: float = 1e-4, max_rows: int = 5000, task: str = "binary"
 ) -> tuple[OnnxExport, bytes | None]:
     """``(report, ONNX bytes or None)``: convert, then compare ONNX Runtime with the native model on the holdout."""
+    base: dict[str, Any] = {"tolerance": tolerance, "task": task}
     inputs, problem = _inputs(pipeline)
     if problem:
-        return OnnxExport(status="unsupported", reason=problem, tolerance=tolerance), None
+        return OnnxExport(status="unsupported", reason=problem, **base), None
     estimator = pipeline.steps[-1][1]
     family = type(estimator).__name__
-    if family == "TabularMLPClassifier":
+    if family.startswith("TabularMLP"):
         reason = (
-            "estimator TabularMLPClassifier (PyTorch) has no skl2onnx converter, and a torch.onnx export of the "
+            f"estimator {family} (PyTorch) has no skl2onnx converter, and a torch.onnx export of the "
             "network alone would leave out the ColumnTransformer preprocessing"
         )
-        return OnnxExport(status="unsupported", reason=reason, inputs=inputs, tolerance=tolerance), None
+        return OnnxExport(status="unsupported", reason=reason, inputs=inputs, **base), None
+    rows = holdout.head(max_rows)
     try:
-        payload = _convert(pipeline, inputs)
-        rows = holdout.head(max_rows)
-        onnx_proba = OnnxModel(payload, inputs, threads=1).predict_proba(rows)[:, 1]
+        payload = _convert(pipeline, inputs, task)
+        session = OnnxModel(payload, inputs, threads=1)
+        exported = session.predict(rows) if task == "regression" else session.predict_proba(rows)
     except Exception as exc:  # converters raise many kinds; an unconvertible model is registered without ONNX
         reason = f"{family}: {type(exc).__name__}: {exc}"[:400]
         log.warning("ONNX export skipped: %s", reason)
-        return OnnxExport(status="unsupported", reason=reason, inputs=inputs, tolerance=tolerance), None
-    native = pipeline.predict_proba(rows[[i.name for i in inputs]])[:, 1]
-    diff = float(np.max(np.abs(native - onnx_proba))) if len(rows) else 0.0
-    report = OnnxExport(
-        status="exported", inputs=inputs, tolerance=tolerance, max_abs_diff=diff, rows_checked=len(rows)
-    )
-    if not diff <= tolerance:
+        return OnnxExport(status="unsupported", reason=reason, inputs=inputs, **base), None
+    features = rows[[i.name for i in inputs]]
+    native = pipeline.predict(features) if task == "regression" else pipeline.predict_proba(features)
+    native = np.asarray(native, dtype=np.float64)
+    gap = np.abs(native - exported)
+    diff = float(np.max(gap)) if gap.size else 0.0
+    report = OnnxExport(status="exported", inputs=inputs, max_abs_diff=diff, rows_checked=len(rows), **base)
+    measured = diff
+    if task == "regression":
+        measured = float(np.max(gap / np.maximum(1.0, np.abs(native)))) if gap.size else 0.0
+        report.max_rel_diff = measured
+    if not measured <= tolerance:
         report.status = "mismatch"
-        report.reason = f"ONNX Runtime probabilities differ from the native ones by {diff:.2e} > {tolerance:g}"
+        what = "values" if task == "regression" else "probabilities"
+        scale = " (relative)" if task == "regression" else ""
+        report.reason = f"ONNX Runtime {what} differ from the native ones by {measured:.2e}{scale} > {tolerance:g}"
         log.warning("ONNX export dropped: %s", report.reason)
         return report, None
     report.sha256 = hashlib.sha256(payload).hexdigest()

@@ -1,9 +1,12 @@
 """Champion/challenger promotion, rollback and listing; every decision goes to the audit log.
 
 ``promote`` scores the ``challenger`` and the ``champion`` on the challenger run's fixed holdout
-(``holdout.parquet``) and moves ``champion`` only when the challenger's AUC exceeds the champion's
-by more than the margin. A refused promotion changes no alias. The champion history is kept in the
-registered-model tag ``mlops.champion_history`` (JSON list of versions) for ``rollback``.
+(``holdout.parquet``) and moves ``champion`` only when the challenger beats the champion on the run's
+promotion metric (its ``promotion_metric`` param: AUC for binary models by default, macro F1 for
+multiclass, R² for regression; smaller is better for log loss, RMSE and the like) by more than the
+margin. A champion of another task is never compared: the challenger is refused. A refused promotion
+changes no alias. The champion history is kept in the registered-model tag ``mlops.champion_history``
+(JSON list of versions) for ``rollback``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pulumi_mlops.runtime.config import RuntimeSettings, StrictModel
+from pulumi_mlops.runtime.config.tasks import higher_is_better
 from pydantic import Field
 
 from .audit import AuditEvent, append_audit
@@ -57,11 +61,19 @@ class PromotionDecision(StrictModel):
     champion_after: str | None = None
     """Champion version after the decision."""
     challenger_auc: float | None = None
-    """Challenger AUC on the holdout."""
+    """Challenger AUC on the holdout (when the gate metric is AUC)."""
     champion_auc: float | None = None
-    """Champion AUC on the holdout."""
+    """Champion AUC on the holdout (when the gate metric is AUC)."""
     margin: float = 0.0
-    """Required AUC improvement."""
+    """Required improvement of ``metric``."""
+    task: str = "binary"
+    """The challenger's task."""
+    metric: str = "auc"
+    """The holdout metric compared."""
+    challenger_score: float | None = None
+    """Challenger ``metric`` on the holdout."""
+    champion_score: float | None = None
+    """Champion ``metric`` on the holdout."""
     holdout_rows: int = Field(default=0)
     """Rows both models were scored on."""
 
@@ -77,6 +89,9 @@ class VersionRow(StrictModel):
     auc: float | None
     dataset_sha256: str
     artifact_sha256: str
+    task: str = "binary"
+    gate_metric: str = "auc"
+    gate_score: float | None = None
 
 
 def _history(client: MlflowClient, name: str) -> list[str]:
@@ -109,7 +124,7 @@ def _holdout(client: MlflowClient, run_id: str) -> tuple[pd.DataFrame, str]:
     return frame, label
 
 
-def _auc(loaded: LoadedModel, frame: pd.DataFrame, label: str) -> float:
+def _score(loaded: LoadedModel, frame: pd.DataFrame, label: str, task: str, metric: str) -> float:
     from pulumi_mlops.runtime.training.evaluation import evaluate_model
 
     missing = [c for c in loaded.signature_columns if c not in frame.columns]
@@ -118,7 +133,11 @@ def _auc(loaded: LoadedModel, frame: pd.DataFrame, label: str) -> float:
             f"holdout lacks columns {missing} that version {loaded.version} needs; they cannot be compared"
         )
     columns = loaded.signature_columns or [c for c in frame.columns if c != label]
-    return evaluate_model(loaded.model, frame[columns], frame[label])["auc"]
+    return evaluate_model(loaded.model, frame[columns], frame[label], task)[metric]
+
+
+def _metric_name(metric: str) -> str:
+    return "AUC" if metric == "auc" else metric
 
 
 def _slice_regression(
@@ -126,13 +145,15 @@ def _slice_regression(
 ) -> tuple[str, float, float] | None:
     """``(slice, AUC change, limit)`` of the worst slice when it degrades beyond ``max_slice_degradation``."""
     from pulumi_mlops.runtime.explain import compare_slices, slice_metrics
+    from pulumi_mlops.runtime.training.tasks import binary_targets
 
     limit_text, columns_text = run_params.get("max_slice_degradation"), run_params.get("sensitive_columns", "")
     columns = [c for c in columns_text.split(",") if c]
     if limit_text is None or not columns:
         return None
     limit = float(limit_text)
-    y = frame[label].to_numpy()
+    classes = list(getattr(challenger.model, "classes_", [0, 1]))
+    y = binary_targets(frame[label].to_numpy(), classes[-1])
     reports = []
     for loaded in (challenger, champion):
         inputs = loaded.signature_columns or [c for c in frame.columns if c != label]
@@ -155,7 +176,18 @@ def _record(settings: RuntimeSettings, decision: PromotionDecision, note: str) -
                 "champion_before": decision.champion_before,
                 "champion_after": decision.champion_after,
             },
-            details=decision.model_dump(include={"challenger_auc", "champion_auc", "margin", "holdout_rows"}),
+            details=decision.model_dump(
+                include={
+                    "challenger_auc",
+                    "champion_auc",
+                    "margin",
+                    "holdout_rows",
+                    "task",
+                    "metric",
+                    "challenger_score",
+                    "champion_score",
+                }
+            ),
         ),
     )
     return decision
@@ -172,7 +204,8 @@ def promote(
 ) -> PromotionDecision:
     """Compare ``challenger`` with ``champion`` and move ``champion`` if the challenger wins by ``margin``.
 
-    ``margin`` defaults to the challenger run's ``promotion_margin``; ``holdout`` to its ``holdout.parquet``.
+    ``margin`` defaults to the challenger run's ``promotion_margin``; ``holdout`` to its ``holdout.parquet``;
+    the metric is the run's ``promotion_metric`` (``auc`` for runs that recorded none).
     """
     settings = settings or RuntimeSettings.from_env()
     client = mlflow_client(settings)
@@ -184,7 +217,13 @@ def promote(
         raise ModelNotFoundError(f"model {name} version {challenger} names no run; register it with mlops train")
     run_params = client.get_run(run_id).data.params
     required = float(run_params.get("promotion_margin", 0.005)) if margin is None else margin
-    base: dict[str, Any] = {"model": name, "challenger": challenger, "champion_before": champion, "margin": required}
+    task = run_params.get("task", "binary")
+    metric = run_params.get("promotion_metric", "auc")
+    base: dict[str, Any] = {
+        "model": name, "challenger": challenger, "champion_before": champion, "margin": required,
+        "task": task, "metric": metric,
+    }  # fmt: skip
+    shown = _metric_name(metric)
 
     if champion == challenger:
         decision = PromotionDecision(
@@ -198,41 +237,52 @@ def promote(
         holdout, run_label = _holdout(client, run_id)
         label = label or run_label
     label = label or run_params.get("label", "churned")
-    challenger_auc = _auc(challenger_model, holdout, label)
+    challenger_score = _score(challenger_model, holdout, label, task, metric)
+    auc_fields: dict[str, Any] = {"challenger_auc": challenger_score} if metric == "auc" else {}
 
     if champion is None:
         _set_champion(client, name, challenger, [*_history(client, name), challenger])
         decision = PromotionDecision(
-            **base, action="promote", promoted=True, champion_after=challenger, challenger_auc=challenger_auc,
-            holdout_rows=len(holdout),
-            reason=f"no champion yet: version {challenger} (AUC {challenger_auc:.4f}) becomes champion",
+            **base, action="promote", promoted=True, champion_after=challenger, challenger_score=challenger_score,
+            holdout_rows=len(holdout), **auc_fields,
+            reason=f"no champion yet: version {challenger} ({shown} {challenger_score:.4f}) becomes champion",
         )  # fmt: skip
         return _record(settings, decision, note)
 
     champion_model = load_model_version(name, champion, settings)
-    champion_auc = _auc(champion_model, holdout, label)
-    gain = challenger_auc - champion_auc
+    if champion_model.task != task:
+        decision = PromotionDecision(
+            **base, action="refuse", promoted=False, champion_after=champion, challenger_score=challenger_score,
+            holdout_rows=len(holdout), **auc_fields,
+            reason=f"challenger version {challenger} is a {task} model but champion version {champion} is "
+            f"{champion_model.task}: they cannot be compared; promote explicitly with mlops registry rollback "
+            f"--to-version {challenger} if the change of task is intended",
+        )  # fmt: skip
+        return _record(settings, decision, note)
+    champion_score = _score(champion_model, holdout, label, task, metric)
+    if metric == "auc":
+        auc_fields["champion_auc"] = champion_score
+    scores: dict[str, Any] = {"challenger_score": challenger_score, "champion_score": champion_score, **auc_fields}
+    gain = challenger_score - champion_score if higher_is_better(task, metric) else champion_score - challenger_score
     regression = _slice_regression(challenger_model, champion_model, holdout, label, run_params)
     if gain > required and regression is not None:
         slice_name, change, limit = regression
         decision = PromotionDecision(
-            **base, action="refuse", promoted=False, champion_after=champion,
-            challenger_auc=challenger_auc, champion_auc=champion_auc, holdout_rows=len(holdout),
-            reason=f"challenger AUC {challenger_auc:.4f} beats champion {champion_auc:.4f} by {gain:+.4f}, but slice "
-            f"{slice_name} AUC changes by {change:+.4f}, worse than max_slice_degradation {limit}",
+            **base, action="refuse", promoted=False, champion_after=champion, holdout_rows=len(holdout), **scores,
+            reason=f"challenger {shown} {challenger_score:.4f} beats champion {champion_score:.4f} by {gain:+.4f}, "
+            f"but slice {slice_name} AUC changes by {change:+.4f}, worse than max_slice_degradation {limit}",
         )  # fmt: skip
     elif gain > required:
         _set_champion(client, name, challenger, [*_history(client, name), challenger])
         decision = PromotionDecision(
-            **base, action="promote", promoted=True, champion_after=challenger,
-            challenger_auc=challenger_auc, champion_auc=champion_auc, holdout_rows=len(holdout),
-            reason=f"challenger AUC {challenger_auc:.4f} beats champion {champion_auc:.4f} by {gain:+.4f} > {required}",
+            **base, action="promote", promoted=True, champion_after=challenger, holdout_rows=len(holdout), **scores,
+            reason=f"challenger {shown} {challenger_score:.4f} beats champion {champion_score:.4f} by {gain:+.4f} "
+            f"> {required}",
         )  # fmt: skip
     else:
         decision = PromotionDecision(
-            **base, action="refuse", promoted=False, champion_after=champion,
-            challenger_auc=challenger_auc, champion_auc=champion_auc, holdout_rows=len(holdout),
-            reason=f"challenger AUC {challenger_auc:.4f} vs champion {champion_auc:.4f}: gain {gain:+.4f} "
+            **base, action="refuse", promoted=False, champion_after=champion, holdout_rows=len(holdout), **scores,
+            reason=f"challenger {shown} {challenger_score:.4f} vs champion {champion_score:.4f}: gain {gain:+.4f} "
             f"does not exceed margin {required}",
         )  # fmt: skip
     return _record(settings, decision, note)
@@ -290,7 +340,10 @@ def list_versions(settings: RuntimeSettings | None = None, name: str | None = No
         for mv in sorted(versions, key=lambda v: int(v.version), reverse=True):
             tags: dict[str, Any] = dict(mv.tags or {})
             run_id = tags.get(RUN_ID_TAG) or mv.run_id or ""
-            auc = client.get_run(run_id).data.metrics.get("holdout_auc") if run_id else None
+            run = client.get_run(run_id).data if run_id else None
+            metrics = run.metrics if run is not None else {}
+            params = run.params if run is not None else {}
+            gate_metric = params.get("promotion_metric", "auc")
             rows.append(
                 VersionRow(
                     name=model_name,
@@ -298,9 +351,12 @@ def list_versions(settings: RuntimeSettings | None = None, name: str | None = No
                     aliases=sorted(aliases.get(str(mv.version), [])),
                     created=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).strftime("%Y-%m-%d %H:%M"),
                     run_id=run_id,
-                    auc=auc,
+                    auc=metrics.get("holdout_auc"),
                     dataset_sha256=tags.get(DATASET_TAG, ""),
                     artifact_sha256=tags.get(DIGEST_TAG, ""),
+                    task=params.get("task", "binary"),
+                    gate_metric=gate_metric,
+                    gate_score=metrics.get(f"holdout_{gate_metric}"),
                 )
             )
     return rows

@@ -20,12 +20,16 @@ from .contract import (
     FLAVOR,
     FLAVOR_TAG,
     HOLDOUT_ARTIFACT,
+    METADATA_KEY,
     MODEL_ARTIFACT,
     MODEL_CARD_ARTIFACT,
     PROFILE_ARTIFACT,
     RUN_ID_TAG,
+    TASK_TAG,
+    TRAINING_SPEC_ARTIFACT,
+    model_metadata,
 )
-from .digest import DIGEST_TAG, directory_digest
+from .digest import DIGEST_TAG, FILES_TAG, files_tag_value, scan_directory
 from .onnx_export import ONNX_ARTIFACT, ONNX_REPORT_ARTIFACT, ONNX_SHA_TAG, ONNX_STATUS_TAG, OnnxExport, export_onnx
 from .tracking import ensure_experiment, mlflow_client
 
@@ -66,11 +70,25 @@ def _pin(package: str, distribution: str | None = None) -> str:
         return package
 
 
+def _distribution_of(estimator: str) -> str | None:
+    """The installed distribution that provides the module of an estimator given by import path, if any."""
+    from importlib.metadata import packages_distributions
+
+    top = estimator.split(":", 1)[0].split(".", 1)[0]
+    found = packages_distributions().get(top) or []
+    return found[0] if found else None
+
+
 def pip_requirements(estimator: str) -> list[str]:
-    """The short explicit list of packages the logged model needs (torch and this package for the MLP)."""
+    """The short explicit list of packages the logged model needs (torch and this package for the MLP; the
+    distribution of an estimator given by import path when one is installed)."""
     reqs = [_pin("scikit-learn"), _pin("pandas"), _pin("numpy"), _pin("cloudpickle")]
     if estimator == "mlp":
         reqs += [_pin("torch"), _pin("pulumi-mlops")]
+    elif ":" in estimator:
+        distribution = _distribution_of(estimator)
+        if distribution and distribution not in ("scikit-learn", "pandas", "numpy", "cloudpickle"):
+            reqs.append(_pin(distribution))
     return reqs
 
 
@@ -87,7 +105,11 @@ def _flat_params(result: TrainingResult) -> dict[str, Any]:
         search_trials=spec.search_trials,
         features=",".join(result.features),
         world_size=result.context.world_size,
+        task=result.task.task,
+        promotion_metric=result.promotion_metric,
     )
+    if result.task.classes:
+        params["classes"] = json.dumps(list(result.task.classes))
     if result.window is not None:
         params["data_since"], params["data_until"] = (t.isoformat() for t in result.window)
     if spec.sensitive_columns:
@@ -97,7 +119,7 @@ def _flat_params(result: TrainingResult) -> dict[str, Any]:
     return params
 
 
-def _log_explanations(result: TrainingResult) -> None:
+def _stage_explanations(result: TrainingResult, folder: Path) -> None:
     import mlflow
     from pulumi_mlops.runtime.explain import (
         EXPLANATIONS_ARTIFACT,
@@ -107,34 +129,56 @@ def _log_explanations(result: TrainingResult) -> None:
     )
 
     if result.explanations is not None:
-        mlflow.log_text(result.explanations.model_dump_json(indent=1), EXPLANATIONS_ARTIFACT)
+        (folder / EXPLANATIONS_ARTIFACT).write_text(result.explanations.model_dump_json(indent=1))
         bars = [(f.feature, f.permutation_auc_drop) for f in result.explanations.features]
-        svg = bar_chart_svg(bars, title=f"{result.spec.model.name}: permutation importance (holdout AUC drop)")
-        mlflow.log_text(svg, EXPLANATIONS_PLOT_ARTIFACT)
+        score = {"roc_auc": "AUC", "f1_macro": "macro F1", "r2": "R2"}.get(result.explanations.scoring, "score")
+        svg = bar_chart_svg(bars, title=f"{result.spec.model.name}: permutation importance (holdout {score} drop)")
+        (folder / EXPLANATIONS_PLOT_ARTIFACT).write_text(svg)
     if result.slices is not None:
-        mlflow.log_text(result.slices.model_dump_json(indent=1), SLICES_ARTIFACT)
+        (folder / SLICES_ARTIFACT).write_text(result.slices.model_dump_json(indent=1))
         worst = result.slices.worst()
         if worst is not None and worst.auc_gap is not None:
             mlflow.log_metric("holdout_worst_slice_auc_gap", worst.auc_gap)
             mlflow.set_tag("mlops.worst_slice", worst.name)
 
 
-def _log_onnx(result: TrainingResult) -> OnnxExport:
-    """Export, check and log ``model.onnx`` with its ``onnx.json`` report; never fails the registration."""
-    import mlflow
-
+def _stage_onnx(result: TrainingResult, folder: Path) -> OnnxExport:
+    """Export and check ``model.onnx`` and write it with its ``onnx.json`` report; never fails the registration."""
     try:
-        report, payload = export_onnx(result.pipeline, result.holdout[result.features])
+        report, payload = export_onnx(result.pipeline, result.holdout[result.features], task=result.task.task)
     except Exception as exc:  # the ONNX artifact is optional: any failure is recorded, not raised
-        report, payload = OnnxExport(status="unsupported", reason=f"{type(exc).__name__}: {exc}"[:400]), None
+        reason = f"{type(exc).__name__}: {exc}"[:400]
+        report, payload = OnnxExport(status="unsupported", reason=reason, task=result.task.task), None
     if payload is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / ONNX_ARTIFACT
-            path.write_bytes(payload)
-            mlflow.log_artifact(str(path))
-    mlflow.log_dict(report.model_dump(mode="json"), ONNX_REPORT_ARTIFACT)
-    mlflow.set_tag(ONNX_STATUS_TAG, report.tag())
+        (folder / ONNX_ARTIFACT).write_bytes(payload)
+    (folder / ONNX_REPORT_ARTIFACT).write_text(json.dumps(report.model_dump(mode="json"), indent=2))
     return report
+
+
+def _stage_run_artifacts(result: TrainingResult, folder: Path) -> OnnxExport:
+    """Write every run artifact beside the model into ``folder``, logged with one call."""
+    (folder / "dataset.json").write_text(json.dumps(result.dataset.model_dump(), indent=2))
+    (folder / "data_validation.json").write_text(json.dumps(result.validation.model_dump(), indent=2))
+    (folder / PROFILE_ARTIFACT).write_text(json.dumps(result.profile, indent=1))
+    (folder / MODEL_CARD_ARTIFACT).write_text(result.model_card)
+    resolved = result.spec.model_copy(update={"task": result.task.task, "features": list(result.features)})
+    (folder / TRAINING_SPEC_ARTIFACT).write_text(resolved.model_dump_json(indent=2))
+    if result.search is not None:
+        (folder / "search.json").write_text(json.dumps(result.search.model_dump(), indent=2))
+    _stage_explanations(result, folder)
+    result.holdout.to_parquet(folder / HOLDOUT_ARTIFACT, index=False)
+    return _stage_onnx(result, folder)
+
+
+def _metadata(result: TrainingResult) -> dict[str, Any]:
+    """``metadata.mlops`` of the MLmodel file; a Pipeline of your own also records the occlusion reference (its
+    holdout medians and most frequent values), since it has no imputer statistics to take it from."""
+    from pulumi_mlops.runtime.explain.contributions import pipeline_reference, reference_values
+
+    entry = model_metadata(result.task.task, result.spec.label, list(result.task.classes))
+    if pipeline_reference(result.pipeline) is None:
+        entry["reference"] = json.loads(json.dumps(reference_values(result.holdout[result.features]), default=str))
+    return entry
 
 
 def log_and_register(result: TrainingResult, settings: RuntimeSettings | None = None) -> RegisteredVersion:
@@ -149,36 +193,41 @@ def log_and_register(result: TrainingResult, settings: RuntimeSettings | None = 
     client = mlflow_client(settings)
     experiment_id = ensure_experiment(settings, name)
     example = result.holdout[result.features].head(5)
+    task = result.task.task
+    if task == "regression":
+        outputs, predict_fn = result.pipeline.predict(example), "predict"
+    else:
+        proba = result.pipeline.predict_proba(example)
+        outputs, predict_fn = (proba[:, 1] if task == "binary" else proba), "predict_proba"
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ii]nteger column", category=UserWarning)
-        signature = infer_signature(example, result.pipeline.predict_proba(example)[:, 1])
+        signature = infer_signature(example, outputs)
     commit = git_commit()
 
     with mlflow.start_run(experiment_id=experiment_id) as run:
         run_id = run.info.run_id
         mlflow.log_params(_flat_params(result))
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in result.metrics.items()})
+        metrics = {f"holdout_{k}": v for k, v in result.metrics.items()}
         if result.search is not None:
-            mlflow.log_metrics({"search_best_auc": result.search.best_auc, "search_trials": result.search.trials})
-            mlflow.log_dict(result.search.model_dump(), "search.json")
+            metrics.update({f"search_best_{result.search.metric}": result.search.best_score})
+            metrics["search_trials"] = result.search.trials
+        mlflow.log_metrics(metrics)
         tags = {
             DATASET_TAG: result.dataset.sha256,
             "mlops.dataset_rows": str(result.dataset.rows),
             "mlops.dataset_source": result.dataset.source,
             "mlops.model": name,
+            TASK_TAG: task,
         }
+        if spec.owner:
+            tags["mlops.owner"] = spec.owner
         if commit:
             tags["mlops.git_commit"] = commit
-        mlflow.set_tags(tags)
-        mlflow.log_dict(result.dataset.model_dump(), "dataset.json")
-        mlflow.log_dict(result.validation.model_dump(), "data_validation.json")
-        mlflow.log_text(json.dumps(result.profile, indent=1), PROFILE_ARTIFACT)
-        mlflow.log_text(result.model_card, MODEL_CARD_ARTIFACT)
-        _log_explanations(result)
         with tempfile.TemporaryDirectory() as tmp:
-            holdout_path = Path(tmp) / HOLDOUT_ARTIFACT
-            result.holdout.to_parquet(holdout_path, index=False)
-            mlflow.log_artifact(str(holdout_path))
+            onnx_report = _stage_run_artifacts(result, Path(tmp))
+            mlflow.log_artifacts(tmp)
+        tags[ONNX_STATUS_TAG] = onnx_report.tag()
+        mlflow.set_tags(tags)
         info = mlflow.sklearn.log_model(
             result.pipeline,
             name=MODEL_ARTIFACT,
@@ -186,21 +235,25 @@ def log_and_register(result: TrainingResult, settings: RuntimeSettings | None = 
             signature=signature,
             input_example=example,
             pip_requirements=pip_requirements(spec.estimator),
-            pyfunc_predict_fn="predict_proba",
+            pyfunc_predict_fn=predict_fn,
+            metadata={METADATA_KEY: _metadata(result)},
         )
-        onnx_report = _log_onnx(result)
 
     registered = mlflow.register_model(info.model_uri, name, await_registration_for=60)
     model_version = str(registered.version)
     with tempfile.TemporaryDirectory() as tmp:
-        digest = directory_digest(download_model_dir(client, name, model_version, Path(tmp)))
+        digest, files = scan_directory(download_model_dir(client, name, model_version, Path(tmp)))
     version_tags = {
         DIGEST_TAG: digest,
         FLAVOR_TAG: FLAVOR,
         DATASET_TAG: result.dataset.sha256,
         RUN_ID_TAG: run_id,
         ONNX_STATUS_TAG: onnx_report.tag(),
+        TASK_TAG: task,
     }
+    manifest = files_tag_value(files)
+    if manifest is not None:
+        version_tags[FILES_TAG] = manifest
     if onnx_report.sha256:
         version_tags[ONNX_SHA_TAG] = onnx_report.sha256
     for key, value in version_tags.items():
@@ -213,7 +266,13 @@ def log_and_register(result: TrainingResult, settings: RuntimeSettings | None = 
             model=name,
             reason=f"training run {run_id} on dataset {result.dataset.sha256[:12]} ({result.dataset.rows} rows)",
             versions={"challenger": model_version},
-            details={"metrics": result.metrics, "estimator": spec.estimator, "git_commit": commit},
+            details={
+                "metrics": result.metrics,
+                "estimator": spec.estimator,
+                "task": task,
+                "promotion_metric": result.promotion_metric,
+                "git_commit": commit,
+            },
         ),
     )
     return RegisteredVersion(name=name, version=model_version, run_id=run_id, artifact_sha256=digest)

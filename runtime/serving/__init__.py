@@ -17,6 +17,7 @@ from .errors import (
     ModelRefused,
     PayloadTooLarge,
     PredictionFailed,
+    RequestTimeout,
     ServingError,
     UnsupportedMediaType,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "ModelSource",
     "PayloadTooLarge",
     "PredictionFailed",
+    "RequestTimeout",
     "ServedModel",
     "ServingError",
     "StaticFeatureLookup",

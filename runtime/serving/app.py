@@ -21,6 +21,7 @@ from pulumi_mlops.runtime.config import RuntimeSettings, ServingSpec
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .auth import ApiKeyAuth
 from .batching import MicroBatcher
 from .errors import (
     FeatureLookupFailed,
@@ -28,6 +29,7 @@ from .errors import (
     ModelNotFound,
     ModelNotReady,
     PayloadTooLarge,
+    RequestTimeout,
     ServingError,
     UnsupportedMediaType,
 )
@@ -44,13 +46,15 @@ from .protocol import (
     check_columns_complete,
     decode_infer_request,
     decode_predict_request,
-    encode_infer_response,
+    encode_infer_outputs,
     parse_json,
 )
 
-__all__ = ["SERVER_NAME", "InferenceFastPath", "ServerState", "create_app"]
+__all__ = ["OTHER_MODEL", "SERVER_NAME", "InferenceFastPath", "ServerState", "create_app"]
 
 SERVER_NAME = "pulumi-mlops"
+OTHER_MODEL = "_unknown"
+"""The ``model`` label of requests for a model this server does not serve (no label per arbitrary URL path)."""
 log = logging.getLogger(__name__)
 _JSON = "application/json"
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -58,6 +62,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for code, text in (
         (400, "Invalid input: the message names the tensor or field"),
         (404, "Unknown model or version"),
+        (408, "Body not received within body_timeout_seconds (shorter than its Content-Length)"),
         (413, "Body larger than max_payload_bytes"),
         (415, "Body is not JSON"),
         (503, "Model not loaded yet"),
@@ -103,14 +108,17 @@ class ServerState:
             settings.resolved_prediction_log_uri(),
             self.metrics,
             s3_endpoint_url=settings.s3_endpoint_url,
+            model=spec.model.name,
         )
 
     def _on_batch(
         self, model: ServedModel, requests: list[tuple[str, int]], columns: Columns, predictions: Any
     ) -> None:
         self.metrics.batch_size.labels(model.name).observe(len(predictions))
-        self.metrics.predictions.observe(model.name, model.version, predictions)
-        self.prediction_log.record(model.version, model.schema.names, columns, predictions, requests)
+        scores = model.score_values(predictions)
+        if scores is not None:
+            self.metrics.predictions.observe(model.name, model.version, scores)
+        self.prediction_log.record(model.version, model.schema.names, columns, model.log_values(predictions), requests)
 
     def model_for(self, name: str, version: str | None = None) -> ServedModel:
         """The served model if ``name`` (and ``version``) match it."""
@@ -125,7 +133,8 @@ class ServerState:
         return model
 
     async def read_body(self, scope: Scope, receive: Receive) -> bytes:
-        """The body, refused with 415 unless JSON and with 413 beyond ``max_payload_bytes``."""
+        """The body, refused with 415 unless JSON, with 413 beyond ``max_payload_bytes``, and with 408 when its next
+        part takes longer than ``body_timeout_seconds`` to arrive."""
         content_type = _header(scope, b"content-type")
         if content_type is not None and "json" not in content_type:
             raise UnsupportedMediaType(f"content-type {content_type!r} is not supported; send application/json")
@@ -136,7 +145,13 @@ class ServerState:
         chunks = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.spec.body_timeout_seconds)
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"the request body stopped after {size} of {length or 'the announced'} bytes and nothing more "
+                    f"arrived in {self.spec.body_timeout_seconds:g} s (body_timeout_seconds)"
+                ) from None
             if message["type"] == "http.disconnect":
                 raise InvalidInput("the client disconnected before sending the whole body")
             chunk = message.get("body", b"")
@@ -173,7 +188,7 @@ class ServerState:
         name: str,
         version: str | None,
         decode: Callable[[Any, Any, str | None], DecodedRequest],
-        encode: Callable[[ServedModel, str, Any], bytes],
+        encode: Callable[[ServedModel, str, Any, DecodedRequest], bytes],
     ) -> tuple[int, bytes]:
         """The request path of ``infer`` and ``:predict``: read, decode, enrich, batch, log, encode."""
         start = time.perf_counter()
@@ -197,8 +212,8 @@ class ServerState:
                     )
                 except ValueError as exc:
                     raise InvalidInput(str(exc)) from None
-                return 200, _encode_v1(model, request_id, predictions, explained)
-            return 200, encode(model, request_id, predictions)
+                return 200, _encode_v1(model, request_id, predictions, decoded, explained)
+            return 200, encode(model, request_id, predictions, decoded)
         except ServingError as exc:
             status = exc.status_code
             return status, orjson.dumps({"error": exc.message})
@@ -209,7 +224,8 @@ class ServerState:
         finally:
             if arriving:
                 self.arriving -= 1
-            self.metrics.observe_request(name, label_version, status, time.perf_counter() - start)
+            served = name if name == self.spec.model.name else OTHER_MODEL
+            self.metrics.observe_request(served, label_version, status, time.perf_counter() - start)
 
     async def run(
         self,
@@ -217,7 +233,7 @@ class ServerState:
         name: str,
         version: str | None,
         decode: Callable[[Any, Any, str | None], DecodedRequest],
-        encode: Callable[[ServedModel, str, Any], bytes],
+        encode: Callable[[ServedModel, str, Any, DecodedRequest], bytes],
     ) -> Response:
         status, body = await self.respond(request.scope, request.receive, name, version, decode, encode)
         return Response(body, status_code=status, media_type=_JSON)
@@ -273,6 +289,8 @@ class InferenceFastPath:
 
 async def _send(send: Send, status: int, body: bytes) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == RequestTimeout.status_code:  # the rest of the body may still come: it must not read as a request
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -283,12 +301,13 @@ def _metadata(model: ServedModel) -> dict[str, Any]:
         "versions": [model.version],
         "platform": model.platform,
         "inputs": [{"name": c.name, "datatype": c.datatype, "shape": [-1]} for c in model.schema.inputs],
-        "outputs": [{"name": model.schema.output_name, "datatype": model.schema.output_datatype, "shape": [-1]}],
+        "outputs": [output.metadata() for output in model.schema.outputs],
     }
 
 
-def _encode_v2(model: ServedModel, request_id: str, predictions: Any) -> bytes:
-    return encode_infer_response(model.name, model.version, request_id, model.schema.output_name, predictions)
+def _encode_v2(model: ServedModel, request_id: str, predictions: Any, decoded: DecodedRequest) -> bytes:
+    tensors = model.output_tensors(predictions, decoded.outputs)
+    return encode_infer_outputs(model.name, model.version, request_id, tensors)
 
 
 def _wants_explanations(scope: Scope) -> bool:
@@ -298,9 +317,15 @@ def _wants_explanations(scope: Scope) -> bool:
 
 
 def _encode_v1(
-    model: ServedModel, request_id: str, predictions: Any, explanations: list[dict[str, float]] | None = None
+    model: ServedModel,
+    request_id: str,
+    predictions: Any,
+    decoded: DecodedRequest,
+    explanations: list[dict[str, float]] | None = None,
 ) -> bytes:
     body: dict[str, Any] = {"predictions": predictions, "model_version": model.version, "id": request_id}
+    if model.task in ("binary", "multiclass"):
+        body["labels"] = model.labels(predictions).tolist()
     if explanations is not None:
         body["explanations"] = explanations
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -332,6 +357,9 @@ def create_app(
     )
     app.state.server = state
     app.add_middleware(InferenceFastPath, state=state)
+    keys_file = (settings or RuntimeSettings.from_env()).api_keys_file
+    if keys_file:  # outermost: checked before the fast path answers
+        app.add_middleware(ApiKeyAuth, keys_file=keys_file)
 
     def guarded(call: Callable[[], Response]) -> Response:
         try:

@@ -15,6 +15,7 @@ __all__ = [
     "ModelRefused",
     "PayloadTooLarge",
     "PredictionFailed",
+    "RequestTimeout",
     "ServingError",
     "UnsupportedMediaType",
 ]
@@ -40,6 +41,12 @@ class ModelNotFound(ServingError):  # noqa: N818 (kserve's names)
     """No model (or model version) of that name is served here."""
 
     status_code = 404
+
+
+class RequestTimeout(ServingError):  # noqa: N818 (kserve's names)
+    """The request body stopped arriving before its end (shorter than its Content-Length)."""
+
+    status_code = 408
 
 
 class PayloadTooLarge(ServingError):  # noqa: N818 (kserve's names)

@@ -10,20 +10,18 @@ from typing import Any, Protocol
 
 from pulumi_mlops.runtime.config import RuntimeSettings
 from pulumi_mlops.runtime.explain.contributions import occlusion_explainer
-from pulumi_mlops.runtime.registry.digest import DIGEST_TAG, DigestMismatchError, verify_directory
+from pulumi_mlops.runtime.registry.contract import METADATA_KEY
+from pulumi_mlops.runtime.registry.digest import DIGEST_TAG, FILES_TAG, DigestMismatchError, verify_directory
 
 from .errors import ModelLoadError, ModelRefused
 from .model import ServedModel
 from .protocol import columns_from_records
-from .schema import ModelSchema, schema_from_signature
+from .schema import ModelSchema, outputs_from_metadata, schema_from_signature
 
 __all__ = ["FLAVOR_TAG", "MlflowModelSource", "ModelSource", "warm_up"]
 
 FLAVOR_TAG = "mlops.flavor"
 """Model-version tag naming the MLflow flavor the version was logged with."""
-_REGISTRY_META = "registered_model_meta"
-"""File MLflow adds when it downloads a ``models:/name/version`` URI; a digest taken over such a download
-includes it, one taken over the stored files does not, and both are accepted."""
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +47,6 @@ def warm_up(model: ServedModel, example: list[dict[str, Any]] | None = None) -> 
         raise ModelRefused(f"{model.name} version {model.version} failed its warm-up prediction: {exc}") from exc
     if len(predictions) != len(next(iter(parts[0].values()))):
         raise ModelRefused(f"{model.name} version {model.version} returned {len(predictions)} predictions on warm-up")
-
-
-def _verify(local: Path, expected: str) -> None:
-    try:
-        verify_directory(local, expected)
-    except DigestMismatchError:
-        meta = local / _REGISTRY_META
-        if not meta.exists():
-            raise
-        meta.unlink()
-        verify_directory(local, expected)
 
 
 def _input_example(mlmodel: Any, local: Path, schema: ModelSchema) -> list[dict[str, Any]] | None:
@@ -130,29 +117,36 @@ class MlflowModelSource:
                 raise ModelLoadError(f"cannot download {name} version {version}: {exc}") from exc
             if self.verify_digest:
                 try:
-                    _verify(local, expected)
+                    verify_directory(local, expected, tags.get(FILES_TAG))
                 except DigestMismatchError as exc:
                     raise ModelRefused(f"{name} version {version}: {exc}") from exc
             mlmodel = Model.load(str(local))
-            schema = schema_from_signature(mlmodel.signature)
+            recorded = (mlmodel.metadata or {}).get(METADATA_KEY) or {}
+            task = recorded.get("task")
+            schema = schema_from_signature(mlmodel.signature, outputs_from_metadata(recorded.get("outputs", [])))
             explainer = None
             if self.model_format == "onnx":
-                predictor = self._load_onnx(name, version, tags, workdir)
+                predictor = self._load_onnx(name, version, tags, workdir, task or "binary")
                 flavor = "onnx"
             else:
                 predictor = self._load_native(flavor, local)
-                explainer = occlusion_explainer(getattr(predictor, "__self__", None))
+                explainer = occlusion_explainer(getattr(predictor, "__self__", None), recorded.get("reference"))
             example = _input_example(mlmodel, local, schema)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        model = ServedModel(
-            name, version, schema, predictor, flavor=flavor, digest=expected, source=str(local), explainer=explainer
-        )
+        try:
+            model = ServedModel(
+                name, version, schema, predictor, flavor=flavor, digest=expected, source=str(local),
+                explainer=explainer, task=task, classes=tuple(recorded.get("classes", ())),
+            )  # fmt: skip
+        except ValueError as exc:
+            raise ModelRefused(str(exc)) from exc
         warm_up(model, example)
         return model
 
-    def _load_onnx(self, name: str, version: str, tags: dict[str, str], workdir: Path) -> Any:
-        """``predict_proba`` of the version's ``model.onnx`` run artifact under ONNX Runtime, verified by sha256."""
+    def _load_onnx(self, name: str, version: str, tags: dict[str, str], workdir: Path, task: str) -> Any:
+        """``predict_proba`` (``predict`` for regression) of the version's ``model.onnx`` run artifact under ONNX
+        Runtime, verified by sha256."""
         import hashlib
 
         from pulumi_mlops.runtime.registry.onnx_export import (
@@ -182,7 +176,8 @@ class MlflowModelSource:
             raise ModelLoadError(f"cannot download the ONNX artifact of {name} version {version}: {exc}") from exc
         if hashlib.sha256(payload).hexdigest() != expected:
             raise ModelRefused(f"{name} version {version}: model.onnx does not match {ONNX_SHA_TAG}")
-        return OnnxModel(payload, report.inputs).predict_proba
+        model = OnnxModel(payload, report.inputs)
+        return model.predict if task == "regression" else model.predict_proba
 
     @staticmethod
     def _load_native(flavor: str, local: Path) -> Any:

@@ -1,4 +1,11 @@
-"""A loaded model version: its schema and a predict function over micro-batches of decoded columns."""
+"""A loaded model version: its schema and a predict function over micro-batches of decoded columns.
+
+Predictions flow through the server as one array per batch: the positive-class probability ``[N]`` of a
+binary model, the class probabilities ``[N, K]`` of a multiclass one, the values ``[N]`` of a regressor.
+:meth:`ServedModel.output_tensors` turns them into the outputs the model's metadata names (per-class
+probabilities and the predicted label for classifiers, the value for regression); models registered
+without that metadata answer with their single signature output.
+"""
 
 from __future__ import annotations
 
@@ -48,10 +55,59 @@ class ServedModel:
     platform: str = field(default="")
     explainer: Callable[[Any], list[dict[str, float]]] | None = None
     """Per-row feature contributions from a DataFrame (occlusion, :mod:`pulumi_mlops.runtime.explain`)."""
+    task: str | None = None
+    """binary, multiclass or regression from the model's metadata; None for versions registered without it."""
+    classes: tuple[Any, ...] = ()
+    """Class labels of a classifier, in the order of its probability columns."""
 
     def __post_init__(self) -> None:
         if not self.platform:
             self.platform = f"mlflow_{self.flavor}"
+        if self.task in ("binary", "multiclass") and len(self.classes) < 2:
+            raise ValueError(f"model {self.name} version {self.version}: a {self.task} model needs its classes")
+
+    def labels(self, predictions: np.ndarray) -> np.ndarray:
+        """The predicted class of every row (the 0.5 threshold for binary models, the most probable class beyond)."""
+        classes = np.asarray(self.classes)
+        if predictions.ndim == 1:
+            return classes[(predictions >= 0.5).astype(int)]
+        return classes[np.argmax(predictions, axis=1)]
+
+    def output_tensors(self, predictions: np.ndarray, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The response tensors of one request's predictions: those ``names`` (checked by the decoder), else every
+        one, in the order of ``schema.outputs``."""
+        tensors = []
+        specs = self.schema.outputs
+        if names is not None:
+            by_name = {spec.name: spec for spec in specs}
+            specs = tuple(by_name[name] for name in names)
+        for spec in specs:
+            if self.task is None or spec.name in ("probability", "value"):
+                data: Any = predictions
+            elif spec.name == "probabilities":
+                data = np.column_stack([1.0 - predictions, predictions]) if predictions.ndim == 1 else predictions
+            elif spec.name == "label":
+                data = self.labels(predictions)
+            else:
+                raise ValueError(f"model {self.name} version {self.version} has no output named {spec.name!r}")
+            array = np.asarray(data)
+            tensor: dict[str, Any] = {"name": spec.name, "datatype": spec.datatype, "shape": list(array.shape)}
+            if spec.parameters:
+                tensor["parameters"] = spec.parameters
+            tensor["data"] = array.ravel().tolist() if array.dtype.kind in "OUSb" else array.ravel()
+            tensors.append(tensor)
+        return tensors
+
+    def log_values(self, predictions: np.ndarray) -> np.ndarray:
+        """What the prediction log records per row: the predicted class of a multiclass model, else the predictions."""
+        return self.labels(predictions) if self.task == "multiclass" else predictions
+
+    def score_values(self, predictions: np.ndarray) -> np.ndarray | None:
+        """Probabilities for the prediction histogram: the positive-class one (binary), the top class's
+        (multiclass); None for regressors, whose values are no probabilities."""
+        if self.task == "regression":
+            return None
+        return predictions.max(axis=1) if predictions.ndim == 2 else predictions
 
     def predict(self, parts: Sequence[Columns]) -> np.ndarray:
         """Predict the rows of one or more requests with one model call; row i of the result is row i of the input."""
@@ -66,7 +122,8 @@ class ServedModel:
         return self.explainer(build_frame(self.schema, columns))
 
     def predict_columns(self, columns: Columns) -> np.ndarray:
-        """Predict merged columns: positive-class probabilities ``[N]`` (``[N, classes]`` beyond two classes)."""
+        """Predict merged columns: positive-class probabilities ``[N]`` (``[N, classes]`` beyond two classes),
+        or a regressor's values ``[N]``."""
         result = np.asarray(self.predictor(build_frame(self.schema, columns)))
         if result.ndim == 2 and result.shape[1] == 2:
             result = result[:, 1]

@@ -59,6 +59,9 @@ class ResponseOutput(BaseModel):
     name: str
     shape: list[int]
     datatype: Datatype
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="The classes of `probabilities` (columns in this order), the class of `probability`."
+    )
     data: list[Any]
 
 
@@ -75,6 +78,7 @@ class MetadataTensor(BaseModel):
     name: str
     datatype: Datatype
     shape: list[int]
+    parameters: dict[str, Any] | None = None
 
 
 class ModelMetadata(BaseModel):
@@ -113,6 +117,7 @@ class PredictRequest(BaseModel):
 class PredictResponse(BaseModel):
     predictions: list[Any]
     model_version: str
+    labels: list[Any] | None = Field(default=None, description="Predicted class per row (classifiers).")
 
 
 class ErrorBody(BaseModel):

@@ -5,10 +5,13 @@ Each micro-batch appends references to its merged columns and predictions to an 
 arrays per batch rather than per request. A background task writes the buffer every
 ``flush_seconds`` or once ``flush_rows`` rows wait, on a worker thread, to::
 
-    <prediction_log_uri>/date=YYYY-MM-DD/version=N/part-<uuid>.parquet
+    <prediction_log_uri>/model_name=<name>/date=YYYY-MM-DD/version=N/part-<uuid>.parquet
 
-Each file holds the model's feature columns, ``prediction`` (float64), ``request_id`` (string),
-``timestamp`` (timestamp[us, UTC]) and ``model_version`` (int64). ``close()`` writes everything left.
+Each file holds the model's feature columns, ``prediction`` (float64: the positive-class probability or the
+value; the predicted class for a multiclass model), ``request_id`` (string), ``row`` (int64: the row's
+index within its request, so labels join per row on ``request_id`` and ``row``), ``timestamp``
+(timestamp[us, UTC]) and ``model_version`` (int64); the model's name is the ``model_name`` partition, so
+servers of different models may share one root. ``close()`` writes everything left.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from .protocol import Columns
 
 __all__ = ["LOG_COLUMNS", "PredictionLogger", "partition_path"]
 
-LOG_COLUMNS = ("prediction", "request_id", "timestamp", "model_version")
+LOG_COLUMNS = ("prediction", "request_id", "row", "timestamp", "model_version")
 """Columns written after the feature columns."""
 
 log = logging.getLogger(__name__)
@@ -50,9 +53,10 @@ class _Entry:
     timestamp: float
 
 
-def partition_path(timestamp: float, version: str) -> str:
-    """``date=YYYY-MM-DD/version=N`` of a row logged at ``timestamp`` (UTC)."""
-    return f"date={datetime.fromtimestamp(timestamp, UTC):%Y-%m-%d}/version={version}"
+def partition_path(timestamp: float, version: str, model: str = "") -> str:
+    """``[model_name=<name>/]date=YYYY-MM-DD/version=N`` of a row of ``model`` logged at ``timestamp`` (UTC)."""
+    prefix = f"model_name={model}/" if model else ""
+    return f"{prefix}date={datetime.fromtimestamp(timestamp, UTC):%Y-%m-%d}/version={version}"
 
 
 def _filesystem(uri: str, endpoint_url: str = "") -> tuple[Any, str]:
@@ -77,9 +81,11 @@ class PredictionLogger:
         metrics: ServingMetrics | None = None,
         *,
         s3_endpoint_url: str = "",
+        model: str = "",
     ) -> None:
         self.spec = spec
         self.uri = uri.rstrip("/")
+        self.model = model
         self.metrics = metrics
         self.s3_endpoint_url = s3_endpoint_url
         self._buffer: list[_Entry] = []
@@ -179,7 +185,7 @@ class PredictionLogger:
 
         groups: dict[tuple[str, tuple[str, ...]], list[_Entry]] = defaultdict(list)
         for entry in entries:
-            groups[(partition_path(entry.timestamp, entry.version), entry.names)].append(entry)
+            groups[(partition_path(entry.timestamp, entry.version, self.model), entry.names)].append(entry)
         written = 0
         for (partition, names), group in groups.items():
             rows = sum(len(e.predictions) for e in group)
@@ -192,7 +198,10 @@ class PredictionLogger:
                     [e.predictions.reshape(len(e.predictions), -1)[:, 0] for e in group]
                 )
                 ids = np.array([i for e in group for i in e.request_ids], dtype=object)
-                data["request_id"] = pa.array(np.repeat(ids, [n for e in group for n in e.request_rows]), pa.string())
+                per_request = [n for e in group for n in e.request_rows]
+                data["request_id"] = pa.array(np.repeat(ids, per_request), pa.string())
+                starts = np.repeat(np.cumsum(per_request) - per_request, per_request)
+                data["row"] = pa.array(np.arange(rows, dtype=np.int64) - starts, pa.int64())
                 stamps = np.repeat(np.array([int(e.timestamp * 1e6) for e in group], np.int64), counts)
                 data["timestamp"] = pa.array(stamps, pa.timestamp("us", tz="UTC"))
                 versions = np.repeat(np.array([int(e.version) for e in group], np.int64), counts)

@@ -10,6 +10,9 @@ no pandas on this path. Two request layouts are accepted:
 
 Entity keys for online feature lookup come from ``parameters.entity_ids`` or from an input tensor named
 like the entity key (``customer_id`` by default) when that name is not a model feature.
+
+A request may name the outputs it wants (``"outputs": [{"name": "label"}]``); the response then holds those,
+in that order, and a name the model does not have is answered 400.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = [
     "columns_from_records",
     "decode_infer_request",
     "decode_predict_request",
+    "encode_infer_outputs",
     "encode_infer_response",
     "parse_json",
 ]
@@ -52,6 +56,8 @@ class DecodedRequest:
     request_id: str | None = None
     entity_ids: list[Any] | None = None
     missing: list[str] = field(default_factory=list)
+    outputs: list[str] | None = None
+    """Output names the request asked for (v2 ``outputs``), in order; None for all of them."""
 
 
 def parse_json(body: bytes) -> Any:
@@ -246,7 +252,28 @@ def decode_infer_request(payload: Any, schema: ModelSchema, entity_key: str | No
     if rows == 0:
         raise InvalidInput("the request holds no rows")
     missing = [n for n in schema.names if n not in columns] if len(columns) != len(schema.inputs) else []
-    return DecodedRequest(columns, rows, request_id, entity_ids, missing)
+    return DecodedRequest(columns, rows, request_id, entity_ids, missing, _requested_outputs(payload, schema))
+
+
+def _requested_outputs(payload: Mapping[str, Any], schema: ModelSchema) -> list[str] | None:
+    """The names of the v2 request's ``outputs``, each one the model has; None when it names none."""
+    requested = payload.get("outputs")
+    if requested is None:
+        return None
+    if not isinstance(requested, list) or not requested:
+        raise InvalidInput("'outputs' must be a non-empty list of objects with a 'name', or left out for all outputs")
+    available = [o.name for o in schema.outputs]
+    names: list[str] = []
+    for index, item in enumerate(requested):
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name:
+            raise InvalidInput(f"outputs[{index}]: expected an object with a non-empty 'name'")
+        if name not in available:
+            raise InvalidInput(f"outputs[{index}]: the model has no output {name!r}; it has {', '.join(available)}")
+        if name in names:
+            raise InvalidInput(f"outputs[{index}]: output {name!r} is requested twice")
+        names.append(name)
+    return names
 
 
 def decode_predict_request(payload: Any, schema: ModelSchema, entity_key: str | None = None) -> DecodedRequest:
@@ -297,6 +324,14 @@ def encode_infer_response(
                 }
             ],
         },
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+
+
+def encode_infer_outputs(model_name: str, model_version: str, request_id: str, outputs: list[dict[str, Any]]) -> bytes:
+    """The v2 inference response body with several output tensors (each with name, datatype, shape, data)."""
+    return orjson.dumps(
+        {"model_name": model_name, "model_version": model_version, "id": request_id, "outputs": outputs},
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
 

@@ -20,6 +20,8 @@ __all__ = [
     "DEFAULT_OUTPUT",
     "ColumnSpec",
     "ModelSchema",
+    "OutputSpec",
+    "outputs_from_metadata",
     "schema_from_signature",
 ]
 
@@ -152,18 +154,49 @@ class ColumnSpec:
 
 
 @dataclass(frozen=True)
+class OutputSpec:
+    """One output tensor of the model, as the model-metadata endpoint lists it."""
+
+    name: str
+    datatype: str = "FP64"
+    shape: tuple[int, ...] = (-1,)
+    parameters: dict[str, Any] | None = field(default=None, compare=False)
+    """Extra metadata (the classes of ``probabilities``, the class of a binary ``probability``)."""
+
+    def metadata(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+        if self.parameters:
+            entry["parameters"] = self.parameters
+        return entry
+
+
+def outputs_from_metadata(entries: Sequence[Any]) -> tuple[OutputSpec, ...]:
+    """The outputs recorded in the ``MLmodel`` metadata (``metadata.mlops.outputs``)."""
+    specs = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ModelRefused(f"the model metadata lists an output without a name: {entry!r}")
+        shape = tuple(int(d) for d in entry.get("shape", [-1]))
+        specs.append(OutputSpec(entry["name"], str(entry.get("datatype", "FP64")), shape, entry.get("parameters")))
+    return tuple(specs)
+
+
+@dataclass(frozen=True)
 class ModelSchema:
-    """Input columns in signature order, and the output tensor."""
+    """Input columns in signature order, and the output tensors (one, named ``output_name``, unless given)."""
 
     inputs: tuple[ColumnSpec, ...]
     output_name: str = DEFAULT_OUTPUT
     output_datatype: str = "FP64"
+    outputs: tuple[OutputSpec, ...] = ()
     by_name: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
     names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {c.name: c for c in self.inputs})
         object.__setattr__(self, "names", tuple(c.name for c in self.inputs))
+        if not self.outputs:
+            object.__setattr__(self, "outputs", (OutputSpec(self.output_name, self.output_datatype),))
 
     def synthesized_row(self) -> dict[str, np.ndarray]:
         """One neutral row (zeros, false, empty strings) for warm-up when the model has no input example."""
@@ -174,8 +207,9 @@ class ModelSchema:
         return row
 
 
-def schema_from_signature(signature: Any) -> ModelSchema:
-    """Build the schema from an ``mlflow.models.ModelSignature`` with named input columns."""
+def schema_from_signature(signature: Any, outputs: tuple[OutputSpec, ...] = ()) -> ModelSchema:
+    """Build the schema from an ``mlflow.models.ModelSignature`` with named input columns; ``outputs`` (from the
+    model's metadata) replace the signature's single output."""
     if signature is None or signature.inputs is None:
         raise ModelRefused("the model has no MLflow signature: log it with signature=infer_signature(...)")
     inputs = signature.inputs
@@ -188,7 +222,7 @@ def schema_from_signature(signature: Any) -> ModelSchema:
             raise ModelRefused(f"input column {spec.name!r} has type {type_name}, which the server cannot take")
         columns.append(ColumnSpec(spec.name, _MLFLOW_TO_V2[type_name], bool(getattr(spec, "required", True))))
     output_name = DEFAULT_OUTPUT
-    outputs = signature.outputs
-    if outputs is not None and outputs.has_input_names() and len(outputs.inputs) == 1:
-        output_name = outputs.inputs[0].name or DEFAULT_OUTPUT
-    return ModelSchema(tuple(columns), output_name=output_name)
+    signed = signature.outputs
+    if signed is not None and signed.has_input_names() and len(signed.inputs) == 1:
+        output_name = signed.inputs[0].name or DEFAULT_OUTPUT
+    return ModelSchema(tuple(columns), output_name=outputs[0].name if outputs else output_name, outputs=outputs)

@@ -8,6 +8,7 @@ under DistributedDataParallel, and only rank 0 logs and registers.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,12 +45,16 @@ def choose_backend() -> str:
 def distributed_context(backend: str | None = None) -> Iterator[DistributedContext]:
     """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); leave it on exit.
 
-    A group that is already initialized (by the caller) is used as is and left open.
+    A group that is already initialized (by the caller) is used as is and left open. A single process that
+    has not imported torch gets its context without importing it.
     """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1 and "torch" not in sys.modules:
+        yield DistributedContext()
+        return
     import torch
     import torch.distributed as dist
 
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if dist.is_available() and dist.is_initialized():
         yield DistributedContext(
             dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), dist.get_backend()

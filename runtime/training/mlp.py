@@ -1,7 +1,9 @@
-"""A PyTorch tabular MLP behind scikit-learn's classifier contract.
+"""A PyTorch tabular MLP behind scikit-learn's classifier and regressor contracts.
 
-``TabularMLPClassifier`` takes the numeric matrix a ``ColumnTransformer`` produces, so the
-registered model is always a scikit-learn ``Pipeline``. When ``torch.distributed`` is
+``TabularMLPClassifier`` (one logit and binary cross-entropy for two classes, a softmax head and
+cross-entropy beyond) and ``TabularMLPRegressor`` (mean squared error on the standardized target) take
+the numeric matrix a ``ColumnTransformer`` produces, so the registered model is always a scikit-learn
+``Pipeline``. When ``torch.distributed`` is
 initialized (``torchrun``), ``fit`` wraps the network in ``DistributedDataParallel`` and shards
 each epoch with a ``DistributedSampler``; every rank ends with the same weights.
 """
@@ -10,16 +12,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, TensorDataset
 
-__all__ = ["TabularMLPClassifier"]
+__all__ = ["TabularMLPClassifier", "TabularMLPRegressor"]
 
 EpochCallback = Callable[[int, float], None]
 
@@ -30,11 +32,12 @@ def _dense(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
-class TabularMLPClassifier(ClassifierMixin, BaseEstimator):
-    """Binary classifier: ``hidden_layers`` ReLU layers of ``hidden_units`` with dropout, trained with AdamW.
+class _TabularMLP(BaseEstimator):
+    """``hidden_layers`` ReLU layers of ``hidden_units`` with dropout, trained with AdamW.
 
     ``fit`` seeds torch's global generator with ``random_state`` (initialisation and dropout), so equal
-    parameters and data give equal weights.
+    parameters and data give equal weights. Subclasses say how labels become targets, the loss and the
+    width of the output layer.
     """
 
     def __init__(
@@ -71,7 +74,7 @@ class TabularMLPClassifier(ClassifierMixin, BaseEstimator):
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(f"TabularMLPClassifier: invalid {', '.join(bad)} ({self.get_params()})")
+            raise ValueError(f"{type(self).__name__}: invalid {', '.join(bad)} ({self.get_params()})")
 
     def _torch_device(self) -> torch.device:
         if self.device != "auto":
@@ -82,24 +85,31 @@ class TabularMLPClassifier(ClassifierMixin, BaseEstimator):
             return torch.device("cuda")
         return torch.device("cpu")
 
-    def _build(self, n_features: int) -> nn.Module:
+    def _build(self, n_features: int, outputs: int) -> nn.Module:
         layers: list[nn.Module] = []
         width = n_features
         for _ in range(int(self.hidden_layers)):
             layers += [nn.Linear(width, int(self.hidden_units)), nn.ReLU(), nn.Dropout(float(self.dropout))]
             width = int(self.hidden_units)
-        layers.append(nn.Linear(width, 1))
+        layers.append(nn.Linear(width, outputs))
         return nn.Sequential(*layers)
+
+    def _learn_targets(self, y: np.ndarray) -> int:
+        """Record what the labels need (classes, target scale); return the output width."""
+        raise NotImplementedError
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _loss(self) -> nn.Module:
+        raise NotImplementedError
 
     def _init_state(self, x: np.ndarray, y: np.ndarray) -> None:
         self._check_params()
-        classes = np.unique(y)
-        if len(classes) != 2:
-            raise ValueError(f"TabularMLPClassifier is binary: found {len(classes)} classes {classes.tolist()[:5]}")
-        self.classes_ = classes
+        outputs = self._learn_targets(y)
         self.n_features_in_ = x.shape[1]
         torch.manual_seed(int(self.random_state))
-        self.module_ = self._build(x.shape[1]).to(self._torch_device())
+        self.module_ = self._build(x.shape[1], outputs).to(self._torch_device())
         self.epochs_trained_ = 0
         self.loss_curve_: list[float] = []
         self._start_training()
@@ -117,7 +127,7 @@ class TabularMLPClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _epoch(self, x: np.ndarray, y: np.ndarray) -> float:
-        targets = (y == self.classes_[1]).astype(np.float32)
+        targets = self._targets(y)
         dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(targets))
         sampler: DistributedSampler[Any] | RandomSampler
         if _distributed():
@@ -127,16 +137,17 @@ class TabularMLPClassifier(ClassifierMixin, BaseEstimator):
             generator = torch.Generator().manual_seed(int(self.random_state) + self.epochs_trained_)
             sampler = RandomSampler(dataset, generator=generator)
         loader = DataLoader(dataset, batch_size=int(self.batch_size), sampler=sampler)
-        loss_fn = nn.BCEWithLogitsLoss()
+        loss_fn = self._loss()
         optimizer = self._optimizer
         if optimizer is None:
-            raise RuntimeError("TabularMLPClassifier: no optimizer; call fit or partial_fit")
+            raise RuntimeError(f"{type(self).__name__}: no optimizer; call fit or partial_fit")
         self._train_module.train()
         total, seen = 0.0, 0
         for xb, yb in loader:
             xb, yb = xb.to(self._device), yb.to(self._device)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(self._train_module(xb).squeeze(-1), yb)
+            out = self._train_module(xb)
+            loss = loss_fn(out if out.shape[-1] > 1 else out.squeeze(-1), yb)
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(xb)
@@ -146,7 +157,7 @@ class TabularMLPClassifier(ClassifierMixin, BaseEstimator):
         self.loss_curve_.append(mean_loss)
         return mean_loss
 
-    def fit(self, x: Any, y: Any, epoch_callback: EpochCallback | None = None) -> TabularMLPClassifier:
+    def fit(self, x: Any, y: Any, epoch_callback: EpochCallback | None = None) -> Self:
         """Train for ``epochs`` epochs; ``epoch_callback(epoch, loss)`` runs after each one."""
         xd, yd = _dense(x), np.asarray(y)
         self._init_state(xd, yd)
@@ -157,7 +168,7 @@ class TabularMLPClassifier(ClassifierMixin, BaseEstimator):
         self._finish()
         return self
 
-    def partial_fit(self, x: Any, y: Any) -> TabularMLPClassifier:
+    def partial_fit(self, x: Any, y: Any) -> Self:
         """Train one more epoch (the first call initializes the network)."""
         xd, yd = _dense(x), np.asarray(y)
         if not hasattr(self, "module_"):
@@ -170,18 +181,14 @@ class TabularMLPClassifier(ClassifierMixin, BaseEstimator):
     def _finish(self) -> None:
         self._train_module = self.module_
 
-    def predict_proba(self, x: Any) -> np.ndarray:
+    def _outputs(self, x: Any) -> torch.Tensor:
+        """The network's raw outputs ``[N, width]`` on CPU."""
         check_is_fitted(self, "module_")
         xd = _dense(x)
         device = next(self.module_.parameters()).device
         self.module_.eval()
         with torch.no_grad():
-            logits = self.module_(torch.from_numpy(xd).to(device)).squeeze(-1)
-            positive = torch.sigmoid(logits).cpu().numpy().astype(np.float64)
-        return np.column_stack([1.0 - positive, positive])
-
-    def predict(self, x: Any) -> np.ndarray:
-        return self.classes_[(self.predict_proba(x)[:, 1] >= 0.5).astype(int)]
+            return self.module_(torch.from_numpy(xd).to(device)).cpu()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -194,6 +201,62 @@ class TabularMLPClassifier(ClassifierMixin, BaseEstimator):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._optimizer = None
+
+
+class TabularMLPClassifier(ClassifierMixin, _TabularMLP):
+    """Classifier: one logit with binary cross-entropy for two classes, a softmax over K logits beyond."""
+
+    def _learn_targets(self, y: np.ndarray) -> int:
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(f"TabularMLPClassifier needs at least two classes: found {classes.tolist()[:5]}")
+        self.classes_ = classes
+        return 1 if len(classes) == 2 else len(classes)
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        if len(self.classes_) == 2:
+            return (y == self.classes_[1]).astype(np.float32)
+        return np.searchsorted(self.classes_, y).astype(np.int64)
+
+    def _loss(self) -> nn.Module:
+        return nn.BCEWithLogitsLoss() if len(self.classes_) == 2 else nn.CrossEntropyLoss()
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        logits = self._outputs(x)
+        if len(self.classes_) > 2:
+            return torch.softmax(logits.double(), dim=-1).numpy()
+        positive = torch.sigmoid(logits.squeeze(-1)).numpy().astype(np.float64)
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, x: Any) -> np.ndarray:
+        proba = self.predict_proba(x)
+        if len(self.classes_) > 2:
+            return self.classes_[np.argmax(proba, axis=1)]
+        return self.classes_[(proba[:, 1] >= 0.5).astype(int)]
+
+
+class TabularMLPRegressor(RegressorMixin, _TabularMLP):
+    """Regressor: one output trained with mean squared error on the target standardized by its training mean
+    and standard deviation (``target_mean_``, ``target_scale_``), which ``predict`` undoes."""
+
+    def _learn_targets(self, y: np.ndarray) -> int:
+        values = np.asarray(y, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError("TabularMLPRegressor: the target holds NaN or infinite values; drop those rows")
+        self.target_mean_ = float(values.mean())
+        self.target_scale_ = float(values.std()) or 1.0
+        return 1
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        values = np.asarray(y, dtype=np.float64)
+        return ((values - self.target_mean_) / self.target_scale_).astype(np.float32)
+
+    def _loss(self) -> nn.Module:
+        return nn.MSELoss()
+
+    def predict(self, x: Any) -> np.ndarray:
+        standardized = self._outputs(x).squeeze(-1).numpy().astype(np.float64)
+        return standardized * self.target_scale_ + self.target_mean_
 
 
 def _distributed() -> bool:

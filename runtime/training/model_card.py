@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +10,11 @@ from pulumi_mlops.runtime.config import TrainingSpec
 from pulumi_mlops.runtime.data import DatasetDigest
 from pulumi_mlops.runtime.explain import EXPLANATIONS_PLOT_ARTIFACT, Explanations, SliceReport
 
+from .tasks import TaskInfo
+
 __all__ = ["render_model_card"]
+
+_SCORES = {"roc_auc": "AUC", "f1_macro": "macro F1", "r2": "R²"}
 
 
 def render_model_card(
@@ -24,25 +28,34 @@ def render_model_card(
     holdout_rows: int,
     explanations: Explanations | None = None,
     slices: SliceReport | None = None,
+    task: TaskInfo | None = None,
+    categorical: Sequence[str] = (),
+    promotion_metric: str | None = None,
+    estimator_class: str = "",
+    preprocessing: bool = True,
 ) -> str:
-    """Markdown: purpose, data (with digest), training set-up, holdout metrics, explanations, slices, limitations."""
+    """Markdown: overview, the spec's purpose and intended use, data, training, holdout metrics, explanations,
+    slices, limitations; sections without content (no purpose given, no slices) are left out."""
+    task = task or TaskInfo("binary", (0, 1))
     metric_rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(metrics.items()) if k != "rows")
     param_rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(params.items())) or "| (defaults) | |"
+    family = f" ({estimator_class})" if estimator_class else ""
+    fitted = (
+        "in a scikit-learn Pipeline (ColumnTransformer preprocessing)"
+        if preprocessing
+        else "(its own Pipeline, fitted on the raw feature columns)"
+    )
     return f"""# Model card: {spec.model.name}
 
-## Purpose
-Predicts the probability that a customer churns (`{spec.label}` = 1) from account and usage
-features, to rank customers for retention outreach. Scores are probabilities; the 0.5 threshold
-used for F1 and accuracy is a reporting convention, not a business decision.
-
-## Data
+{_overview(spec, task, promotion_metric)}
+{_text_section("Purpose", spec.purpose)}{_text_section("Intended use", spec.intended_use)}## Data
 - Source: `{dataset.source or spec.data}`
 - Dataset sha256: `{dataset.sha256}`
 - Rows: {dataset.rows} ({train_rows} train, {holdout_rows} holdout; fraction {spec.holdout_fraction}, seed {spec.seed})
 - Features ({len(features)}): {", ".join(f"`{f}`" for f in features)}
 
 ## Training
-- Estimator: `{spec.estimator}` in a scikit-learn Pipeline (ColumnTransformer preprocessing)
+- Estimator: `{spec.estimator}`{family} {fitted}
 - Hyperparameter search trials: {spec.search_trials}
 
 | parameter | value |
@@ -50,20 +63,82 @@ used for F1 and accuracy is a reporting convention, not a business decision.
 {param_rows}
 
 ## Holdout metrics
-| metric | value |
+{_metrics_note(task, spec.label)}| metric | value |
 |---|---|
 {metric_rows}
 
 {_explanations_section(explanations)}{_slices_section(slices)}## Limitations
-- Trained on one extract; performance under drift (shifted feature distributions, new categories,
-  a changed relation between features and churn) is unknown until the drift detector reports it.
-- Unknown categories are encoded as all-zero indicators; missing numeric values are median-imputed.
-- Calibration (Brier, ECE above) was measured on the holdout only; recalibrate before using the
-  scores as absolute probabilities in another population.
-- {_fairness_limitation(slices)}
+{_limitations(spec, task, features, categorical if preprocessing else (), slices, preprocessing)}
 
 _Generated {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}._
 """
+
+
+def _classes(task: TaskInfo) -> str:
+    shown = ", ".join(f"`{c}`" for c in task.classes[:20])
+    return shown + (f" and {len(task.classes) - 20} more" if len(task.classes) > 20 else "")
+
+
+def _overview(spec: TrainingSpec, task: TaskInfo, promotion_metric: str | None) -> str:
+    if task.task == "binary":
+        what = (
+            f"binary classification of `{spec.label}` (classes {_classes(task)}); the score is the probability of "
+            f"`{task.positive_class}`"
+        )
+    elif task.task == "multiclass":
+        what = f"multiclass classification of `{spec.label}` into {len(task.classes)} classes ({_classes(task)})"
+    else:
+        what = f"regression of `{spec.label}`"
+    lines = [f"- Task: {what} ({'detected: ' + task.reason if task.detected else 'set in the spec'})"]
+    if spec.owner:
+        lines.append(f"- Owner: {spec.owner}")
+    if promotion_metric:
+        lines.append(f"- Promotion gate: holdout `{promotion_metric}`, margin {spec.promotion_margin}")
+    return "\n".join(lines) + "\n"
+
+
+def _text_section(title: str, text: str | None) -> str:
+    return f"## {title}\n{text.strip()}\n\n" if text and text.strip() else ""
+
+
+def _metrics_note(task: TaskInfo, label: str) -> str:
+    if task.task == "binary":
+        return "F1 and accuracy use the 0.5 threshold, a reporting convention rather than a decision threshold.\n\n"
+    if task.task == "multiclass":
+        return "Predicted class: the most probable one; `recall_<class>` is the recall of each class.\n\n"
+    return f"Errors (`rmse`, `mae`) are in the units of `{label}`; `r2` is the share of its variance explained.\n\n"
+
+
+def _limitations(
+    spec: TrainingSpec,
+    task: TaskInfo,
+    features: list[str],
+    categorical: Sequence[str],
+    slices: SliceReport | None,
+    preprocessing: bool = True,
+) -> str:
+    lines = [
+        "Trained on one extract; performance under drift (shifted feature distributions, a changed relation between "
+        f"the features and `{spec.label}`) is unknown until the drift detector reports it."
+    ]
+    if categorical:
+        lines.append("Unknown categories are encoded as all-zero indicators.")
+    if preprocessing and len(categorical) < len(features):
+        lines.append("Missing numeric values are median-imputed.")
+    if task.task == "binary":
+        lines.append(
+            "Calibration (Brier, ECE above) was measured on the holdout only; recalibrate before using the "
+            "scores as absolute probabilities in another population."
+        )
+    elif task.task == "multiclass":
+        lines.append(
+            "Class probabilities were checked (log loss) on the holdout only; classes absent from the "
+            "training data cannot be predicted."
+        )
+    else:
+        lines.append("Predictions far outside the range of the training targets are extrapolations.")
+    lines.append(_fairness_limitation(slices, task))
+    return "\n".join(f"- {line}" for line in lines)
 
 
 def _num(value: float | None) -> str:
@@ -82,13 +157,14 @@ def _explanations_section(explanations: Explanations | None) -> str:
         if explanations.shap_method
         else f"SHAP not computed: {explanations.shap_skipped}"
     )
+    score = _SCORES.get(explanations.scoring, explanations.scoring)
     return f"""## Explanations
-Permutation importance: drop of holdout AUC when a feature is shuffled ({explanations.permutation_repeats}
+Permutation importance: drop of holdout {score} when a feature is shuffled ({explanations.permutation_repeats}
 repeats on {explanations.permutation_rows} rows); {shap_note}. Full values in `explanations.json`.
 
 ![feature importance]({EXPLANATIONS_PLOT_ARTIFACT})
 
-| feature | AUC drop | mean abs SHAP |
+| feature | {score} drop | mean abs SHAP |
 |---|---|---|
 {rows}
 
@@ -116,8 +192,10 @@ slices under {slices.min_rows} rows get no AUC. Full values in `slices.json`.
 """
 
 
-def _fairness_limitation(slices: SliceReport | None) -> str:
+def _fairness_limitation(slices: SliceReport | None, task: TaskInfo) -> str:
+    if slices is None and task.task != "binary":
+        return "Not evaluated for fairness across groups (slice metrics are measured for binary models only)."
     if slices is None:
-        return "Not evaluated for fairness across customer groups (set TrainingSpec.sensitive_columns)."
+        return "Not evaluated for fairness across groups (set TrainingSpec.sensitive_columns)."
     columns = ", ".join(sorted({s.column for s in slices.slices}))
     return f"Fairness was evaluated on the holdout slices of {columns} only; other groups are not covered."

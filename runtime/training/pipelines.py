@@ -1,4 +1,18 @@
-"""scikit-learn pipelines: ColumnTransformer preprocessing followed by one estimator family."""
+"""scikit-learn pipelines: ColumnTransformer preprocessing followed by one estimator family, per task.
+
+============================  =====================================  ==========================================
+family                        binary and multiclass                  regression
+============================  =====================================  ==========================================
+``logistic_regression``       ``LogisticRegression``                 ``Ridge`` (``alpha`` instead of ``C``)
+``gradient_boosting``         ``HistGradientBoostingClassifier``     ``HistGradientBoostingRegressor``
+``random_forest``             ``RandomForestClassifier``             ``RandomForestRegressor``
+``mlp``                       ``TabularMLPClassifier`` (softmax      ``TabularMLPRegressor`` (MSE)
+                              head beyond two classes)
+============================  =====================================  ==========================================
+
+The PyTorch estimators are imported only when an ``mlp`` pipeline is built. Other estimators (your own, by
+import path or registered) are built by :mod:`.estimators`.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +21,26 @@ from typing import Any
 
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from .mlp import TabularMLPClassifier
-
-__all__ = ["ESTIMATORS", "ESTIMATOR_STEP", "build_pipeline", "estimator_defaults", "split_feature_kinds"]
+__all__ = [
+    "ESTIMATORS",
+    "ESTIMATOR_STEP",
+    "build_pipeline",
+    "estimator_class",
+    "estimator_defaults",
+    "preprocessing",
+    "split_feature_kinds",
+]
 
 ESTIMATOR_STEP = "estimator"
 """Name of the estimator step in every pipeline (its params are ``estimator__<name>``)."""
@@ -26,14 +51,33 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "random_forest": {"n_estimators": 100, "max_depth": 10, "min_samples_leaf": 5, "n_jobs": 1},
     "mlp": {"hidden_units": 64, "hidden_layers": 2, "dropout": 0.1, "learning_rate": 1e-3, "epochs": 10},
 }
+_REGRESSION_DEFAULTS: dict[str, dict[str, Any]] = {"logistic_regression": {"alpha": 1.0}}
 ESTIMATORS = tuple(_DEFAULTS)
 
 
-def estimator_defaults(estimator: str) -> dict[str, Any]:
-    """Default hyperparameters of an estimator family."""
+def estimator_defaults(estimator: str, task: str = "binary") -> dict[str, Any]:
+    """Default hyperparameters of an estimator family for ``task``."""
     if estimator not in _DEFAULTS:
         raise ValueError(f"unknown estimator {estimator!r}: use one of {', '.join(ESTIMATORS)}")
+    if task == "regression" and estimator in _REGRESSION_DEFAULTS:
+        return dict(_REGRESSION_DEFAULTS[estimator])
     return dict(_DEFAULTS[estimator])
+
+
+def estimator_class(estimator: str, task: str = "binary") -> type:
+    """The class an estimator family fits for ``task``."""
+    if estimator == "mlp":
+        from .mlp import TabularMLPClassifier, TabularMLPRegressor
+
+        return TabularMLPRegressor if task == "regression" else TabularMLPClassifier
+    classes: dict[str, tuple[type, type]] = {
+        "logistic_regression": (LogisticRegression, Ridge),
+        "gradient_boosting": (HistGradientBoostingClassifier, HistGradientBoostingRegressor),
+        "random_forest": (RandomForestClassifier, RandomForestRegressor),
+    }
+    if estimator not in classes:
+        raise ValueError(f"unknown estimator {estimator!r}: use one of {', '.join(ESTIMATORS)}")
+    return classes[estimator][1 if task == "regression" else 0]
 
 
 def split_feature_kinds(frame: pd.DataFrame, features: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -48,20 +92,14 @@ def split_feature_kinds(frame: pd.DataFrame, features: Sequence[str]) -> tuple[l
     return numeric, categorical
 
 
-def _estimator(estimator: str, params: Mapping[str, Any], seed: int) -> Any:
-    values = {**estimator_defaults(estimator), **params}
-    classes: dict[str, type] = {
-        "logistic_regression": LogisticRegression,
-        "gradient_boosting": HistGradientBoostingClassifier,
-        "random_forest": RandomForestClassifier,
-        "mlp": TabularMLPClassifier,
-    }
-    cls = classes[estimator]
+def _estimator(estimator: str, params: Mapping[str, Any], seed: int, task: str) -> Any:
+    values = {**estimator_defaults(estimator, task), **params}
+    cls = estimator_class(estimator, task)
     allowed = set(cls().get_params())
     unknown = sorted(set(values) - allowed)
     if unknown:
         raise ValueError(
-            f"unknown parameter(s) {', '.join(unknown)} for estimator {estimator!r}; "
+            f"unknown parameter(s) {', '.join(unknown)} for estimator {estimator!r} ({cls.__name__}, {task}); "
             f"allowed are {', '.join(sorted(allowed - {'random_state'}))}"
         )
     if "random_state" in allowed:
@@ -75,9 +113,16 @@ def build_pipeline(
     categorical: Sequence[str],
     params: Mapping[str, Any] | None = None,
     seed: int = 0,
+    task: str = "binary",
 ) -> Pipeline:
-    """``Pipeline([("preprocess", ColumnTransformer), ("estimator", <family>)])`` with ``params`` applied."""
-    scale = estimator in ("logistic_regression", "mlp")
+    """``Pipeline([("preprocess", ColumnTransformer), ("estimator", <family for task>)])`` with ``params``."""
+    preprocess = preprocessing(numeric, categorical, scale=estimator in ("logistic_regression", "mlp"))
+    return Pipeline([("preprocess", preprocess), (ESTIMATOR_STEP, _estimator(estimator, params or {}, seed, task))])
+
+
+def preprocessing(numeric: Sequence[str], categorical: Sequence[str], *, scale: bool) -> ColumnTransformer:
+    """The ``preprocess`` step: median imputation (and standard scaling with ``scale``) of numeric features,
+    constant imputation and one-hot encoding (unknown categories as all zeros) of categorical ones."""
     numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
     if scale:
         numeric_steps.append(("scale", StandardScaler()))
@@ -85,7 +130,7 @@ def build_pipeline(
         ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
         ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
     ]
-    preprocess = ColumnTransformer(
+    return ColumnTransformer(
         [
             ("numeric", Pipeline(numeric_steps), list(numeric)),
             ("categorical", Pipeline(categorical_steps), list(categorical)),
@@ -93,4 +138,3 @@ def build_pipeline(
         remainder="drop",
         verbose_feature_names_out=False,
     )
-    return Pipeline([("preprocess", preprocess), (ESTIMATOR_STEP, _estimator(estimator, params or {}, seed))])

@@ -2,7 +2,9 @@
 
 The reference profile (``reference_profile.json``) is the drift detector's own format,
 :class:`pulumi_mlops.runtime.drift.profile.ReferenceProfile` (schema documented there), built on the
-holdout features with the positive-class probabilities and the labels, so the drift job reads it as is.
+holdout features with the predictions the model server logs (the positive-class probability of a binary
+model, the predicted class of a multiclass one, the value of a regressor) and the labels, so the drift
+job reads it as is.
 """
 
 from __future__ import annotations
@@ -11,32 +13,33 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 from pulumi_mlops.runtime.config import RuntimeSettings, TrainingSpec
-from pulumi_mlops.runtime.data import (
-    ColumnSchema,
-    DatasetDigest,
-    DatasetSchema,
-    ValidationReport,
-    churn_schema,
-    dataset_digest,
-    load_frame,
-    validate_frame,
-)
+from pulumi_mlops.runtime.data import DatasetDigest, DatasetSchema, ValidationReport, dataset_digest, load_frame
 from pulumi_mlops.runtime.explain import Explanations, SliceReport, explain_model, slice_metrics
 from sklearn.pipeline import Pipeline
 
 from .distributed import DistributedContext, distributed_context
+from .estimators import build_model, resolve_estimator
 from .evaluation import evaluate_model
 from .model_card import render_model_card
-from .pipelines import build_pipeline, estimator_defaults, split_feature_kinds
+from .preflight import default_schema, feature_columns, prepare_training_data
 from .search import SearchResult, search_hyperparameters
 from .seeding import seed_everything
 from .splits import split_frame
+from .tasks import TaskInfo, binary_targets, json_classes
 
-__all__ = ["TrainingResult", "default_schema", "feature_columns", "fit_and_evaluate", "train", "window_source"]
+__all__ = [
+    "TrainingResult",
+    "default_schema",
+    "feature_columns",
+    "fit_and_evaluate",
+    "reference_predictions",
+    "train",
+    "window_source",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,34 +67,26 @@ class TrainingResult:
     slices: SliceReport | None = None
     window: tuple[datetime, datetime] | None = None
     """The period of the data the run trained on (a retraining's fresh window); None for all of ``spec.data``."""
+    task: TaskInfo = field(default_factory=lambda: TaskInfo("binary", (0, 1)))
+    """The task and, for classifiers, the model's classes (in the order of its probability columns)."""
+    promotion_metric: str = "auc"
+    """The holdout metric the promotion gate compares."""
+
+    @property
+    def gate_score(self) -> float:
+        """The holdout value of the promotion metric."""
+        return self.metrics[self.promotion_metric]
 
 
-def feature_columns(frame: pd.DataFrame, spec: TrainingSpec) -> list[str]:
-    """``spec.features`` or every column but the label and ``exclude_columns``; missing ones are errors."""
-    if spec.features:
-        missing = [f for f in spec.features if f not in frame.columns]
-        if missing:
-            raise ValueError(
-                f"features {missing} are not columns of {spec.data} (columns: {', '.join(map(str, frame.columns))}); "
-                "fix TrainingSpec.features"
-            )
-        return list(spec.features)
-    skip = {spec.label, *spec.exclude_columns}
-    return [str(c) for c in frame.columns if c not in skip]
-
-
-def default_schema(frame: pd.DataFrame, spec: TrainingSpec) -> DatasetSchema:
-    """The declared churn schema for ``generated://churn`` data, else dtype and null checks of features and label."""
-    if urlsplit(spec.data).scheme == "generated":
-        return churn_schema()
-    numeric, categorical = split_feature_kinds(frame, [f for f in feature_columns(frame, spec) if f in frame.columns])
-    return DatasetSchema(
-        columns=[
-            *(ColumnSchema(name=n, kind="numeric", max_null_rate=0.5) for n in numeric),
-            *(ColumnSchema(name=n, kind="categorical", max_null_rate=0.5) for n in categorical),
-            ColumnSchema(name=spec.label, kind="label"),
-        ]
-    )
+def reference_predictions(pipeline: Any, features: pd.DataFrame, task: str) -> np.ndarray:
+    """What the model server logs as ``prediction``: the positive-class probability (binary), the predicted
+    class (multiclass) or the value (regression)."""
+    if task == "regression":
+        return np.asarray(pipeline.predict(features), dtype=np.float64)
+    proba = np.asarray(pipeline.predict_proba(features))
+    if task == "multiclass":
+        return np.asarray(pipeline.classes_)[np.argmax(proba, axis=1)]
+    return proba[:, 1]
 
 
 def fit_and_evaluate(
@@ -104,26 +99,20 @@ def fit_and_evaluate(
 ) -> TrainingResult:
     """Validate, split, optionally search, fit and evaluate ``frame`` as ``spec`` says (no MLflow)."""
     context = context or DistributedContext()
-    seed_everything(spec.seed)
-    if spec.label not in frame.columns:
-        raise ValueError(f"label column {spec.label!r} is missing from {spec.data}; set TrainingSpec.label")
-    unknown_sensitive = [c for c in spec.sensitive_columns if c not in frame.columns]
-    if unknown_sensitive:
-        raise ValueError(
-            f"sensitive_columns {unknown_sensitive} are not columns of {spec.data} "
-            f"(columns: {', '.join(map(str, frame.columns))}); fix TrainingSpec.sensitive_columns"
-        )
-    validation = validate_frame(frame, schema or default_schema(frame, spec))
+    prepared = prepare_training_data(spec, frame, schema)
+    entry = prepared.estimator
+    seed_everything(spec.seed, torch=True if entry.name == "mlp" else None)
+    task, features = prepared.task, prepared.features
+    numeric, categorical = prepared.numeric, prepared.categorical
     digest = dataset_digest(frame, source=source or spec.data)
-    features = feature_columns(frame, spec)
     entity = spec.exclude_columns[0] if spec.exclude_columns else None
     train_df, holdout = split_frame(
-        frame, spec.holdout_fraction, entity_column=entity, label=spec.label, seed=spec.seed
-    )
-    numeric, categorical = split_feature_kinds(frame, features)
+        frame, spec.holdout_fraction, entity_column=entity, label=spec.label, seed=spec.seed,
+        stratify=task.is_classifier,
+    )  # fmt: skip
     y_train = train_df[spec.label].to_numpy()
 
-    params: dict[str, Any] = {**estimator_defaults(spec.estimator), **spec.params}
+    params: dict[str, Any] = {**entry.defaults_for(task.task), **spec.params}
     search: SearchResult | None = None
     if spec.search_trials > 0:
         if context.enabled:
@@ -138,25 +127,38 @@ def fit_and_evaluate(
             trials=spec.search_trials,
             timeout_s=spec.search_timeout_s,
             seed=spec.seed,
+            task=task.task,
+            metric=prepared.promotion_metric,
         )
         params.update(search.best_params)
         seed_everything(spec.seed)
 
-    pipeline = build_pipeline(spec.estimator, numeric, categorical, params, spec.seed)
+    pipeline = build_model(entry, numeric, categorical, params, spec.seed, task.task)
     pipeline.fit(train_df[features], y_train)
-    metrics = evaluate_model(pipeline, holdout[features], holdout[spec.label])
+    if task.is_classifier:
+        task = TaskInfo(task.task, tuple(json_classes(list(pipeline.classes_))), task.detected, task.reason)
+    labels = holdout[spec.label].to_numpy()
+    metrics = evaluate_model(pipeline, holdout[features], holdout[spec.label], task.task)
     from pulumi_mlops.runtime.drift.profile import build_profile
 
-    proba = pipeline.predict_proba(holdout[features])[:, 1]
-    reference = build_profile(holdout[features], proba, categorical, labels=holdout[spec.label].to_numpy())
+    predicted = reference_predictions(pipeline, holdout[features], task.task)
+    reference = build_profile(
+        holdout[features], predicted, categorical, labels=labels, task=task.task, classes=list(task.classes) or None
+    )
     profile: dict[str, Any] = reference.model_dump(mode="json")
-    explanations = explain_model(pipeline, holdout[features], holdout[spec.label], seed=spec.seed)
+    explanations = None
+    if spec.explain:
+        explanations = explain_model(
+            pipeline, holdout[features], labels, seed=spec.seed, task=task.task, budget_s=spec.explain_budget_s
+        )
     slices = None
     if spec.sensitive_columns:
-        slices = slice_metrics(holdout, proba, holdout[spec.label].to_numpy(), spec.sensitive_columns)
+        slices = slice_metrics(holdout, predicted, binary_targets(labels, task.positive_class), spec.sensitive_columns)
     card = render_model_card(
         spec, digest, metrics, params, features, train_rows=len(train_df), holdout_rows=len(holdout),
-        explanations=explanations, slices=slices,
+        explanations=explanations, slices=slices, task=task, categorical=categorical,
+        promotion_metric=prepared.promotion_metric, estimator_class=type(pipeline.steps[-1][1]).__name__,
+        preprocessing="preprocess" in pipeline.named_steps,
     )  # fmt: skip
     return TrainingResult(
         spec=spec,
@@ -165,7 +167,7 @@ def fit_and_evaluate(
         params=params,
         metrics=metrics,
         dataset=digest,
-        validation=validation,
+        validation=prepared.validation,
         profile=profile,
         model_card=card,
         holdout=holdout,
@@ -174,6 +176,8 @@ def fit_and_evaluate(
         context=context,
         explanations=explanations,
         slices=slices,
+        task=task,
+        promotion_metric=prepared.promotion_metric,
     )
 
 
@@ -191,17 +195,20 @@ def train(
     schema: DatasetSchema | None = None,
     register: bool = True,
     window: tuple[datetime, datetime] | None = None,
+    frame: pd.DataFrame | None = None,
 ) -> TrainingResult:
     """Run ``spec`` end to end; under ``torchrun`` every rank fits and rank 0 alone logs and registers.
 
     ``window = (since, until)`` trains on the rows of ``spec.data`` from that period only (the fresh window
     a drift-triggered retraining is given), so a retraining learns from new data, not the champion's.
+    ``frame`` is ``spec.data`` (within ``window``) already loaded, e.g. by the checks ``mlops train`` runs first.
     """
     settings = settings or RuntimeSettings.from_env()
     with distributed_context() as context:
-        if context.enabled and spec.estimator != "mlp":
+        if context.enabled and not resolve_estimator(spec.estimator).distributed:
             raise ValueError(f"estimator {spec.estimator!r} trains in one process; only 'mlp' runs under torchrun")
-        frame = load_frame(spec.data, settings, window=window)
+        if frame is None:
+            frame = load_frame(spec.data, settings, window=window)
         result = fit_and_evaluate(spec, frame, schema=schema, context=context, source=window_source(spec.data, window))
         result.window = window
         if register and context.is_main:
@@ -209,5 +216,5 @@ def train(
 
             registered = log_and_register(result, settings)
             result.run_id, result.version = registered.run_id, registered.version
-        log.info("rank %d: auc %.4f", context.rank, result.metrics["auc"])
+        log.info("rank %d: %s %.4f", context.rank, result.promotion_metric, result.gate_score)
         return result

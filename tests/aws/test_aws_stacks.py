@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from aws_support import is_secret, one, props, untagged, unwrap
 from pulumi_mlops.components.aws.cluster import ADDON_VERSIONS, CONTROL_PLANE_LOGS
+from pulumi_mlops.components.aws.mountpoint import MOUNTPOINT_ADDON, MOUNTPOINT_VERSIONS
 from pulumi_mlops.components.aws.network import subnet_cidrs
 
 from pulumi_mlops.preview import PreviewResult
@@ -87,14 +88,17 @@ def test_addons_are_pinned_and_ordered_around_the_system_nodes(previews: Preview
     result = previews("prod")
     graph = result.graph
     addons = {props(a)["addonName"]: a for a in graph.of_type("aws:eks/addon:Addon")}
-    expected = ADDON_VERSIONS[result.spec.cluster.kubernetes_version]
+    version = result.spec.cluster.kubernetes_version
+    assert result.spec.buckets.mount_datasets, "prod mounts the datasets bucket"
+    expected = {**ADDON_VERSIONS[version], MOUNTPOINT_ADDON: MOUNTPOINT_VERSIONS[version]}
     assert {n: props(a)["addonVersion"] for n, a in addons.items()} == expected
     system = graph.named("mlops-cluster-system")
     assert props(system)["amiType"] == "AL2023_x86_64_STANDARD"
     assert props(system)["scalingConfig"]["minSize"] == 3.0
+    assert props(system)["nodeRepairConfig"] == {"enabled": True, "maxParallelNodesRepairedCount": 1.0}
     for early in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
         assert addons[early].urn in system.dependencies
-    for late in ("coredns", "aws-ebs-csi-driver"):
+    for late in ("coredns", "aws-ebs-csi-driver", "eks-node-monitoring-agent", MOUNTPOINT_ADDON):
         assert system.urn in addons[late].dependencies
     ebs = props(addons["aws-ebs-csi-driver"])["podIdentityAssociations"]
     assert ebs[0]["serviceAccount"] == "ebs-csi-controller-sa"

@@ -189,3 +189,43 @@ def test_gpu_placement_tolerates_every_taint_of_its_pool() -> None:
     tolerations = [(t.key, t.value, t.effect) for t in GpuPlacement(scheduling, "l4").tolerations()]
     assert tolerations == [("nvidia.com/gpu", "true", "NoSchedule"), ("dedicated", "ml", "NoSchedule")]
     assert [t.key for t in GpuPlacement(scheduling, "a100").tolerations()] == ["nvidia.com/gpu"]
+
+
+def test_every_track_reads_its_endpoints_generated_api_keys(built: Any) -> None:
+    from pulumi_mlops.components.k8s.serving import API_KEYS_DIR
+
+    b = built("prod")
+    for ep in b.spec.endpoints:
+        assert ep.auth == "api-key"
+        secret = b.one("Secret", f"{ep.name}-api-keys", "mlops-serving")
+        assert secret["type"] == "Opaque" and list(secret["stringData"]) == ["keys"]
+        assert secret["stringData"]["keys"], "a generated key"
+        for track in ("stable", "canary", "shadow"):
+            if track != "stable" and getattr(ep, track) is None:
+                continue
+            pod = b.one("Deployment", f"{ep.name}-{track}", "mlops-serving")["spec"]["template"]["spec"]
+            volume = next(v for v in pod["volumes"] if v["name"] == "api-keys")
+            assert volume["secret"] == {"secretName": f"{ep.name}-api-keys", "defaultMode": 0o440}
+            server = pod["containers"][0]
+            mount = next(m for m in server["volumeMounts"] if m["name"] == "api-keys")
+            assert mount == {"name": "api-keys", "mountPath": API_KEYS_DIR, "readOnly": True}
+            env = {e["name"]: e.get("value") for e in server["env"]}
+            assert env["MLOPS_API_KEYS_FILE"] == f"{API_KEYS_DIR}/keys"
+
+
+def test_an_open_endpoint_has_no_keys_and_prod_refuses_one(build: Any, stack_spec: Any) -> None:
+    from pulumi_mlops.spec import PlatformSpec, SpecError
+
+    dev = stack_spec("dev")
+    open_dev = dev.model_copy(update={"endpoints": [e.model_copy(update={"auth": "none"}) for e in dev.endpoints]})
+    b = build(open_dev)
+    assert not [s for s in b.objects("Secret") if s["metadata"]["name"].endswith("-api-keys")]
+    for deployment in b.objects("Deployment"):
+        if deployment["metadata"]["namespace"] == "mlops-serving":
+            env = {e["name"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+            assert "MLOPS_API_KEYS_FILE" not in env
+
+    prod = stack_spec("prod").model_dump(mode="json", exclude_none=True)
+    prod["endpoints"][0]["auth"] = "none"
+    with pytest.raises((SpecError, ValueError), match=r"endpoints\[0\] .*auth none leaves the inference routes open"):
+        PlatformSpec.model_validate(prod)

@@ -166,6 +166,8 @@ def test_an_init_container_larger_than_any_node(previews: Previews) -> None:
 def test_gke_system_pool_too_small_for_the_training_job(previews: Previews) -> None:
     def shrink(graph: ResourceGraph) -> None:
         named(graph, "mlops-gke-system").inputs["nodeConfig"]["machineType"] = "e2-standard-2"
+        # Without node auto-provisioning nothing but the system pool can take the job (the next test has it on).
+        del named(graph, "mlops-gke-cluster").inputs["clusterAutoscaling"]
 
     graph, spec = broken(previews, "gcp-dev", shrink)
     report = run(graph, spec, "workload-fits-node-pool")
@@ -187,6 +189,20 @@ def test_node_auto_provisioning_counts_as_a_pool_when_the_cluster_enables_it(pre
 
     graph, spec = broken(previews, "gcp-dev", shrink_but_autoprovision)
     assert run(graph, spec, "workload-fits-node-pool").violations == []
+
+
+def test_auto_provisioning_takes_only_what_the_limits_leave_over_the_node_pools(previews: Previews) -> None:
+    def shrink_with_no_headroom(graph: ResourceGraph) -> None:
+        named(graph, "mlops-gke-system").inputs["nodeConfig"]["machineType"] = "e2-standard-2"
+        limits = named(graph, "mlops-gke-cluster").inputs["clusterAutoscaling"]["resourceLimits"]
+        for limit in limits:
+            if limit["resourceType"] == "cpu":
+                limit["maximum"] = 3 * 2.0 + 2 * 8.0  # the system and GPU pools at their maxima: GKE counts them all
+
+    graph, spec = broken(previews, "gcp-dev", shrink_with_no_headroom)
+    report = run(graph, spec, "workload-fits-node-pool")
+    found = _with_bootstrap(report, "workload-fits-node-pool", "mlops-services-training-churn-cronjob")
+    assert found.mandatory
 
 
 # --- node-pool-type-known -------------------------------------------------------------------

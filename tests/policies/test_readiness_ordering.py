@@ -78,7 +78,7 @@ def test_gke_gateway_api_channel_is_the_installer_of_gateway_crds(previews: Prev
     first(graph, GKE).inputs["gatewayApiConfig"] = {"channel": "CHANNEL_DISABLED"}
     report = run(graph, spec, "custom-resources-wait-for-crds")
     kinds = sorted({v.resource_type.rsplit(":", 1)[-1] for v in report.violations})
-    assert kinds == ["Gateway", "HTTPRoute"]
+    assert kinds == ["Gateway", "HTTPRoute", "HealthCheckPolicy"]
 
 
 def test_resource_naming_the_cluster_by_string_must_wait_for_it(previews: Previews) -> None:
@@ -201,7 +201,13 @@ def test_spec_refuses_api_access_nobody_has(cluster: dict, fragment: str) -> Non
 
 
 def test_spec_accepts_private_gke_with_the_dns_endpoint_and_refuses_it_without() -> None:
-    gcp = {**_spec(public_endpoint=False), "cloud": "gcp", "region": "europe-west4", "gcp_project": "acme-ml-dev"}
+    gcp = {
+        **_spec(public_endpoint=False),
+        "cloud": "gcp",
+        "region": "europe-west4",
+        "gcp_project": "acme-ml-dev",
+        "gke_ingress": {"public": False},
+    }
     assert PlatformSpec.model_validate(gcp).cluster.dns_endpoint is True
     gcp["cluster"] = {"public_endpoint": False, "dns_endpoint": False}
     with pytest.raises(ValueError, match=r"cluster\.dns_endpoint: with a private IP endpoint"):

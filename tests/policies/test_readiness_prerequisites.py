@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from pulumi_mlops.policies._prerequisite_tables import LATTICE_CONTROLLER, addon_version
@@ -152,6 +153,66 @@ def test_gke_ships_a_default_storage_class(previews: Previews) -> None:
     assert len(_found(graph, spec, "pvc-storage-class-available")) == 1
 
 
+PV = "kubernetes:core/v1:PersistentVolume"
+PVC = "kubernetes:core/v1:PersistentVolumeClaim"
+
+
+def _static_claim(graph: ResourceGraph) -> tuple[CapturedResource, CapturedResource]:
+    """prod's datasets claim and the volume Mountpoint for S3 provisions statically for it."""
+    return first(graph, PVC), first(graph, PV)
+
+
+def test_a_statically_bound_volume_needs_no_storage_class(previews: Previews) -> None:
+    graph, spec = baseline(previews, "prod")
+    claim, volume = _static_claim(graph)
+    assert (claim.inputs["spec"]["storageClassName"], volume.inputs["spec"]["storageClassName"]) == ("", "")
+    assert claim.inputs["spec"]["volumeName"] == volume.inputs["metadata"]["name"]
+    drop(graph, named(graph, "mlops-cluster-gp3"))
+    kps = _release(graph, "kube-prometheus-stack")
+    assert _found(graph, spec, "pvc-storage-class-available") == [(kps.name, True)], "only the dynamic claims"
+
+
+def _no_claim_class(claim: CapturedResource, volume: CapturedResource) -> None:
+    del claim.inputs["spec"]["storageClassName"]
+
+
+def _volume_of_a_class(claim: CapturedResource, volume: CapturedResource) -> None:
+    volume.inputs["spec"]["storageClassName"] = "gp3"
+
+
+def _reserved_elsewhere(claim: CapturedResource, volume: CapturedResource) -> None:
+    volume.inputs["spec"]["claimRef"]["name"] = "scratch"
+
+
+def _unknown_volume(claim: CapturedResource, volume: CapturedResource) -> None:
+    claim.inputs["spec"]["volumeName"] = "mlops-prod-scratch"
+
+
+def _no_volume_name(claim: CapturedResource, volume: CapturedResource) -> None:
+    del claim.inputs["spec"]["volumeName"]
+    volume.inputs["spec"]["claimRef"]["name"] = "scratch"
+
+
+@pytest.mark.parametrize(
+    ("breaks", "message"),
+    [
+        (_no_claim_class, "gives it the default class 'gp3' and it never binds the volume of class ''"),
+        (_volume_of_a_class, "which has storageClassName 'gp3' while the claim has \"\""),
+        (_reserved_elsewhere, "reserves for mlops-training/scratch: point the claimRef at mlops-training/datasets"),
+        (_unknown_volume, "PersistentVolume 'mlops-prod-scratch', which the stack does not create"),
+        (_no_volume_name, 'the stack creates no PersistentVolume of class "" it can bind'),
+    ],
+)
+def test_a_static_claim_that_never_binds(
+    previews: Previews, breaks: Callable[[CapturedResource, CapturedResource], None], message: str
+) -> None:
+    graph, spec = baseline(previews, "prod")
+    claim, volume = _static_claim(graph)
+    breaks(claim, volume)
+    assert _found(graph, spec, "pvc-storage-class-available") == [(claim.name, True)]
+    assert message in _messages(graph, spec, "pvc-storage-class-available")[0]
+
+
 # --- network policy ----------------------------------------------------------------------------
 
 
@@ -242,7 +303,8 @@ def test_gke_classes_need_the_cluster_gateway_api(previews: Previews) -> None:
     assert _found(graph, spec, "gateway-class-controller-installed") == [(gateway.name, True)]
     message = _messages(graph, spec, "gateway-class-controller-installed")[0]
     assert "'gke-l7-regional-external-managed'" in message and "set CHANNEL_STANDARD" in message
-    assert len(_found(graph, spec, CRDS)) == 1 + len(of_type(graph, HTTP_ROUTE))
+    checks = of_type(graph, "kubernetes:networking.gke.io/v1:HealthCheckPolicy")
+    assert len(_found(graph, spec, CRDS)) == 1 + len(of_type(graph, HTTP_ROUTE)) + len(checks)
     assert all("gatewayApiConfig.channel to CHANNEL_STANDARD" in m for m in _messages(graph, spec, CRDS))
 
 

@@ -55,6 +55,15 @@ TRUST = _doc(
     }
 )
 
+GITHUB_TRUST_WITHOUT_SUB = _doc(
+    {
+        "Effect": "Allow",
+        "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}},
+    }
+)
+
 
 def _container(name: str = "server", image: str = "ghcr.io/pulumi-mlops/runtime:0.1.0", probes: bool = True) -> Props:
     c: Props = {
@@ -283,6 +292,13 @@ BASELINES: dict[str, Props] = {
         "member": "serviceAccount:sa@p.iam.gserviceaccount.com",
     },
     "gcp:serviceaccount/account:Account": {"accountId": "trainer"},
+    "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": {
+        "workloadIdentityPoolId": "ci",
+        "workloadIdentityPoolProviderId": "github",
+        "attributeMapping": {"google.subject": "assertion.sub", "attribute.repository": "assertion.repository"},
+        "attributeCondition": "assertion.repository == 'acme/app'",
+        "oidc": {"issuerUri": "https://token.actions.githubusercontent.com"},
+    },
     "kubernetes:apps/v1:Deployment": {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -294,6 +310,80 @@ BASELINES: dict[str, Props] = {
         "kind": "CronJob",
         "metadata": K8S_META,
         "spec": {"schedule": "0 3 * * 0", "jobTemplate": {"spec": {"template": _pod(probes=False)}}},
+    },
+    # rbac: the drift job's Role and binding as the components build them, and a read-only ClusterRole
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": K8S_META,
+        "rules": [
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get"]},
+            {"apiGroups": ["batch"], "resources": ["cronjobs"], "resourceNames": ["train-churn"], "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["churn-db"], "verbs": ["get"]},
+        ],
+    },
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "churn-reader", "labels": dict(TAGS)},
+        "rules": [
+            {"apiGroups": [""], "resources": ["pods", "configmaps"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["get", "list"]},
+        ],
+    },
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": K8S_META,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "retrain-trigger"},
+        "subjects": [{"kind": "ServiceAccount", "name": "drift", "namespace": "serving"}],
+    },
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "platform-admins", "labels": dict(TAGS)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "Group", "name": "platform-admins", "apiGroup": "rbac.authorization.k8s.io"}],
+    },
+    # exposure
+    "kubernetes:core/v1:Service": {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {**K8S_META, "annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}},
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": {"app.kubernetes.io/name": "churn"},
+            "ports": [{"port": 443.0, "targetPort": 8080.0}],
+            "loadBalancerSourceRanges": ["203.0.113.0/24"],
+        },
+    },
+    "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy": {
+        "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+        "kind": "EnvoyProxy",
+        "metadata": {"name": "mlops", "namespace": "envoy-gateway-system", "labels": dict(TAGS)},
+        "spec": {
+            "provider": {
+                "type": "Kubernetes",
+                "kubernetes": {
+                    "envoyService": {
+                        "type": "LoadBalancer",
+                        "annotations": {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"},
+                    }
+                },
+            }
+        },
+    },
+    "kubernetes:core/v1:ConfigMap": {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": K8S_META,
+        "data": {
+            "tokenizer.json": '{"model": "bpe"}',
+            "DB_PASSWORD_FILE": "/var/run/secrets/db/password",
+            "secret_name": "churn-db",
+            "api_key": "",
+            "MLFLOW_TRACKING_URI": "http://mlflow.mlops:5000",
+        },
     },
 }
 
@@ -313,6 +403,15 @@ def _set(path: str, value: Any) -> Mutation:
         else:
             node[last] = value
         return type_, props
+
+    return mutate
+
+
+def _data(key: str, value: str) -> Mutation:
+    """Mutation: set a ConfigMap ``data`` key (keys may hold dots, which ``_set`` would walk)."""
+
+    def mutate(type_: str, props: Props) -> tuple[str, Props]:
+        return type_, {**props, "data": {**props["data"], key: value}}
 
     return mutate
 
@@ -354,6 +453,13 @@ DEP = "kubernetes:apps/v1:Deployment"
 CRON = "kubernetes:batch/v1:CronJob"
 PM = "gcp:projects/iAMMember:IAMMember"
 C0 = "spec.template.spec.containers.0"
+ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+CR = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+RB = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+CRB = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+SVC = "kubernetes:core/v1:Service"
+ENVOY = "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy"
+CM = "kubernetes:core/v1:ConfigMap"
 DEV = {"profile": "dev"}
 
 CASES: list[Case] = [
@@ -596,6 +702,31 @@ CASES: list[Case] = [
     ),
     Case("iam-no-access-keys", "aws:iam/role:Role", _retype("aws:iam/accessKey:AccessKey", user="ci"), "access key"),
     Case(
+        "oidc-trust-pinned",
+        "aws:iam/role:Role",
+        _set("assumeRolePolicy", GITHUB_TRUST_WITHOUT_SUB),
+        "does not pin token.actions.githubusercontent.com:sub",
+    ),
+    Case(
+        "oidc-trust-pinned",
+        "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider",
+        _set("attributeCondition", "assertion.repository_owner == 'acme'"),
+        "does not pin the repository",
+        id="wif-provider",
+    ),
+    Case(
+        "oidc-trust-pinned",
+        "gcp:serviceaccount/account:Account",
+        _retype(
+            "gcp:serviceaccount/iAMMember:IAMMember",
+            serviceAccountId="sa",
+            role="roles/iam.workloadIdentityUser",
+            member="principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/ci/*",
+        ),
+        "every identity of the pool",
+        id="whole-pool",
+    ),
+    Case(
         "gcp-no-authoritative-iam",
         PM,
         _retype("gcp:projects/iAMBinding:IAMBinding", members=["user:a@b.c"]),
@@ -672,6 +803,122 @@ CASES: list[Case] = [
         _set("version", "^4.0.0"),
         "is a range",
         id="range",
+    ),
+    # rbac
+    Case(
+        "k8s-rbac-no-cluster-admin-for-service-accounts",
+        CRB,
+        _set("subjects.0", {"kind": "ServiceAccount", "name": "trainer", "namespace": "training"}),
+        "ServiceAccount training/trainer is bound to ClusterRole cluster-admin",
+    ),
+    Case(
+        "k8s-rbac-no-cluster-admin-for-service-accounts",
+        RB,
+        _set("roleRef", {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"}),
+        "ServiceAccount serving/drift",
+        id="namespaced",
+    ),
+    Case(
+        "k8s-rbac-no-wildcard-rules",
+        ROLE,
+        _set("rules.0", {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}),
+        "rules[0] grants verbs '*' on resources '*'",
+    ),
+    Case("k8s-rbac-no-escalation-verbs", CR, _set("rules.1.verbs", ["get", "bind"]), "grants 'bind' on roles"),
+    Case(
+        "k8s-rbac-no-escalation-verbs",
+        CR,
+        _set("rules.1", {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["*"]}),
+        "grants 'escalate' on clusterroles",
+        id="wildcard-verbs",
+    ),
+    Case(
+        "k8s-rbac-no-escalation-verbs",
+        ROLE,
+        _set("rules.0", {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]}),
+        "grants 'impersonate' on serviceaccounts",
+        id="impersonate",
+    ),
+    Case(
+        "k8s-rbac-no-wide-secret-reads",
+        CR,
+        _set("rules.0.resources", ["pods", "secrets"]),
+        "grants get, list, watch on pods, secrets: reads every Secret in every namespace",
+    ),
+    Case(
+        "k8s-rbac-no-wide-secret-reads",
+        ROLE,
+        _set("rules.2", {"apiGroups": [""], "resources": ["*"], "verbs": ["list"]}),
+        "grants list on *: reads every Secret in the namespace",
+        id="role-wildcard",
+    ),
+    # exposure
+    Case(
+        "k8s-load-balancer-restricted",
+        SVC,
+        _set("spec.loadBalancerSourceRanges", DELETE),
+        "internet-facing load balancer without loadBalancerSourceRanges",
+    ),
+    Case(
+        "k8s-load-balancer-restricted",
+        SVC,
+        _set("spec.loadBalancerSourceRanges", ["203.0.113.0/24", "0.0.0.0/0"]),
+        "0.0.0.0/0 admits the whole internet",
+        id="open-range",
+    ),
+    Case(
+        "k8s-load-balancer-restricted",
+        ENVOY,
+        _set("spec.provider.kubernetes.envoyService.annotations", {}),
+        "envoyService is an internet-facing load balancer",
+        id="envoy-proxy",
+    ),
+    Case(
+        "k8s-load-balancer-restricted",
+        ENVOY,
+        _set(
+            "spec.provider.kubernetes.envoyService.annotations",
+            {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"},
+        ),
+        "without loadBalancerSourceRanges",
+        id="envoy-internet-facing",
+    ),
+    Case("k8s-no-nodeport-services", SVC, _set("spec.type", "NodePort"), "spec.type is NodePort"),
+    Case(
+        "k8s-no-nodeport-services",
+        SVC,
+        _set("spec", {"type": "NodePort", "ports": [{"port": 80.0, "nodePort": 30080.0}]}),
+        "(nodePort 30080)",
+        id="fixed-port",
+    ),
+    Case("k8s-configmap-no-credentials", CM, _set("data.api_key", "sk-live-1234"), "data['api_key'] is named like"),
+    Case(
+        "k8s-configmap-no-credentials",
+        CM,
+        _set("data.AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        "data['AWS_SECRET_ACCESS_KEY'] is named like a credential",
+        id="aws-secret-key",
+    ),
+    Case(
+        "k8s-configmap-no-credentials",
+        CM,
+        _data("settings.ini", "[aws]\nkey = AKIAIOSFODNN7EXAMPLE\n"),
+        "data['settings.ini'] contains an AWS access key id",
+        id="access-key-id",
+    ),
+    Case(
+        "k8s-configmap-no-credentials",
+        CM,
+        _data("tls.key", "-----BEGIN RSA PRIVATE KEY-----\nMIIE...\n-----END RSA PRIVATE KEY-----\n"),
+        "data['tls.key'] contains a PEM private key",
+        id="pem",
+    ),
+    Case(
+        "k8s-configmap-no-credentials",
+        CM,
+        _set("binaryData", {"keystore.password": "c2VjcmV0"}),
+        "binaryData['keystore.password']",
+        id="binary",
     ),
     # tagging
     Case("required-tags", S3, _set("tags.owner", DELETE), "tags lacks owner"),

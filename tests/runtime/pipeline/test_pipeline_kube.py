@@ -36,6 +36,7 @@ class FakeApi:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, dict[str, Any] | None, str]] = []
         self.refuse_create = False
+        self.jobs: dict[str, dict[str, Any]] = {}
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,8 +50,11 @@ class FakeApi:
 
             def do_GET(self) -> None:
                 api.calls.append(("GET", self.path, None, self.headers["Authorization"]))
+                jobs = "/apis/batch/v1/namespaces/mlops-training/jobs/"
                 if self.path == "/apis/batch/v1/namespaces/mlops-training/cronjobs/train-churn":
                     self._reply(200, CRON_JOB)
+                elif self.path.startswith(jobs) and self.path.removeprefix(jobs) in api.jobs:
+                    self._reply(200, api.jobs[self.path.removeprefix(jobs)])
                 else:
                     self._reply(404, {"kind": "Status", "message": "not found"})
 
@@ -60,6 +64,7 @@ class FakeApi:
                 if api.refuse_create:
                     self._reply(403, {"kind": "Status", "message": "jobs.batch is forbidden"})
                 else:
+                    api.jobs[body["metadata"]["name"]] = body
                     self._reply(201, body)
 
             def log_message(self, *args: Any) -> None:
@@ -141,6 +146,50 @@ def test_trigger_respects_the_guard_and_audits_both_outcomes(fake: FakeApi, tmp_
     first = trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, NOW)
     second = trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, NOW + timedelta(hours=1))
     assert first == "train-churn-retrain-20261122093005" and second is None
-    assert [c[0] for c in fake.calls] == ["GET", "POST"], "the guard stopped the second Job"
+    assert [c[0] for c in fake.calls].count("POST") == 1, "the guard stopped the second Job"
     assert [a["action"] for a in audit] == ["retrain-submitted", "skipped-guard"]
     assert "cooldown" in audit[1]["why"]
+
+
+def _failed(job: dict[str, Any]) -> None:
+    job["status"] = {
+        "failed": 3,
+        "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}],
+    }
+
+
+def test_a_failed_retraining_job_does_not_use_up_the_cooldown(fake: FakeApi, tmp_path) -> None:
+    from datetime import timedelta
+
+    from pulumi_mlops.runtime.pipeline import RetrainGuard, RetrainHistory
+    from pulumi_mlops.runtime.pipeline.kube import trigger_retraining
+
+    history = RetrainHistory(tmp_path / "h.json")
+    guard = RetrainGuard(history, cooldown_hours=6, max_per_day=2)
+    audit: list[dict[str, Any]] = []
+    first = trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, NOW)
+    assert first is not None and history.entries("churn") == [(NOW, first)]
+    running = trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, NOW + timedelta(hours=1))
+    assert running is None, "a Job that is still running keeps the cooldown"
+    _failed(fake.jobs[first])
+    later = NOW + timedelta(hours=2)
+    second = trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, later)
+    assert second is not None and second != first
+    assert [a["action"] for a in audit] == ["retrain-submitted", "skipped-guard", "retrain-failed", "retrain-submitted"]
+    assert first in audit[2]["why"] and history.entries("churn") == [(later, second)]
+
+
+def test_force_starts_a_job_the_guard_would_block_and_says_so(fake: FakeApi, tmp_path) -> None:
+    from datetime import timedelta
+
+    from pulumi_mlops.runtime.pipeline import RetrainGuard, RetrainHistory
+    from pulumi_mlops.runtime.pipeline.kube import trigger_retraining
+
+    guard = RetrainGuard(RetrainHistory(tmp_path / "h.json"), cooldown_hours=6, max_per_day=2)
+    audit: list[dict[str, Any]] = []
+    trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, NOW)
+    soon = NOW + timedelta(minutes=5)
+    forced = trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, soon, force=True)
+    assert forced is not None and audit[-1]["forced"] is True
+    assert "forced" in audit[-1]["why"] and "cooldown" in audit[-1]["why"]
+    assert fake.jobs[forced]["metadata"]["annotations"]["pulumi-mlops.io/reason"].startswith("forced (--force)")

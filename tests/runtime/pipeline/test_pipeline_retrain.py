@@ -123,3 +123,28 @@ def test_cap_zero_disables(tmp_path: Path) -> None:
     rec = Recorder(DRIFTED)
     decision = run_retrain("churn", rec.steps(), guard(tmp_path, cap=0), rec.audit.append, now=lambda: T0)
     assert decision.action == "skipped-guard" and "disabled" in decision.reason and rec.trained == 0
+
+
+def test_a_failed_training_does_not_use_up_the_cooldown(tmp_path: Path) -> None:
+    g = guard(tmp_path, cooldown=6, cap=5)
+    failing = Recorder(DRIFTED, train_error=RuntimeError("disk full"))
+    assert run_retrain("churn", failing.steps(), g, failing.audit.append, now=lambda: T0).action == "failed"
+    assert g.history.load().get("churn", []) == []
+    rec = Recorder(DRIFTED)
+    retried = run_retrain("churn", rec.steps(), g, rec.audit.append, now=lambda: T0 + timedelta(minutes=10))
+    assert retried.promoted and g.history.load()["churn"] == [T0 + timedelta(minutes=10)]
+
+
+def test_force_retrains_without_drift_and_within_the_cooldown(tmp_path: Path) -> None:
+    g = guard(tmp_path, cooldown=6, cap=5)
+    rec = Recorder(DRIFTED)
+    run_retrain("churn", rec.steps(), g, rec.audit.append, now=lambda: T0)
+    quiet = Recorder(DriftOutcome(dataset_drift=False, drift_share=0.05))
+    soon = T0 + timedelta(hours=1)
+    unforced = run_retrain("churn", quiet.steps(), g, quiet.audit.append, now=lambda: soon)
+    assert unforced.action == "skipped-no-drift" and not unforced.forced
+    forced = run_retrain("churn", quiet.steps(), g, quiet.audit.append, now=lambda: soon, force=True)
+    assert forced.promoted and forced.forced and quiet.trained == 1
+    record = quiet.audit[-1]
+    assert record["forced"] is True and record["why"].startswith("forced (--force) despite no drift (share 0.05)")
+    assert "cooldown" in record["why"]

@@ -121,6 +121,7 @@ def test_the_stack_loop_runs_from_the_graph_and_keeps_nothing_in_a_pod(
     assert summary.retrain_action == "promote"
     assert summary.gate_challenger_auc > summary.gate_champion_auc + 0.005, "v2 beats v1 on the fresh rows"
     assert summary.failed_requests == 0
+    assert summary.anonymous_status == 401, "the endpoint's routes need its generated API key"
     assert summary.versions_seen.get("1", 0) >= 1_200 and summary.versions_seen.get("2", 0) >= 1
     assert summary.requests_sent == sum(summary.versions_seen.values())
     assert summary.batch_rows == 2_000 and summary.batch_output.startswith("s3://mlops-dev-datasets-")

@@ -69,11 +69,34 @@ def test_tampered_artifact_is_refused(train_version, local_settings: RuntimeSett
     assert (model_dir / "MLmodel").is_file(), location
     with (model_dir / "MLmodel").open("a") as fh:
         fh.write("# changed\n")
-    with pytest.raises(DigestMismatchError, match="refusing to load"):
+    with pytest.raises(DigestMismatchError, match=r"MLmodel \(sha256 \w+\.\.\., registered \w+\.\.\.\) differs"):
+        load_model_version("contract-tamper", result.version, local_settings)
+    (model_dir / "notes.txt").write_text("added\n")
+    with pytest.raises(DigestMismatchError, match=r"notes\.txt \(not registered\)"):
         load_model_version("contract-tamper", result.version, local_settings)
     client.delete_model_version_tag("contract-tamper", result.version, DIGEST_TAG)
     with pytest.raises(DigestMismatchError, match=r"no mlops\.artifact_sha256"):
         load_model_version("contract-tamper", result.version, local_settings)
+
+
+def test_a_version_loaded_the_plain_mlflow_way_still_verifies(train_version, local_settings: RuntimeSettings) -> None:
+    """MLflow writes registered_model_meta into the stored artifacts when it loads models:/name@alias; the digest
+    rule leaves that file out, for registry loading and the model server alike."""
+    import mlflow.sklearn
+    from pulumi_mlops.runtime.registry import MLFLOW_WRITTEN, configure_mlflow
+    from pulumi_mlops.runtime.serving import MlflowModelSource
+
+    result = train_version("contract-plain")
+    configure_mlflow(local_settings)
+    plain = mlflow.sklearn.load_model("models:/contract-plain@challenger")
+    location = mlflow_client(local_settings).get_model_version_download_uri("contract-plain", result.version)
+    stored = Path(location.removeprefix("file://"))
+    assert {p.name for p in stored.iterdir()} >= MLFLOW_WRITTEN, "MLflow wrote its file into the stored artifacts"
+    loaded = load_model_version("contract-plain", "challenger", local_settings)
+    frame = result.holdout[loaded.signature_columns]
+    np.testing.assert_allclose(loaded.model.predict_proba(frame), plain.predict_proba(frame))
+    served = MlflowModelSource(local_settings).load("contract-plain", result.version)
+    assert served.digest == loaded.artifact_sha256
 
 
 def test_reference_profile_artifact_is_json(train_version, local_settings: RuntimeSettings) -> None:

@@ -76,9 +76,11 @@ def test_sigterm_drains_and_flushes_every_row(registry: Registry, tmp_path: Path
     assert files and all(f.name.startswith("part-") for f in files)
     version = versions[0]
     assert all(f.parent.name == f"version={version}" and f.parent.parent.name.startswith("date=") for f in files)
+    assert all(f.parent.parent.parent.name == f"model_name={MODEL}" for f in files)
     table = ds.dataset([str(f) for f in files], format="parquet").to_table()
     assert table.num_rows == len(records)
-    assert table.column_names == [*FEATURES, "prediction", "request_id", "timestamp", "model_version"]
+    assert table.column_names == [*FEATURES, "prediction", "request_id", "row", "timestamp", "model_version"]
+    assert set(table.column("row").to_pylist()) == {0}
     frame = table.to_pandas().sort_values("request_id", key=lambda s: s.str[1:].astype(int))
     assert list(frame["request_id"]) == [f"r{i}" for i in range(len(records))]
     assert set(frame["model_version"]) == {int(version)}
@@ -99,3 +101,17 @@ def test_buffer_is_bounded_and_drops_are_counted(tmp_path: Path) -> None:
     table = ds.dataset(str(tmp_path), format="parquet", partitioning="hive").to_table()
     assert table.num_rows == 8 and set(table.column("version").to_pylist()) == {1}
     assert table.column("request_id").to_pylist() == ["r0a", "r0b", "r0b", "r0b", "r1a", "r1b", "r1b", "r1b"]
+    assert table.column("row").to_pylist() == [0, 0, 1, 2, 0, 0, 1, 2]
+
+
+def test_rows_carry_their_index_and_models_their_own_folder(tmp_path: Path) -> None:
+    """Rows of a request keep their position in it; two models logging under one root write apart."""
+    spec = PredictionLogSpec()
+    loggers = {name: PredictionLogger(spec, str(tmp_path), model=name) for name in ("alpha", "beta")}
+    columns = {"x": np.arange(5, dtype=np.float64)}
+    loggers["alpha"].record("1", ("x",), columns, np.linspace(0, 1, 5), [("a", 2), ("b", 3)])
+    loggers["beta"].record("1", ("x",), columns, np.zeros(5), [("c", 5)])
+    assert loggers["alpha"].flush() == 5 and loggers["beta"].flush() == 5
+    table = ds.dataset(str(tmp_path), format="parquet", partitioning="hive").to_table().to_pandas()
+    for name, expected in (("alpha", [0, 1, 0, 1, 2]), ("beta", [0, 1, 2, 3, 4])):
+        assert table.loc[table["model_name"] == name, "row"].tolist() == expected

@@ -70,8 +70,10 @@ def test_mlp_follows_the_estimator_contract() -> None:
     epochs = model.epochs_trained_
     model.partial_fit(x, y)
     assert model.epochs_trained_ == epochs + 1
-    with pytest.raises(ValueError, match="binary"):
-        clone(model).fit(x, np.arange(200) % 3)
+    three = clone(model).fit(x, np.arange(200) % 3)
+    assert three.predict_proba(x).shape == (200, 3) and set(np.unique(three.predict(x))) <= {0, 1, 2}
+    with pytest.raises(ValueError, match="at least two classes"):
+        clone(model).fit(x, np.zeros(200, dtype=int))
     with pytest.raises(ValueError, match="invalid hidden_units"):
         clone(model).set_params(hidden_units=0).fit(x, y)
 

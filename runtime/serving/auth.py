@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 _PROTECTED = re.compile(r"^/v2/models/[^/]+(?:/versions/[^/]+)?/infer$|^/v1/models/[^/:]+:predict$")
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
+_MISSING = (-1, -1)
+"""The file's stamp while it cannot be read."""
 
 
 def load_key_digests(path: Path) -> list[bytes]:
@@ -54,9 +56,9 @@ class ApiKeyAuth:
         try:
             stat = os.stat(self.path)
         except OSError as exc:
-            if self._stamp is not None or not self._digests:
+            if self._stamp != _MISSING:  # said once per change, not once per request
                 log.error("API keys file %s cannot be read (%s): inference requests are refused", self.path, exc)
-            self._stamp, self._digests = None, []
+            self._stamp, self._digests = _MISSING, []
             return
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp == self._stamp:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from pulumi_mlops.runtime.serving.auth import load_key_digests
 from serving_support import LiveServer, Registry, rows, v2_request
 
@@ -20,7 +22,7 @@ def _server(serve: Callable[..., LiveServer], registry: Registry, keys: Path) ->
 
 
 def test_inference_needs_a_key_and_probes_do_not(
-    serve: Callable[..., LiveServer], registry: Registry, tmp_path: Path
+    serve: Callable[..., LiveServer], registry: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     keys = tmp_path / "keys"
     second = "k2-" + "b" * 30
@@ -54,7 +56,11 @@ def test_inference_needs_a_key_and_probes_do_not(
     os.utime(keys, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
     assert httpx.post(infer, json=body, headers={"X-API-Key": "k3-" + "c" * 30}).status_code == 401
     keys.unlink()
-    assert httpx.post(infer, json=body, headers={"X-API-Key": "k3-" + "c" * 30}).status_code == 401
+    with caplog.at_level(logging.ERROR, logger="pulumi_mlops.runtime.serving.auth"):
+        for _ in range(3):
+            assert httpx.post(infer, json=body, headers={"X-API-Key": "k3-" + "c" * 30}).status_code == 401
+    missing = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(missing) == 1, "a missing file is reported once, not per request"
 
 
 def test_key_files_take_plain_keys_digests_and_comments(tmp_path: Path) -> None:

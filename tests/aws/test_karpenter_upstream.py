@@ -1,6 +1,7 @@
 """The Karpenter layer against upstream's own text at the pinned release (read where ``KARPENTER_SOURCE`` says,
-see ``karpenter_upstream``): the controller policy, node role and interruption rules of the getting-started template, the CRD schemas
-of the pinned release, and the instance-type reference the NodePools' requirements are evaluated over."""
+see ``karpenter_upstream``): the controller policy, node role and interruption rules of the getting-started
+template, the CRD schemas of the pinned release, and the instance-type reference the NodePools' requirements are
+evaluated over."""
 
 from __future__ import annotations
 

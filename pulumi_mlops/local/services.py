@@ -68,7 +68,9 @@ class LocalS3(_Service):
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per S3 call otherwise
         buckets = [str(b.props["bucket"]) for b in graph.of_type(BUCKET_TYPE)]
         if not buckets:
-            raise RuntimeError("the stack creates no S3 bucket: only an AWS stack's workloads run locally")
+            raise RuntimeError(
+                "the stack creates no S3 bucket: only an AWS stack's workloads run locally (for example --stack dev)"
+            )
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()

@@ -229,3 +229,8 @@ def test_the_multi_node_torchrun_job_ends_in_the_promotion_gate(
     ]
     assert [s["promotion"]["action"] for s in summaries] == ["promote"]
     assert client.get_run(str(champion.run_id)).data.params["world_size"] == str(nodes)
+
+
+def test_a_stack_without_s3_buckets_is_refused_with_the_fix(previews: Any) -> None:
+    with pytest.raises(RuntimeError, match=r"only an AWS stack's workloads run locally \(for example --stack dev\)"):
+        LocalS3(previews("gcp-dev").graph)

@@ -22,10 +22,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .timing import best_of
 
 __all__ = ["main"]
 
@@ -37,12 +38,7 @@ CHUNK_ROWS = 50_000
 
 
 def _best(fn: Callable[[], Any]) -> float:
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(fn, REPEATS)
 
 
 def main() -> None:

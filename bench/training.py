@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .timing import best_of
+
 __all__ = ["main"]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.json"
@@ -30,12 +32,7 @@ TARGET_S = 10.0
 
 
 def _best(fn: Callable[[], Any]) -> float:
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(fn, REPEATS)
 
 
 def _cli(data: Path, home: Path) -> float:

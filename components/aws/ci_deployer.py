@@ -23,9 +23,9 @@ from pulumi_mlops.spec.ci import AWS_AUDIENCE
 
 from .ci_permissions import deploy_statements, preview_statements
 from .cluster import CLUSTER_ADMIN_POLICY
-from .iam import PARTITION
+from .iam import PARTITION, oidc_trust_statements
 
-__all__ = ["CLUSTER_VIEW_POLICY", "CiDeployer", "CiDeployerArgs", "oidc_trust_statements"]
+__all__ = ["CLUSTER_VIEW_POLICY", "CiDeployer", "CiDeployerArgs"]
 
 CLUSTER_VIEW_POLICY = f"arn:{PARTITION}:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 """EKS access policy of the preview role: read the cluster's objects, change nothing (pulumi-kubernetes previews
@@ -34,29 +34,6 @@ fall back to a client-side diff where a server-side dry run is not allowed)."""
 DEPLOY_SESSION_SECONDS = 7200
 """Longest session of the deploy role: a first ``pulumi up`` (cluster, database, bootstrap training) can take
 more than the default hour; the pipelines ask for this much."""
-
-
-def oidc_trust_statements(
-    provider_arn: str, issuer: str, subjects: Sequence[str], *, pattern: bool = False
-) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
-    """Trust of an OIDC provider: ``aud`` is ``sts.amazonaws.com`` and ``sub`` one of ``subjects`` (exact, or IAM
-    wildcard patterns with ``pattern``)."""
-    host = issuer.removeprefix("https://")
-    return [
-        aws.iam.GetPolicyDocumentStatementArgs(
-            effect="Allow",
-            actions=["sts:AssumeRoleWithWebIdentity"],
-            principals=[aws.iam.GetPolicyDocumentStatementPrincipalArgs(type="Federated", identifiers=[provider_arn])],
-            conditions=[
-                aws.iam.GetPolicyDocumentStatementConditionArgs(
-                    test="StringEquals", variable=f"{host}:aud", values=[AWS_AUDIENCE]
-                ),
-                aws.iam.GetPolicyDocumentStatementConditionArgs(
-                    test="StringLike" if pattern else "StringEquals", variable=f"{host}:sub", values=list(subjects)
-                ),
-            ],
-        )
-    ]
 
 
 @dataclass

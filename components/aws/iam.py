@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_aws as aws
 
-__all__ = ["PARTITION", "aws_managed_policy", "service_trust_policy"]
+from pulumi_mlops.spec.ci import AWS_AUDIENCE
+
+__all__ = ["PARTITION", "aws_managed_policy", "oidc_trust_statements", "service_trust_policy"]
 
 PARTITION = "aws"
 """ARN partition of the regions this package targets (commercial AWS)."""
@@ -28,3 +32,26 @@ def service_trust_policy(service: str, actions: tuple[str, ...] = ("sts:AssumeRo
         ]
     )
     return doc.json
+
+
+def oidc_trust_statements(
+    provider_arn: str, issuer: str, subjects: Sequence[str], *, pattern: bool = False
+) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    """Trust of an OIDC provider: ``aud`` is ``sts.amazonaws.com`` and ``sub`` one of ``subjects`` (exact, or IAM
+    wildcard patterns with ``pattern``)."""
+    host = issuer.removeprefix("https://")
+    return [
+        aws.iam.GetPolicyDocumentStatementArgs(
+            effect="Allow",
+            actions=["sts:AssumeRoleWithWebIdentity"],
+            principals=[aws.iam.GetPolicyDocumentStatementPrincipalArgs(type="Federated", identifiers=[provider_arn])],
+            conditions=[
+                aws.iam.GetPolicyDocumentStatementConditionArgs(
+                    test="StringEquals", variable=f"{host}:aud", values=[AWS_AUDIENCE]
+                ),
+                aws.iam.GetPolicyDocumentStatementConditionArgs(
+                    test="StringLike" if pattern else "StringEquals", variable=f"{host}:sub", values=list(subjects)
+                ),
+            ],
+        )
+    ]

@@ -12,7 +12,7 @@ import pulumi_aws as aws
 from pulumi_mlops.components.k8s.context import WORKLOAD_ROLES
 from pulumi_mlops.components.k8s.platform_services import AUDIT_PREFIX, DRIFT_REPORTS_PREFIX
 
-from .iam import service_trust_policy
+from .iam import oidc_trust_statements, service_trust_policy
 
 __all__ = [
     "IRSA_ANNOTATION",
@@ -123,29 +123,6 @@ def workload_statements(
     return statements
 
 
-def _irsa_trust(
-    provider_arn: str, issuer: str, namespace: str, service_account: str
-) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
-    host = issuer.removeprefix("https://")
-    return [
-        aws.iam.GetPolicyDocumentStatementArgs(
-            effect="Allow",
-            actions=["sts:AssumeRoleWithWebIdentity"],
-            principals=[aws.iam.GetPolicyDocumentStatementPrincipalArgs(type="Federated", identifiers=[provider_arn])],
-            conditions=[
-                aws.iam.GetPolicyDocumentStatementConditionArgs(
-                    test="StringEquals",
-                    variable=f"{host}:sub",
-                    values=[f"system:serviceaccount:{namespace}:{service_account}"],
-                ),
-                aws.iam.GetPolicyDocumentStatementConditionArgs(
-                    test="StringEquals", variable=f"{host}:aud", values=["sts.amazonaws.com"]
-                ),
-            ],
-        )
-    ]
-
-
 @dataclass
 class WorkloadIdentityArgs:
     """Inputs of :class:`WorkloadIdentity`."""
@@ -205,7 +182,9 @@ class WorkloadIdentity(pulumi.ComponentResource):
         if args.mode == "irsa":
             trust = aws.iam.get_policy_document_output(
                 statements=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                    lambda v: _irsa_trust(v[0], v[1], namespace, service_account)
+                    lambda v: oidc_trust_statements(
+                        v[0], v[1], [f"system:serviceaccount:{namespace}:{service_account}"]
+                    )
                 )
             ).json
         else:

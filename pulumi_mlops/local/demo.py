@@ -327,7 +327,7 @@ def _loop(run: _Run, step: Step) -> None:
             api.close()
         summary.kube_calls = [
             f"{method} {path} ({'authorized' if auth == f'Bearer {api.TOKEN}' else 'anonymous'})"
-            for method, path, auth in api.calls
+            for method, path, _, auth in api.calls
         ]
         report, folder = run.latest_report(drift_out)
         summary.shifted_drift_share = round(report["drift_share"], 3)

@@ -13,14 +13,18 @@ import signal
 import ssl
 import subprocess
 import threading
+from abc import ABC, abstractmethod
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from pulumi_mlops.preview import ResourceGraph
 
 from .pods import GraphPod, free_port, process_env, wait_for
+
+if TYPE_CHECKING:
+    from pulumi_mlops.runtime.pipeline.kube import KubeApi
 
 __all__ = ["CLOUD_ENV", "FakeKubeApi", "LocalS3", "LocalTracking"]
 
@@ -35,9 +39,12 @@ CLOUD_ENV = {
 BUCKET_TYPE = "aws:s3/bucket:Bucket"
 
 
-class _Service:
+class _Service(ABC):
+    """A local service that is a context manager closing it."""
+
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Stop the service."""
 
     def __enter__(self) -> Self:
         return self
@@ -187,19 +194,26 @@ class FakeKubeApi(_Service):
     TOKEN = "local-service-account-token"
 
     def __init__(self, root: Path, cron_job: dict[str, Any]) -> None:
-        self.cron_job = {**cron_job, "metadata": {**cron_job["metadata"], "uid": "local-cron-job-uid"}}
+        uid = cron_job["metadata"].get("uid", "local-cron-job-uid")  # the API server gives every object one
+        self.cron_job = {**cron_job, "metadata": {**cron_job["metadata"], "uid": uid}}
         self.created: list[dict[str, Any]] = []
         """Bodies of the Jobs created, in order."""
-        self.calls: list[tuple[str, str, str]] = []
-        """(method, path, Authorization header) of every request."""
+        self.jobs: dict[str, dict[str, Any]] = {}
+        """Created Jobs by name, as ``GET .../jobs/<name>`` returns them (a test may set their status)."""
+        self.refuse_create = False
+        """Answer Job creation with 403, as the API does without the RBAC grant."""
+        self.calls: list[tuple[str, str, dict[str, Any] | None, str]] = []
+        """(method, path, body, Authorization header) of every request."""
         self.sa_dir = root / "serviceaccount"
         self.sa_dir.mkdir(parents=True)
         cert, key = _self_signed(self.sa_dir)
         (self.sa_dir / "token").write_text(self.TOKEN)
         namespace = cron_job["metadata"]["namespace"]
+        self.namespace = namespace
         (self.sa_dir / "namespace").write_text(namespace)
         api = self
         cron_path = f"/apis/batch/v1/namespaces/{namespace}/cronjobs/{cron_job['metadata']['name']}"
+        jobs_path = f"/apis/batch/v1/namespaces/{namespace}/jobs/"
 
         class Handler(BaseHTTPRequestHandler):
             def _reply(self, status: int, body: dict[str, Any]) -> None:
@@ -211,16 +225,23 @@ class FakeKubeApi(_Service):
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                api.calls.append(("GET", self.path, self.headers.get("Authorization", "")))
+                api.calls.append(("GET", self.path, None, self.headers.get("Authorization", "")))
+                name = self.path.removeprefix(jobs_path)
                 if self.path == cron_path:
                     self._reply(200, api.cron_job)
+                elif self.path.startswith(jobs_path) and name in api.jobs:
+                    self._reply(200, api.jobs[name])
                 else:
                     self._reply(404, {"kind": "Status", "message": "not found"})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                api.calls.append(("POST", self.path, self.headers.get("Authorization", "")))
+                api.calls.append(("POST", self.path, body, self.headers.get("Authorization", "")))
+                if api.refuse_create:
+                    self._reply(403, {"kind": "Status", "message": "jobs.batch is forbidden"})
+                    return
                 api.created.append(body)
+                api.jobs[body["metadata"]["name"]] = body
                 self._reply(201, body)
 
             def log_message(self, *args: Any) -> None:
@@ -249,6 +270,13 @@ class FakeKubeApi(_Service):
             "KUBERNETES_SERVICE_PORT": str(self.port),
             "PYTHONPATH": str(self._site),
         }
+
+    def client(self) -> KubeApi:
+        """A ``KubeApi`` for this server, as a pod builds it (its token, namespace and the server's CA)."""
+        from pulumi_mlops.runtime.pipeline.kube import KubeApi
+
+        context = ssl.create_default_context(cafile=str(self.sa_dir / "ca.crt"))
+        return KubeApi(f"https://127.0.0.1:{self.port}", self.TOKEN, self.namespace, ssl_context=context)
 
     def close(self) -> None:
         self._server.shutdown()

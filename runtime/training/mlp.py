@@ -11,6 +11,7 @@ each epoch with a ``DistributedSampler``; every rank ends with the same weights.
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Self
 
@@ -32,7 +33,7 @@ def _dense(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
-class _TabularMLP(BaseEstimator):
+class _TabularMLP(BaseEstimator, ABC):
     """``hidden_layers`` ReLU layers of ``hidden_units`` with dropout, trained with AdamW.
 
     ``fit`` seeds torch's global generator with ``random_state`` (initialisation and dropout), so equal
@@ -94,15 +95,17 @@ class _TabularMLP(BaseEstimator):
         layers.append(nn.Linear(width, outputs))
         return nn.Sequential(*layers)
 
+    @abstractmethod
     def _learn_targets(self, y: np.ndarray) -> int:
         """Record what the labels need (classes, target scale); return the output width."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _targets(self, y: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The labels as the loss takes them."""
 
+    @abstractmethod
     def _loss(self) -> nn.Module:
-        raise NotImplementedError
+        """The training loss of the task."""
 
     def _init_state(self, x: np.ndarray, y: np.ndarray) -> None:
         self._check_params()

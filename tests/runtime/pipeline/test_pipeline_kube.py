@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +16,8 @@ from pulumi_mlops.runtime.pipeline.kube import (
     retrain_job_name,
     submit_from_cron_job,
 )
+
+from pulumi_mlops.local import FakeKubeApi
 
 CRON_JOB = {
     "apiVersion": "batch/v1",
@@ -32,70 +33,22 @@ CRON_JOB = {
 }
 
 
-class FakeApi:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, dict[str, Any] | None, str]] = []
-        self.refuse_create = False
-        self.jobs: dict[str, dict[str, Any]] = {}
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _reply(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                api.calls.append(("GET", self.path, None, self.headers["Authorization"]))
-                jobs = "/apis/batch/v1/namespaces/mlops-training/jobs/"
-                if self.path == "/apis/batch/v1/namespaces/mlops-training/cronjobs/train-churn":
-                    self._reply(200, CRON_JOB)
-                elif self.path.startswith(jobs) and self.path.removeprefix(jobs) in api.jobs:
-                    self._reply(200, api.jobs[self.path.removeprefix(jobs)])
-                else:
-                    self._reply(404, {"kind": "Status", "message": "not found"})
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                api.calls.append(("POST", self.path, body, self.headers["Authorization"]))
-                if api.refuse_create:
-                    self._reply(403, {"kind": "Status", "message": "jobs.batch is forbidden"})
-                else:
-                    api.jobs[body["metadata"]["name"]] = body
-                    self._reply(201, body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def api(self) -> KubeApi:
-        return KubeApi(f"http://127.0.0.1:{self.server.server_address[1]}", token="t0k", namespace="mlops-training")
-
-
 @pytest.fixture
-def fake() -> Iterator[FakeApi]:
-    server = FakeApi()
-    yield server
-    server.server.shutdown()
+def fake(tmp_path: Path) -> Iterator[FakeKubeApi]:
+    with FakeKubeApi(tmp_path / "kube", CRON_JOB) as server:
+        yield server
 
 
 NOW = datetime(2026, 11, 22, 9, 30, 5, tzinfo=UTC)
 
 
-def test_job_is_created_from_the_cron_job_template(fake: FakeApi) -> None:
-    name = submit_from_cron_job(fake.api, "train-churn", "dataset drift 0.9", NOW)
+def test_job_is_created_from_the_cron_job_template(fake: FakeKubeApi) -> None:
+    name = submit_from_cron_job(fake.client(), "train-churn", "dataset drift 0.9", NOW)
     assert name == "train-churn-retrain-20261122093005"
     (get, post) = fake.calls
     assert get[:2] == ("GET", "/apis/batch/v1/namespaces/mlops-training/cronjobs/train-churn")
     assert post[:2] == ("POST", "/apis/batch/v1/namespaces/mlops-training/jobs")
-    assert get[3] == post[3] == "Bearer t0k"
+    assert get[3] == post[3] == f"Bearer {FakeKubeApi.TOKEN}"
     job = post[2]
     assert job is not None
     assert job["spec"] == CRON_JOB["spec"]["jobTemplate"]["spec"]
@@ -111,12 +64,12 @@ def test_job_is_created_from_the_cron_job_template(fake: FakeApi) -> None:
     )
 
 
-def test_refusals_name_the_call_and_the_status(fake: FakeApi) -> None:
+def test_refusals_name_the_call_and_the_status(fake: FakeKubeApi) -> None:
     fake.refuse_create = True
     with pytest.raises(KubeApiError, match=r"POST /apis/batch/v1/namespaces/mlops-training/jobs: HTTP 403"):
-        submit_from_cron_job(fake.api, "train-churn", "drift", NOW)
+        submit_from_cron_job(fake.client(), "train-churn", "drift", NOW)
     with pytest.raises(KubeApiError, match="HTTP 404"):
-        submit_from_cron_job(fake.api, "train-nothing", "drift", NOW)
+        submit_from_cron_job(fake.client(), "train-nothing", "drift", NOW)
 
 
 def test_job_names_fit_the_kubernetes_limit() -> None:
@@ -135,7 +88,7 @@ def test_outside_a_cluster_the_error_says_so(tmp_path, monkeypatch) -> None:
         KubeApi.in_cluster(tmp_path)
 
 
-def test_trigger_respects_the_guard_and_audits_both_outcomes(fake: FakeApi, tmp_path) -> None:
+def test_trigger_respects_the_guard_and_audits_both_outcomes(fake: FakeKubeApi, tmp_path) -> None:
     from datetime import timedelta
 
     from pulumi_mlops.runtime.pipeline import RetrainGuard, RetrainHistory
@@ -143,8 +96,8 @@ def test_trigger_respects_the_guard_and_audits_both_outcomes(fake: FakeApi, tmp_
 
     guard = RetrainGuard(RetrainHistory(tmp_path / "h.json"), cooldown_hours=6, max_per_day=2)
     audit: list[dict[str, Any]] = []
-    first = trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, NOW)
-    second = trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, NOW + timedelta(hours=1))
+    first = trigger_retraining("churn", "train-churn", guard, audit.append, fake.client(), NOW)
+    second = trigger_retraining("churn", "train-churn", guard, audit.append, fake.client(), NOW + timedelta(hours=1))
     assert first == "train-churn-retrain-20261122093005" and second is None
     assert [c[0] for c in fake.calls].count("POST") == 1, "the guard stopped the second Job"
     assert [a["action"] for a in audit] == ["retrain-submitted", "skipped-guard"]
@@ -158,7 +111,7 @@ def _failed(job: dict[str, Any]) -> None:
     }
 
 
-def test_a_failed_retraining_job_does_not_use_up_the_cooldown(fake: FakeApi, tmp_path) -> None:
+def test_a_failed_retraining_job_does_not_use_up_the_cooldown(fake: FakeKubeApi, tmp_path) -> None:
     from datetime import timedelta
 
     from pulumi_mlops.runtime.pipeline import RetrainGuard, RetrainHistory
@@ -167,19 +120,19 @@ def test_a_failed_retraining_job_does_not_use_up_the_cooldown(fake: FakeApi, tmp
     history = RetrainHistory(tmp_path / "h.json")
     guard = RetrainGuard(history, cooldown_hours=6, max_per_day=2)
     audit: list[dict[str, Any]] = []
-    first = trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, NOW)
+    first = trigger_retraining("churn", "train-churn", guard, audit.append, fake.client(), NOW)
     assert first is not None and history.entries("churn") == [(NOW, first)]
-    running = trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, NOW + timedelta(hours=1))
+    running = trigger_retraining("churn", "train-churn", guard, audit.append, fake.client(), NOW + timedelta(hours=1))
     assert running is None, "a Job that is still running keeps the cooldown"
     _failed(fake.jobs[first])
     later = NOW + timedelta(hours=2)
-    second = trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, later)
+    second = trigger_retraining("churn", "train-churn", guard, audit.append, fake.client(), later)
     assert second is not None and second != first
     assert [a["action"] for a in audit] == ["retrain-submitted", "skipped-guard", "retrain-failed", "retrain-submitted"]
     assert first in audit[2]["why"] and history.entries("churn") == [(later, second)]
 
 
-def test_force_starts_a_job_the_guard_would_block_and_says_so(fake: FakeApi, tmp_path) -> None:
+def test_force_starts_a_job_the_guard_would_block_and_says_so(fake: FakeKubeApi, tmp_path) -> None:
     from datetime import timedelta
 
     from pulumi_mlops.runtime.pipeline import RetrainGuard, RetrainHistory
@@ -187,9 +140,9 @@ def test_force_starts_a_job_the_guard_would_block_and_says_so(fake: FakeApi, tmp
 
     guard = RetrainGuard(RetrainHistory(tmp_path / "h.json"), cooldown_hours=6, max_per_day=2)
     audit: list[dict[str, Any]] = []
-    trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, NOW)
+    trigger_retraining("churn", "train-churn", guard, audit.append, fake.client(), NOW)
     soon = NOW + timedelta(minutes=5)
-    forced = trigger_retraining("churn", "train-churn", guard, audit.append, fake.api, soon, force=True)
+    forced = trigger_retraining("churn", "train-churn", guard, audit.append, fake.client(), soon, force=True)
     assert forced is not None and audit[-1]["forced"] is True
     assert "forced" in audit[-1]["why"] and "cooldown" in audit[-1]["why"]
     assert fake.jobs[forced]["metadata"]["annotations"]["pulumi-mlops.io/reason"].startswith("forced (--force)")

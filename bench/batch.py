@@ -10,6 +10,13 @@ rows in one parquet file.
   The overhead ratio is ``batch seconds / plain seconds`` (target: at most 1.3).
 - ``native`` vs ``onnx``: ``predict_proba`` on the same in-memory batch of up to 100,000 rows with
   the scikit-learn pipeline and with its ONNX export under ONNX Runtime.
+- ``one process`` vs ``two shards``: one file of ``BATCH_BENCH_SHARD_ROWS`` (default 1,000,000) generated rows
+  scored by one fresh process (``run_batch``, one shard), and by two fresh processes started together, each
+  scoring its shard of one run (``shards=2``; the second to finish writes the run's manifest). Both pay the
+  process start and model load, as pods do. The speed-up is ``one-process seconds / two-shard seconds`` (at
+  most 2; on two shared cores the other load on the machine takes its share, so the run also records the load
+  average). ``shard_bound`` is what splitting does to the work itself, free of that contention: the whole run
+  in this process over the slower of its two shards run one after the other in this process.
 
 Every path runs on ``BATCH_BENCH_THREADS`` threads (default 1: OpenMP/BLAS pools limited with
 threadpoolctl, ONNX Runtime's intra-op pool set to match), so timings on a shared machine compare
@@ -20,8 +27,11 @@ like with like. Each timing is the best of ``BATCH_BENCH_REPEATS`` (default 3). 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import pickle
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +44,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "batch.json"
 ROWS = int(os.environ.get("BATCH_BENCH_ROWS", "200000"))
 REPEATS = int(os.environ.get("BATCH_BENCH_REPEATS", "3"))
 THREADS = int(os.environ.get("BATCH_BENCH_THREADS", "1"))
+SHARD_ROWS = int(os.environ.get("BATCH_BENCH_SHARD_ROWS", "1000000"))
 CHUNK_ROWS = 50_000
 
 
@@ -46,6 +57,34 @@ def main() -> None:
 
     with threadpool_limits(THREADS):
         _run()
+
+
+def _shard(model_file: str, source: str, out: str, run_id: str, shard: int, shards: int) -> None:
+    """One scoring process (a pod): load the model, score shard ``shard`` of ``shards``."""
+    from pulumi_mlops.runtime.batch import run_batch
+    from pulumi_mlops.runtime.registry.loading import LoadedModel
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(THREADS), open(model_file, "rb") as handle:
+        loaded = LoadedModel(**pickle.load(handle))
+        run_batch(loaded, source, out, run_id=run_id, chunk_rows=CHUNK_ROWS, shard=shard, shards=shards)
+
+
+def _processes(model_file: Path, source: Path, out: Path, run_id: str, shards: int) -> float:
+    """Wall seconds of ``shards`` fresh processes scoring one run together."""
+    context = multiprocessing.get_context("spawn")
+    start = time.perf_counter()
+    procs = [
+        context.Process(target=_shard, args=(str(model_file), str(source), str(out), run_id, i, shards))
+        for i in range(shards)
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    if any(proc.exitcode != 0 for proc in procs):
+        raise SystemExit(f"a shard process of run {run_id} failed: exit codes {[p.exitcode for p in procs]}")
+    return time.perf_counter() - start
 
 
 def _run() -> None:
@@ -74,6 +113,29 @@ def _run() -> None:
                 loaded, str(source), str(Path(tmp) / "out"), run_id=f"r{next(runs)}", chunk_rows=CHUNK_ROWS
             )
         )
+        many = Path(tmp) / "many.parquet"
+        generate_churn(SHARD_ROWS, seed=2).to_parquet(many, index=False)
+        model_file = Path(tmp) / "model.pkl"
+        fields = {"model": pipeline, "version": "1", "signature_columns": features, "profile": None, "name": "bench"}
+        model_file.write_bytes(pickle.dumps(fields))
+        ids = iter(range(4 * REPEATS))
+
+        def in_process(shard: int, shards: int) -> float:
+            out = str(Path(tmp) / "in")
+            return _best(
+                lambda: run_batch(
+                    loaded, str(many), out, run_id=f"s{next(ids)}", chunk_rows=CHUNK_ROWS, shard=shard, shards=shards
+                )
+            )
+
+        whole_s = in_process(0, 1)
+        shard_s = max(in_process(0, 2), in_process(1, 2))
+        shard_runs = iter(range(2 * REPEATS))
+        # Alternate the two so that a change of load on the machine hits both alike.
+        one_s, two_s = float("inf"), float("inf")
+        for _ in range(REPEATS):
+            one_s = min(one_s, _processes(model_file, many, Path(tmp) / "one", f"p{next(shard_runs)}", 1))
+            two_s = min(two_s, _processes(model_file, many, Path(tmp) / "two", f"p{next(shard_runs)}", 2))
 
     report, payload = export_onnx(pipeline, frame.head(5000))
     if payload is None:
@@ -94,8 +156,16 @@ def _run() -> None:
         "onnx_rows_per_s": len(rows) / onnx_s,
         "onnx_speedup": native_s / onnx_s,
         "onnx_max_abs_diff": report.max_abs_diff,
+        "shard_rows": SHARD_ROWS,
+        "one_process_s": one_s,
+        "two_shards_s": two_s,
+        "shard_speedup": one_s / two_s,
+        "whole_in_process_s": whole_s,
+        "slower_shard_in_process_s": shard_s,
+        "shard_bound": whole_s / shard_s,
         "threads": THREADS,
         "cpus": os.cpu_count(),
+        "load_average_1m": os.getloadavg()[0],
     }
     print(f"{'path':<34}{'rows/s':>14}")
     print(f"{'plain read_parquet + predict_proba':<34}{result['plain_rows_per_s']:>14,.0f}")
@@ -105,5 +175,12 @@ def _run() -> None:
     ratio = result["batch_overhead_ratio"]
     print(f"\nbatch overhead {ratio:.2f}x plain (target <= 1.3x: {'met' if ratio <= 1.3 else 'NOT met'})")
     print(f"onnx {result['onnx_speedup']:.2f}x native; max |diff| {report.max_abs_diff:.1e}")
+    print(
+        f"two shard processes {result['shard_speedup']:.2f}x one process ({one_s:.1f} s -> {two_s:.1f} s; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}: parallel shards need idle cores)"
+    )
+    print(
+        f"one shard of two does {1 / result['shard_bound']:.2f} of the run's work (bound {result['shard_bound']:.2f}x)"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

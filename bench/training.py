@@ -1,6 +1,7 @@
 """What a small training run costs beyond the fit: scikit-learn's breast_cancer data (569 rows, 30 features).
 
-- ``cli``: wall time of ``python -m pulumi_mlops train --data breast_cancer.csv --label target --model bench``
+- ``cli``: wall time of ``python -m pulumi_mlops train --data breast_cancer.csv --label target --model bench
+  --estimator gradient_boosting``
   in a fresh process (imports, checks, fit, evaluation, explanations, MLflow logging and registration) on a
   fresh home, then a second run on the same home (the database exists, version 2);
 - ``phases``: in one process, the same spec's fit alone, :func:`fit_and_evaluate` with and without the
@@ -38,7 +39,7 @@ def _best(fn: Callable[[], Any]) -> float:
 def _cli(data: Path, home: Path) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")} | {"MLOPS_HOME": str(home)}
     command = [sys.executable, "-m", "pulumi_mlops", "train", "--data", str(data), "--label", "target", "--model",
-               "bench"]  # fmt: skip
+               "bench", "--estimator", "gradient_boosting"]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(command, env=env, check=True, capture_output=True)
     return time.perf_counter() - start
@@ -58,7 +59,7 @@ def main() -> None:
         first = _cli(data, Path(tmp) / "cli-home")
         second = _cli(data, Path(tmp) / "cli-home")
 
-        spec = TrainingSpec(model=ModelRef(name="bench"), data=str(data), label="target")
+        spec = TrainingSpec(model=ModelRef(name="bench"), estimator="gradient_boosting", data=str(data), label="target")
         loaded = pd.read_csv(data)
         prepared = prepare_training_data(spec, loaded)
         x, y = loaded[prepared.features], loaded["target"]

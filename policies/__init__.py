@@ -13,24 +13,31 @@ from pulumi_policy import EnforcementLevel, Policy
 
 from . import (
     apis,
+    aws_services,
     bootstrap,
     capacity,
     compute,
     cost,
+    databases,
     exposure,
+    gcp_services,
     identity,
     kubernetes,
     lifecycle,
+    ml_services,
     network,
     ordering,
+    pods,
     prerequisites,
     rbac,
     reachability,
     references,
     registry,
+    resource_access,
     stack,
     storage,
     tagging,
+    transit,
 )
 from ._base import DEFAULT_CONFIG
 
@@ -57,9 +64,37 @@ PACK_NAME = "pulumi-mlops"
 DEFAULT_ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
 """Level of the pack; policies that only advise set ``ADVISORY`` themselves."""
 
-POLICY_MODULES = (storage, registry, compute, kubernetes, rbac, exposure, identity, network, cost, tagging, stack)
+POLICY_MODULES = (
+    storage,
+    registry,
+    compute,
+    kubernetes,
+    pods,
+    rbac,
+    exposure,
+    identity,
+    resource_access,
+    transit,
+    network,
+    aws_services,
+    gcp_services,
+    ml_services,
+    cost,
+    tagging,
+    stack,
+)
 """Modules of resource guardrails and whole-stack rules."""
-READINESS_MODULES = (ordering, prerequisites, capacity, reachability, references, lifecycle, apis, bootstrap)
+READINESS_MODULES = (
+    ordering,
+    prerequisites,
+    capacity,
+    reachability,
+    references,
+    databases,
+    lifecycle,
+    apis,
+    bootstrap,
+)
 """Modules of deploy-readiness analyses: would a real ``pulumi up`` converge and the platform work."""
 
 ALL_MODULES = (*POLICY_MODULES, *READINESS_MODULES)
@@ -123,6 +158,8 @@ def policy_config_for(spec: PlatformSpec) -> dict[str, dict[str, Any]]:
         # An existing GKE cluster (1.30.3 and later) serves ComputeClass itself; a created one is its installer.
         "preinstalledCrdGroups": ["cloud.google.com"] if spec.cloud == "gcp" and spec.cluster.existing else [],
         "externalBuckets": list(spec.buckets.external),
+        "helmHostAccessAllowed": {k: list(v) for k, v in DEFAULT_CONFIG["helmHostAccessAllowed"].items()},
+        "trustedAccounts": list(DEFAULT_CONFIG["trustedAccounts"]),
     }
     config: dict[str, dict[str, Any]] = {}
     for policy in ALL_POLICIES:

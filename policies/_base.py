@@ -59,6 +59,12 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "requireCmek": True,
     "preinstalledCrdGroups": [],
     "externalBuckets": [],
+    "helmHostAccessAllowed": {
+        "kube-prometheus-stack": ["prometheus-node-exporter.hostNetwork", "prometheus-node-exporter.hostPID"],
+        "nvidia-device-plugin": ["gfd.securityContext.privileged", "mps.enableHostPID"],
+        "dcgm-exporter": ["securityContext.runAsUser"],
+    },
+    "trustedAccounts": [],
 }
 """Defaults of every config key a policy reads (``policy_config_for(spec)`` derives stack values)."""
 
@@ -96,6 +102,17 @@ CONFIG_SCHEMA: dict[str, dict[str, Any]] = {
         "type": "array",
         "items": {"type": "string"},
         "description": "Buckets created and granted outside the stack that workloads may name in s3:// or gs:// URIs.",
+    },
+    "helmHostAccessAllowed": {
+        "type": "object",
+        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        "description": "Chart name -> values key paths (dotted, '*' for one segment) that may grant host access: "
+        "the node exporter's host namespaces, GPU feature discovery and MPS of the device plugin, DCGM as root.",
+    },
+    "trustedAccounts": {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^[0-9]{12}$"},
+        "description": "AWS account ids whose root (every principal of the account) role trust policies may name.",
     },
 }
 

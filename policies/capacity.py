@@ -13,8 +13,8 @@ leaves to pods follows each cloud's published reservations (:mod:`pulumi_mlops.s
   pool, all tracks) plus the largest training job (all pods of an Indexed torchrun job at once) fit
   the pool's maximum, GPU-wise and node by node.
 - ``gpu-stack-demand-fits``: that demand over all pools stays within ``maxGpusPerStack``.
-- ``gpu-pool-floor-blocks-scale-to-zero`` (advisory): a pool declared to scale to zero that holds a
-  permanent serving floor never does.
+- ``gpu-pool-floor-blocks-scale-to-zero`` (advisory): a node group or node pool declared to scale to zero
+  that holds a permanent serving floor never does (Karpenter NodePools declare no minimum).
 """
 
 from __future__ import annotations
@@ -372,7 +372,8 @@ def _gpu_stack_demand(args: StackValidationArgs, report_violation: ReportViolati
 
 @stack_policy(
     "gpu-pool-floor-blocks-scale-to-zero",
-    "A node pool declared to scale to zero (min 0) holds no permanent serving floor that keeps a node running.",
+    "A managed node group or GKE node pool declared to scale to zero (min 0) holds no permanent serving floor that "
+    "keeps a node running (Karpenter NodePools declare no minimum and are not checked).",
     (*POOLS, DEPLOYMENT, STATEFUL_SET, HPA),
     level=ADVISORY,
     registry=POLICIES,
@@ -382,7 +383,7 @@ def _floor_blocks_zero(args: StackValidationArgs, report_violation: ReportViolat
     if capacity is None:
         return
     for pool in capacity.pools:
-        if pool.min_nodes > 0:
+        if pool.min_nodes > 0 or pool.kind == "karpenter":
             continue
         pinned = [
             p

@@ -9,7 +9,8 @@ from typing import Any
 
 from pulumi_policy import Policy, ResourceValidationArgs
 
-from ._base import as_list, get, iter_dicts, json_doc, resource_policy
+from ._base import as_list, config_value, get, iter_dicts, json_doc, resource_policy
+from ._documents import ESCALATION_ACTIONS, all_resources_arn, expand_action, is_aws_managed_policy, statement_views
 
 Report = Callable[[str], None]
 
@@ -26,6 +27,12 @@ POLICY_ATTACHMENT_TYPES = (
     "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
     "aws:iam/policyAttachment:PolicyAttachment",
 )
+EXCLUSIVE_ATTACHMENT_TYPES = (
+    "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive",
+    "aws:iam/userPolicyAttachmentsExclusive:UserPolicyAttachmentsExclusive",
+    "aws:iam/groupPolicyAttachmentsExclusive:GroupPolicyAttachmentsExclusive",
+)
+"""Attachments that set a principal's whole list of managed policies (``policyArns``)."""
 PROJECT_IAM_BINDING = "gcp:projects/iAMBinding:IAMBinding"
 PROJECT_IAM_POLICY = "gcp:projects/iAMPolicy:IAMPolicy"
 PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
@@ -56,6 +63,7 @@ RESOURCE_TYPES: tuple[str, ...] = tuple(
             *AWS_POLICY_TYPES,
             IAM_ACCESS_KEY,
             *POLICY_ATTACHMENT_TYPES,
+            *EXCLUSIVE_ATTACHMENT_TYPES,
             *GCP_AUTHORITATIVE,
             *GCP_MEMBER_TYPES,
             GCP_SA_KEY,
@@ -102,7 +110,8 @@ def _allow_statements(doc: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
 
 @resource_policy(
     "iam-no-wildcard-actions",
-    "IAM policies never allow '*' or 'service:*' actions.",
+    "IAM policies never allow '*', 'service:*' or NotAction, nor an action wildcard that matches a privilege "
+    "escalation action (iam:Pass* reaches iam:PassRole).",
     AWS_POLICY_TYPES,
     registry=POLICIES,
 )
@@ -117,25 +126,40 @@ def _wildcard_actions(args: ResourceValidationArgs, report: Report) -> None:
             bad = [str(a) for a in as_list(st.get("Action")) if str(a) == "*" or str(a).endswith(":*")]
             if bad:
                 report(f"{where} Statement[{i}] allows {', '.join(bad)}: list the actions the workload needs")
+            for pattern in (str(a) for a in as_list(st.get("Action")) if str(a) not in bad and "*" in str(a)):
+                reached = sorted(expand_action(pattern) & ESCALATION_ACTIONS)
+                if reached:
+                    report(
+                        f"{where} Statement[{i}] allows {pattern}, which matches {', '.join(reached)} (a privilege "
+                        "escalation): name the actions, never reach these through a wildcard"
+                    )
 
 
 @resource_policy(
     "iam-no-wildcard-resources",
-    "IAM policies scope allowed actions to resources, not '*', unless the action has no resource-level form.",
+    "IAM policies scope allowed actions to resources, not '*', an ARN that names every resource ('arn:aws:s3:::*') or "
+    "NotResource, unless a Condition limits them or the action has no resource-level form.",
     AWS_POLICY_TYPES,
     registry=POLICIES,
 )
 def _wildcard_resources(args: ResourceValidationArgs, report: Report) -> None:
     for where, doc in policy_documents(args.resource_type, args.props):
         for i, st in _allow_statements(doc):
-            if "*" not in [str(r) for r in as_list(st.get("Resource"))] or st.get("Condition"):
+            if st.get("Condition"):
                 continue
             actions = [str(a) for a in as_list(st.get("Action"))]
             scoped = [a for a in actions if not any(fnmatch(a.lower(), p) for p in RESOURCE_WILDCARD_OK)]
-            if scoped:
+            if st.get("NotResource") is not None and scoped:
                 report(
-                    f"{where} Statement[{i}] allows {', '.join(scoped)} on Resource '*': "
-                    "name the ARNs or add a Condition"
+                    f"{where} Statement[{i}] allows {', '.join(scoped)} on NotResource, every resource but the ones "
+                    "listed: name the ARNs in Resource"
+                )
+                continue
+            wide = [str(r) for r in as_list(st.get("Resource")) if all_resources_arn(str(r))]
+            if wide and scoped:
+                shown = "Resource '*'" if wide == ["*"] else f"{', '.join(wide)} (every such resource, like '*')"
+                report(
+                    f"{where} Statement[{i}] allows {', '.join(scoped)} on {shown}: name the ARNs or add a Condition"
                 )
 
 
@@ -144,32 +168,49 @@ ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAcce
 
 @resource_policy(
     "iam-no-admin-managed-policies",
-    "No AWS-managed administrator or *FullAccess policies are attached to roles, users or groups.",
-    POLICY_ATTACHMENT_TYPES,
+    "No AWS-managed administrator or *FullAccess policy, in any partition, is attached to a role, user or group, by "
+    "an attachment, an exclusive attachment or a role's managedPolicyArns.",
+    (*POLICY_ATTACHMENT_TYPES, *EXCLUSIVE_ATTACHMENT_TYPES, IAM_ROLE),
     registry=POLICIES,
 )
 def _admin_attachments(args: ResourceValidationArgs, report: Report) -> None:
-    arn = str(get(args.props, "policyArn", ""))
-    name = arn.rsplit("/", 1)[-1]
-    if arn.startswith("arn:aws:iam::aws:policy/") and (name in ADMIN_MANAGED_POLICIES or name.endswith("FullAccess")):
-        report(f"{name} attached: write a least-privilege policy for the workload")
+    if args.resource_type == IAM_ROLE:
+        arns = [str(a) for a in as_list(get(args.props, "managedPolicyArns"))]
+    elif args.resource_type in EXCLUSIVE_ATTACHMENT_TYPES:
+        arns = [str(a) for a in as_list(get(args.props, "policyArns"))]
+    else:
+        arns = [str(get(args.props, "policyArn", ""))]
+    for arn in arns:
+        name = arn.rsplit("/", 1)[-1]
+        if is_aws_managed_policy(arn) and (name in ADMIN_MANAGED_POLICIES or name.endswith("FullAccess")):
+            report(f"{name} attached: write a least-privilege policy for the workload")
 
 
 @resource_policy(
     "iam-role-trust-not-public",
-    "IAM role trust policies never let any principal ('*') assume the role without a condition.",
+    "IAM role trust policies never trust Principal '*', {'AWS': '*'} or NotPrincipal, whatever the condition, nor an "
+    "account's root unless the account is in trustedAccounts.",
     [IAM_ROLE],
+    config=("trustedAccounts",),
     registry=POLICIES,
 )
 def _trust(args: ResourceValidationArgs, report: Report) -> None:
-    doc = json_doc(get(args.props, "assumeRolePolicy"))
-    for i, st in _allow_statements(doc):
-        principal = st.get("Principal")
-        values = [principal] if isinstance(principal, str) else []
-        if isinstance(principal, Mapping):
-            values = [str(v) for vs in principal.values() for v in as_list(vs)]
-        if "*" in values and not st.get("Condition"):
-            report(f"assumeRolePolicy Statement[{i}] trusts Principal '*': name the service or OIDC provider")
+    trusted = {str(a) for a in config_value(args, "trustedAccounts")}
+    for st in statement_views(get(args.props, "assumeRolePolicy")):
+        if not st.allows:
+            continue
+        where = f"assumeRolePolicy {st.label}"
+        if st.wildcard_principal or "NotPrincipal" in st.raw:
+            report(
+                f"{where} trusts Principal '*' (any AWS principal; a condition does not make that safe): name the "
+                "service, role or OIDC provider"
+            )
+        for account in st.account_roots:
+            if account not in trusted:
+                report(
+                    f"{where} trusts the root of account {account}, so every principal there may assume the role: "
+                    "name the role that needs it, or list the account in the trustedAccounts config"
+                )
 
 
 @resource_policy(

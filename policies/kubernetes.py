@@ -1,27 +1,61 @@
-"""Kubernetes workloads: resources, hardened security contexts, probes, pinned images from allowed registries."""
+"""Kubernetes workloads: resources, hardened security contexts, probes, pinned images from allowed registries.
+
+Every policy reads every pod spec ``_pod_specs.pod_specs`` finds: workloads, PodTemplates, ReplicationControllers,
+their Patch types and the ML custom resources (KServe, KubeRay, Kubeflow, JobSet). A Patch sets only some fields, so
+on a Patch a policy flags what it sets (``privileged: true``) and never what it leaves out.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from fnmatch import fnmatch
+import re
+from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from pulumi_policy import Policy, ResourceValidationArgs
 
 from ._base import as_list, config_value, get, is_true, iter_dicts, resource_policy
+from ._pod_specs import (
+    BUILTIN_TYPES,
+    CRON_JOB,
+    DAEMON_SET,
+    DEPLOYMENT,
+    FULL_TYPES,
+    JOB,
+    LONG_RUNNING,
+    POD,
+    POD_SPEC_TYPES,
+    REPLICA_SET,
+    STATEFUL_SET,
+    Container,
+    containers,
+    is_partial,
+    pod_specs,
+)
+
+__all__ = [
+    "CRON_JOB",
+    "DAEMON_SET",
+    "DEPLOYMENT",
+    "HELM_CHART",
+    "HELM_RELEASE",
+    "JOB",
+    "LONG_RUNNING",
+    "POD",
+    "POLICIES",
+    "REPLICA_SET",
+    "RESOURCE_TYPES",
+    "STATEFUL_SET",
+    "WORKLOADS",
+    "image_problem",
+    "is_false",
+    "registry_allowed",
+]
 
 Report = Callable[[str], None]
 
-DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
-DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
-REPLICA_SET = "kubernetes:apps/v1:ReplicaSet"
-JOB = "kubernetes:batch/v1:Job"
-CRON_JOB = "kubernetes:batch/v1:CronJob"
-POD = "kubernetes:core/v1:Pod"
-
-LONG_RUNNING = (DEPLOYMENT, STATEFUL_SET, DAEMON_SET, REPLICA_SET)
-WORKLOADS = (*LONG_RUNNING, JOB, CRON_JOB, POD)
+WORKLOADS = POD_SPEC_TYPES
+"""Every type that holds a pod spec: workloads, their Patch types, ML custom resources (see ``_pod_specs``)."""
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 HELM_CHART = "kubernetes:helm.sh/v4:Chart"
@@ -32,89 +66,85 @@ RESOURCE_TYPES: tuple[str, ...] = (*WORKLOADS, HELM_RELEASE, HELM_CHART)
 POLICIES: list[Policy] = []
 GPU_RESOURCE = "nvidia.com/gpu"
 
-
-def pod_spec(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The pod spec of a workload (its pod template's spec)."""
-    if resource_type == POD:
-        path = "spec"
-    elif resource_type == CRON_JOB:
-        path = "spec.jobTemplate.spec.template.spec"
-    else:
-        path = "spec.template.spec"
-    spec = get(props, path)
-    return spec if isinstance(spec, Mapping) else None
+Check = Callable[[Mapping[str, Any], Container, bool], str | None]
+"""``check(pod spec, container, partial)``: the problem of one container, or ``None``; ``partial`` (a Patch):
+judge only the fields that are set."""
 
 
-def containers(spec: Mapping[str, Any], init: bool = True) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """``(label, container)`` of every container (and init container) of a pod spec."""
-    keys = ("initContainers", "containers") if init else ("containers",)
-    for key in keys:
-        for i, c in enumerate(iter_dicts(get(spec, key))):
-            yield f"{key}[{i}] ({get(c, 'name', '?')})", c
+def is_false(value: Any) -> bool:
+    """Booleans as the wire may carry them (``False``, ``"false"``)."""
+    return value is False or (isinstance(value, str) and value.lower() == "false")
 
 
-def _each_container(
-    check: Callable[[Mapping[str, Any], Mapping[str, Any]], str | None], init: bool = True
-) -> Callable[[ResourceValidationArgs, Report], None]:
+def _each_container(check: Check, init: bool = True) -> Callable[[ResourceValidationArgs, Report], None]:
     def run(args: ResourceValidationArgs, report: Report) -> None:
-        spec = pod_spec(args.resource_type, args.props)
-        if spec is None:
+        specs = pod_specs(args.resource_type, args.props)
+        if not specs and args.resource_type in BUILTIN_TYPES:
             report("no pod template spec found")
             return
-        for label, container in containers(spec, init):
-            problem = check(spec, container)
-            if problem:
-                report(f"{label}: {problem}")
+        partial = is_partial(args.resource_type, args.props)
+        for path, spec in specs:
+            for container in containers(spec, init):
+                problem = check(spec, container, partial)
+                if problem:
+                    report(f"{path}.{container.label}: {problem}")
 
     return run
 
 
-def _resources(spec: Mapping[str, Any], c: Mapping[str, Any]) -> str | None:
+def _resources(spec: Mapping[str, Any], c: Container, partial: bool) -> str | None:
+    if partial:
+        return None
     missing = [
         p
         for p in ("resources.requests.cpu", "resources.requests.memory", "resources.limits.memory")
-        if get(c, p) in (None, "")
+        if get(c.spec, p) in (None, "")
     ]
     return f"{', '.join(missing)} not set: give every container requests and a memory limit" if missing else None
 
 
-def _non_root(spec: Mapping[str, Any], c: Mapping[str, Any]) -> str | None:
-    own = get(c, "securityContext.runAsNonRoot")
+def _non_root(spec: Mapping[str, Any], c: Container, partial: bool) -> str | None:
+    own = get(c.spec, "securityContext.runAsNonRoot")
     pod = get(spec, "securityContext.runAsNonRoot")
-    uid = get(c, "securityContext.runAsUser", get(spec, "securityContext.runAsUser"))
-    if own is False or (uid is not None and float(uid) == 0):
+    uid = get(c.spec, "securityContext.runAsUser", get(spec, "securityContext.runAsUser"))
+    if is_false(own) or (own is None and is_false(pod)) or (uid is not None and float(uid) == 0):
         return "runs as root: set securityContext.runAsNonRoot true and a non-zero runAsUser"
-    if is_true(own) or is_true(pod) or (uid is not None and float(uid) > 0):
+    if partial or is_true(own) or is_true(pod) or (uid is not None and float(uid) > 0):
         return None
     return "runAsNonRoot is not true (container or pod securityContext): run as a non-root user"
 
 
-def _read_only_fs(spec: Mapping[str, Any], c: Mapping[str, Any]) -> str | None:
-    if not is_true(get(c, "securityContext.readOnlyRootFilesystem")):
+def _read_only_fs(spec: Mapping[str, Any], c: Container, partial: bool) -> str | None:
+    value = get(c.spec, "securityContext.readOnlyRootFilesystem")
+    if is_false(value) or (not partial and not is_true(value)):
         return "securityContext.readOnlyRootFilesystem is not true: mount an emptyDir for scratch space"
     return None
 
 
-def _no_escalation(spec: Mapping[str, Any], c: Mapping[str, Any]) -> str | None:
-    if is_true(get(c, "securityContext.privileged")):
+def _no_escalation(spec: Mapping[str, Any], c: Container, partial: bool) -> str | None:
+    if is_true(get(c.spec, "securityContext.privileged")):
         return "securityContext.privileged is true: never run privileged containers"
-    if get(c, "securityContext.allowPrivilegeEscalation") is not False:
+    escalation = get(c.spec, "securityContext.allowPrivilegeEscalation")
+    if is_true(escalation) or (not partial and not is_false(escalation)):
         return "securityContext.allowPrivilegeEscalation is not false: set it to false"
     return None
 
 
-def _drop_caps(spec: Mapping[str, Any], c: Mapping[str, Any]) -> str | None:
-    drop = [str(x) for x in as_list(get(c, "securityContext.capabilities.drop"))]
-    if "ALL" not in drop:
+def _drop_caps(spec: Mapping[str, Any], c: Container, partial: bool) -> str | None:
+    drop = get(c.spec, "securityContext.capabilities.drop")
+    if (drop is not None or not partial) and "ALL" not in [str(x) for x in as_list(drop)]:
         return "securityContext.capabilities.drop does not include 'ALL': drop every capability"
-    added = [str(x) for x in as_list(get(c, "securityContext.capabilities.add")) if str(x) != "NET_BIND_SERVICE"]
+    add = as_list(get(c.spec, "securityContext.capabilities.add"))
+    added = [str(x) for x in add if str(x) != "NET_BIND_SERVICE"]
     if added:
         return f"adds capabilities {', '.join(added)}: add none (NET_BIND_SERVICE at most)"
     return None
 
 
-def _probes(spec: Mapping[str, Any], c: Mapping[str, Any]) -> str | None:
-    missing = [p for p in ("readinessProbe", "livenessProbe") if get(c, p) is None]
+def _probes(spec: Mapping[str, Any], c: Container, partial: bool) -> str | None:
+    if partial:
+        return None
+    missing = [p for p in ("readinessProbe", "livenessProbe") if get(c.spec, p) is None]
     return f"no {' and no '.join(missing)}: long-running containers need both probes" if missing else None
 
 
@@ -133,13 +163,22 @@ def image_problem(image: Any) -> str | None:
     return None
 
 
+@lru_cache(maxsize=256)
+def _prefix_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile("[^/]*".join(re.escape(part) for part in prefix.split("*")))
+
+
 def registry_allowed(image: str, allowed: list[str]) -> bool:
-    """``image`` starts with one of the ``allowed`` prefixes (``*`` in a prefix matches any text)."""
-    return any(fnmatch(image, p + "*") if "*" in p else image.startswith(p) for p in allowed)
+    """``image`` starts with one of the ``allowed`` prefixes; ``*`` in a prefix matches text within one path segment
+    (never a ``/``), so ``*.dkr.ecr.us-east-1.amazonaws.com/`` admits no ``evil.example/x.dkr.ecr...`` image."""
+    return any(_prefix_pattern(p).match(image) if "*" in p else image.startswith(p) for p in allowed)
 
 
-def _pinned(spec: Mapping[str, Any], c: Mapping[str, Any]) -> str | None:
-    return image_problem(get(c, "image"))
+def _pinned(spec: Mapping[str, Any], c: Container, partial: bool) -> str | None:
+    image = get(c.spec, "image")
+    if image in (None, "") and (partial or c.runtime_image):
+        return None
+    return image_problem(image)
 
 
 def _register(
@@ -155,6 +194,7 @@ _register(
     "k8s-resources-set",
     "Workload containers set CPU and memory requests and a memory limit.",
     _each_container(_resources),
+    FULL_TYPES,
 )
 _register(
     "k8s-run-as-non-root",
@@ -198,13 +238,11 @@ _register(
 )
 def _registries(args: ResourceValidationArgs, report: Report) -> None:
     allowed = [str(p) for p in as_list(config_value(args, "allowedRegistries"))]
-    spec = pod_spec(args.resource_type, args.props)
-    if spec is None:
-        return
-    for label, c in containers(spec):
-        image = str(get(c, "image", ""))
-        if image and not registry_allowed(image, allowed):
-            report(f"{label}: image {image!r} is not from an allowed registry ({', '.join(allowed)})")
+    for path, spec in pod_specs(args.resource_type, args.props):
+        for c in containers(spec):
+            image = str(get(c.spec, "image", ""))
+            if image and not registry_allowed(image, allowed):
+                report(f"{path}.{c.label}: image {image!r} is not from an allowed registry ({', '.join(allowed)})")
 
 
 @resource_policy(
@@ -214,37 +252,33 @@ def _registries(args: ResourceValidationArgs, report: Report) -> None:
     registry=POLICIES,
 )
 def _host(args: ResourceValidationArgs, report: Report) -> None:
-    spec = pod_spec(args.resource_type, args.props)
-    if spec is None:
-        return
-    shared = [k for k in ("hostNetwork", "hostPID", "hostIPC") if is_true(get(spec, k))]
-    if shared:
-        report(f"{', '.join(shared)} true: keep pods in their own namespaces")
+    for path, spec in pod_specs(args.resource_type, args.props):
+        shared = [k for k in ("hostNetwork", "hostPID", "hostIPC") if is_true(get(spec, k))]
+        if shared:
+            report(f"{path}: {', '.join(shared)} true: keep pods in their own namespaces")
 
 
 @resource_policy(
     "k8s-gpu-pods-tolerate-taint",
     "Pods that request GPUs tolerate the nvidia.com/gpu taint of GPU pools (or they never schedule).",
-    WORKLOADS,
+    FULL_TYPES,
     registry=POLICIES,
 )
 def _gpu_toleration(args: ResourceValidationArgs, report: Report) -> None:
-    spec = pod_spec(args.resource_type, args.props)
-    if spec is None:
+    if is_partial(args.resource_type, args.props):
         return
-    wants_gpu = any(
-        GPU_RESOURCE in (get(c, f"resources.{kind}") or {})
-        for _, c in containers(spec)
-        for kind in ("limits", "requests")
-    )
-    if not wants_gpu:
-        return
-    tolerated = any(
-        get(t, "key") == GPU_RESOURCE or (get(t, "operator") == "Exists" and not get(t, "key"))
-        for t in iter_dicts(get(spec, "tolerations"))
-    )
-    if not tolerated:
-        report(f"requests {GPU_RESOURCE} but has no toleration for the '{GPU_RESOURCE}' taint")
+    for path, spec in pod_specs(args.resource_type, args.props):
+        wants_gpu = any(
+            GPU_RESOURCE in (get(c.spec, f"resources.{kind}") or {})
+            for c in containers(spec)
+            for kind in ("limits", "requests")
+        )
+        tolerated = any(
+            get(t, "key") == GPU_RESOURCE or (get(t, "operator") == "Exists" and not get(t, "key"))
+            for t in iter_dicts(get(spec, "tolerations"))
+        )
+        if wants_gpu and not tolerated:
+            report(f"{path}: requests {GPU_RESOURCE} but has no toleration for the '{GPU_RESOURCE}' taint")
 
 
 @resource_policy(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pulumi_policy import Policy, ResourceValidationArgs
@@ -39,6 +39,22 @@ def is_open_cidr(cidr: Any) -> bool:
         return ipaddress.ip_network(str(cidr), strict=False).prefixlen == 0
     except ValueError:
         return False
+
+
+def covers_internet(cidrs: Iterable[Any]) -> bool:
+    """Whether the CIDRs, alone or together (``0.0.0.0/1`` plus ``128.0.0.0/1``), span all IPv4 or all IPv6
+    addresses."""
+    v4: list[ipaddress.IPv4Network] = []
+    v6: list[ipaddress.IPv6Network] = []
+    for cidr in cidrs:
+        try:
+            net = ipaddress.ip_network(str(cidr), strict=False)
+        except ValueError:
+            continue
+        (v4 if isinstance(net, ipaddress.IPv4Network) else v6).append(net)  # type: ignore[arg-type]
+    return any(n.prefixlen == 0 for n in ipaddress.collapse_addresses(v4)) or any(
+        n.prefixlen == 0 for n in ipaddress.collapse_addresses(v6)
+    )
 
 
 PROD_MIN_PREFIX = 24
@@ -79,7 +95,7 @@ def _eks_restricted(args: ResourceValidationArgs, report: Report) -> None:
 
 @resource_policy(
     "eks-public-access-cidrs",
-    "EKS public API endpoints are restricted to listed CIDRs, never 0.0.0.0/0.",
+    "EKS public API endpoints are restricted to listed CIDRs that alone or together do not span 0.0.0.0/0.",
     [EKS_CLUSTER],
     registry=POLICIES,
 )
@@ -89,8 +105,8 @@ def _eks_cidrs(args: ResourceValidationArgs, report: Report) -> None:
     cidrs = as_list(get(args.props, "vpcConfig.publicAccessCidrs"))
     if not cidrs:
         report("public endpoint without vpcConfig.publicAccessCidrs (EKS then allows 0.0.0.0/0): list allowed CIDRs")
-    elif any(is_open_cidr(c) for c in cidrs):
-        report("vpcConfig.publicAccessCidrs contains 0.0.0.0/0: list office/VPN CIDRs only")
+    elif covers_internet(cidrs):
+        report("vpcConfig.publicAccessCidrs span 0.0.0.0/0 (alone or together): list office/VPN CIDRs only")
 
 
 @resource_policy(
@@ -129,7 +145,8 @@ def _gke_private_endpoint(args: ResourceValidationArgs, report: Report) -> None:
 
 @resource_policy(
     "gke-master-authorized-networks",
-    "GKE control planes accept connections from listed networks only, never 0.0.0.0/0.",
+    "GKE control planes set master authorized networks whose CIDRs together do not span the internet, with "
+    "gcpPublicCidrsAccessEnabled off.",
     [GKE_CLUSTER],
     registry=POLICIES,
 )
@@ -137,9 +154,13 @@ def _gke_authorized(args: ResourceValidationArgs, report: Report) -> None:
     blocks = list(iter_dicts(get(args.props, "masterAuthorizedNetworksConfig.cidrBlocks")))
     if get(args.props, "masterAuthorizedNetworksConfig") is None:
         report("masterAuthorizedNetworksConfig is not set: list the networks allowed to reach the API")
-    for block in blocks:
-        if is_open_cidr(get(block, "cidrBlock")):
-            report("masterAuthorizedNetworksConfig allows 0.0.0.0/0: list office/VPN CIDRs only")
+    if covers_internet(get(block, "cidrBlock") for block in blocks):
+        report("masterAuthorizedNetworksConfig allows 0.0.0.0/0: list office/VPN CIDRs only")
+    if is_true(get(args.props, "masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled")):
+        report(
+            "masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled is true: it admits every Google Cloud public "
+            "IP address (any project's VMs); set it to false and list your networks"
+        )
 
 
 def _port_range(rule: Mapping[str, Any], low: str, high: str) -> tuple[int, int]:
@@ -150,7 +171,7 @@ def _port_range(rule: Mapping[str, Any], low: str, high: str) -> tuple[int, int]
 
 
 def _sg_rule_problem(cidrs: list[Any], protocol: Any, ports: tuple[int, int]) -> str | None:
-    if not any(is_open_cidr(c) for c in cidrs):
+    if not covers_internet(cidrs):
         return None
     if str(protocol) in ("-1", "all"):
         return "allows all traffic from 0.0.0.0/0"
@@ -161,7 +182,7 @@ def _sg_rule_problem(cidrs: list[Any], protocol: Any, ports: tuple[int, int]) ->
 
 @resource_policy(
     "security-group-no-open-ingress",
-    "Security groups open only ports 80/443 to 0.0.0.0/0.",
+    "Security groups open only ports 80/443 to CIDRs that alone or together span the internet (0.0.0.0/0, ::/0).",
     [SECURITY_GROUP, SECURITY_GROUP_RULE, SG_INGRESS_RULE],
     registry=POLICIES,
 )
@@ -188,14 +209,14 @@ def _sg_open(args: ResourceValidationArgs, report: Report) -> None:
 
 @resource_policy(
     "gcp-firewall-no-open-ingress",
-    "GCP firewall rules open only ports 80/443 to 0.0.0.0/0.",
+    "GCP firewall rules open only ports 80/443 to source ranges that alone or together span the internet.",
     [GCP_FIREWALL],
     registry=POLICIES,
 )
 def _gcp_firewall(args: ResourceValidationArgs, report: Report) -> None:
     if str(get(args.props, "direction", "INGRESS")) != "INGRESS":
         return
-    if not any(is_open_cidr(c) for c in as_list(get(args.props, "sourceRanges"))):
+    if not covers_internet(as_list(get(args.props, "sourceRanges"))):
         return
     for allow in iter_dicts(get(args.props, "allows")):
         ports = [str(p) for p in as_list(get(allow, "ports"))]

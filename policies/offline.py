@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PACK_VERSION",
+    "REMOTE_COMPONENTS",
     "PolicyReport",
     "PolicySummary",
     "Violation",
@@ -53,6 +54,10 @@ _SEVERITY = {
     proto.POLICY_SEVERITY_CRITICAL: "critical",
 }
 _UNKNOWN_PREFIX = "can't run policy"
+REMOTE_COMPONENTS = frozenset(
+    {"kubernetes:helm.sh/v4:Chart", "kubernetes:yaml/v2:ConfigGroup", "kubernetes:yaml/v2:ConfigFile"}
+)
+"""Component types the Kubernetes provider expands itself (no children under mocks)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,21 @@ class PolicyReport:
     """The stack file the resources come from (the SARIF location of stack-wide results)."""
     locations: dict[str, tuple[str, int]] = field(default_factory=dict)
     """``(file, line)`` where the program registered each resource, by URN (the SARIF result locations)."""
+    remote_components: list[str] = field(default_factory=list)
+    """URNs of remote components (``helm.v4.Chart``, ``yaml.v2.ConfigGroup``/``ConfigFile``) whose objects the
+    provider renders inside the engine: offline they have no children, so nothing in them was checked."""
+    levels: dict[str, str] = field(default_factory=dict)
+    """The configured level of every policy (before the preview downgrade of unknown values)."""
+
+    @property
+    def up_only(self) -> dict[str, list[Violation]]:
+        """Mandatory policies that could not run on some resource because a value is unknown until ``pulumi up``
+        (the engine reports those as advisory during preview), by policy."""
+        found: dict[str, list[Violation]] = {}
+        for v in self.violations:
+            if v.unknown and self.levels.get(v.policy) == EnforcementLevel.MANDATORY.value:
+                found.setdefault(v.policy, []).append(v)
+        return found
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -131,6 +151,8 @@ class PolicyReport:
             "advisory": len(self.advisory),
             "exitCode": self.exit_code,
             "violations": [asdict(v) for v in self.violations],
+            "upOnly": {policy: [v.urn for v in found] for policy, found in self.up_only.items()},
+            "remoteComponents": list(self.remote_components),
         }
         return json.dumps(doc, indent=2) + "\n"
 
@@ -297,6 +319,7 @@ def _run(
         )
         for p in chosen
     ]
+    parents = {r.parent for r in resources if r.parent}
     return PolicyReport(
         project=graph.project,
         stack=graph.stack,
@@ -305,6 +328,8 @@ def _run(
         resources=len(resources),
         source=source,
         locations={r.urn: (r.source_file, r.source_line) for r in resources if r.source_file and r.source_line},
+        remote_components=[r.urn for r in resources if r.type in REMOTE_COMPONENTS and r.urn not in parents],
+        levels={name: level.value for name, level in effective.items()},
     )
 
 
@@ -335,11 +360,12 @@ def merge_pack_config(
     return merged, levels
 
 
-def check_stack(stack: str, root: Any = None) -> PolicyReport:
-    """Preview ``stacks/Pulumi.<stack>.yaml`` offline and run the pack with the config its spec implies."""
+def check_stack(stack: str, root: Any = None, *, faithful: bool = False) -> PolicyReport:
+    """Preview ``stacks/Pulumi.<stack>.yaml`` offline and run the pack with the config its spec implies
+    (``faithful``: with computed outputs unknown, as ``pulumi preview`` before the first ``up``)."""
     from pulumi_mlops.preview import preview_stack
 
     from . import policy_config_for
 
-    result = preview_stack(stack, root)
+    result = preview_stack(stack, root, faithful=faithful)
     return run_policies(result.graph, policy_config_for(result.spec), source=f"stacks/Pulumi.{stack}.yaml")

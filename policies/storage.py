@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable
 
 from pulumi_policy import Policy, ResourceValidationArgs
@@ -106,9 +107,26 @@ def _denies_insecure_transport(statement: dict) -> bool:
     return False
 
 
+def _covers_bucket(statement: dict, bucket: str) -> bool:
+    """The Deny is on every S3 action of the bucket and of every object in it."""
+    actions = [str(a).lower() for a in as_list(statement.get("Action"))]
+    if not any(a in ("*", "s3:*") for a in actions):
+        return False
+    resources = [str(r) for r in as_list(statement.get("Resource"))]
+    targets = (f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/any/key")
+    return all(
+        any(
+            fnmatch.fnmatchcase(t, r.replace("arn:aws-cn:", "arn:aws:").replace("arn:aws-us-gov:", "arn:aws:"))
+            for r in resources
+        )
+        for t in targets
+    )
+
+
 @resource_policy(
     "s3-bucket-tls-only",
-    "S3 bucket policies deny every request made without TLS (aws:SecureTransport false).",
+    "S3 bucket policies deny s3:* on the bucket and all its objects for requests made without TLS "
+    "(aws:SecureTransport false).",
     [S3_POLICY],
     registry=POLICIES,
 )
@@ -118,8 +136,15 @@ def _s3_tls(args: ResourceValidationArgs, report: Report) -> None:
         report("policy is not a JSON document")
         return
     statements = [s for s in as_list(doc.get("Statement")) if isinstance(s, dict)]
-    if not any(_denies_insecure_transport(s) for s in statements):
+    denies = [s for s in statements if _denies_insecure_transport(s)]
+    bucket = str(get(args.props, "bucket", ""))
+    if not denies:
         report("no Deny statement on aws:SecureTransport 'false': add the DenyInsecureTransport statement")
+    elif not any(_covers_bucket(s, bucket) for s in denies):
+        report(
+            f"the Deny on aws:SecureTransport 'false' does not cover every action (s3:*) on arn:aws:s3:::{bucket} and "
+            f"arn:aws:s3:::{bucket}/*: deny s3:* on the bucket and its objects"
+        )
 
 
 @resource_policy(

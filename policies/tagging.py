@@ -19,6 +19,7 @@ AWS_TAGGABLE: tuple[str, ...] = (
     "aws:ec2/internetGateway:InternetGateway",
     "aws:ec2/launchTemplate:LaunchTemplate",
     "aws:ec2/natGateway:NatGateway",
+    "aws:ec2/placementGroup:PlacementGroup",
     "aws:ec2/routeTable:RouteTable",
     "aws:ec2/securityGroup:SecurityGroup",
     "aws:ec2/subnet:Subnet",

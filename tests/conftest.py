@@ -12,14 +12,38 @@ from pulumi_mlops.preview import PreviewResult, preview_stack
 ROOT = Path(__file__).resolve().parents[1]
 
 
+NODE_GROUPS = "+node-groups"
+"""Suffix of a stack name for its preview on managed node groups (``autoscaler: cluster-autoscaler``), the option to
+Karpenter that the AWS stacks use by default: ``previews("dev+node-groups")``."""
+
+
+def _preview_on_node_groups(stack: str) -> PreviewResult:
+    from pulumi_mlops.preview import run_program
+    from pulumi_mlops.preview.mocks import PlatformMocks
+    from pulumi_mlops.spec import CONFIG_KEY, load_stack_config, parse_spec, stack_file
+
+    config = load_stack_config(stack_file(stack, ROOT / "stacks"))
+    raw = config[CONFIG_KEY]
+    raw["autoscaler"] = "cluster-autoscaler"
+    for pool in raw.get("gpu_pools", []):
+        for field in ("single_zone", "efa", "instance_families"):
+            pool.pop(field, None)
+    spec = parse_spec(raw)
+    mocks = PlatformMocks(region=spec.region, gcp_project=spec.gcp_project or "preview-project")
+    graph = run_program(ROOT / "stacks" / "__main__.py", config, stack=stack, mocks=mocks, root=ROOT)
+    return PreviewResult(spec=spec, graph=graph)
+
+
 @pytest.fixture(scope="session")
 def previews() -> Callable[[str], PreviewResult]:
-    """``previews("dev")``: the cached preview of a stack."""
+    """``previews("dev")``: the cached preview of a stack; ``previews("dev+node-groups")``: of the stack on managed
+    node groups with cluster-autoscaler."""
     cache: dict[str, PreviewResult] = {}
 
     def get(stack: str) -> PreviewResult:
         if stack not in cache:
-            cache[stack] = preview_stack(stack, ROOT)
+            base = stack.removesuffix(NODE_GROUPS)
+            cache[stack] = _preview_on_node_groups(base) if base != stack else preview_stack(stack, ROOT)
         return cache[stack]
 
     return get

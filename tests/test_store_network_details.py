@@ -14,9 +14,10 @@ CLUSTER_SG = "sg-mlops-{env}-eks-cluster"
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_store_security_groups_admit_only_the_cluster(previews: Previews, stack: str) -> None:
-    graph = previews(stack).graph
+    graph, spec = previews(stack).graph, previews(stack).spec
     groups = {g.name: g.props for g in graph.of_type("aws:ec2/securityGroup:SecurityGroup")}
-    assert set(groups) == {"mlops-network-endpoints-sg", "mlops-online-store-sg", "mlops-tracking-sg"}
+    efa = {"mlops-karpenter-efa-sg"} if any(p.efa for p in spec.gpu_pools) else set()  # node-to-node EFA traffic
+    assert set(groups) == {"mlops-network-endpoints-sg", "mlops-online-store-sg", "mlops-tracking-sg", *efa}
     for name, port in (("mlops-tracking-sg", 5432), ("mlops-online-store-sg", 6379)):
         (rule,) = groups[name]["ingress"]
         assert (rule["fromPort"], rule["toPort"], rule["protocol"]) == (port, port, "tcp")

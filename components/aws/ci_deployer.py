@@ -52,6 +52,8 @@ class CiDeployerArgs:
     """EKS cluster the roles get access entries in."""
     audit_bucket_arn: pulumi.Input[str]
     """The models bucket: the deploy role writes registry audit events under its ``audit/`` prefix."""
+    hosted_zone_ids: Sequence[str] = ()
+    """Route 53 hosted zones where the stack writes DNS validation records (``ingress.tls.hosted_zone_id``)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags put on every taggable resource."""
 
@@ -93,6 +95,7 @@ class CiDeployer(pulumi.ComponentResource):
                 audit_bucket_arn=v[0],
                 ci_role_names=role_names,
                 oidc_provider_arn=v[1],
+                hosted_zone_ids=args.hosted_zone_ids,
             )
         )
         self._policy(name, "deploy", deploy, deploy_policy)

@@ -1,6 +1,7 @@
 """Elastic Fabric Adapter for multi-node training: the device plugin that advertises ``vpc.amazonaws.com/efa``, the
-security group EFA needs (all traffic to and from itself), and how many interfaces a node of each instance type has
-(what the pods of a multi-node job on an EFA pool request)."""
+security group EFA needs (all traffic to and from itself), the cluster placement group that puts a pool's nodes on
+one low-latency network segment, and how many interfaces a node of each instance type has (what the pods of a
+multi-node job on an EFA pool request)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ __all__ = [
     "EFA_RESOURCE",
     "efa_device_plugin_values",
     "efa_devices",
+    "efa_placement_group",
     "efa_security_group",
 ]
 
@@ -94,4 +96,19 @@ def efa_security_group(
         ],
         tags=dict(tags),
         opts=opts,
+    )
+
+
+def efa_placement_group(
+    name: str, pool: str, cluster_name: pulumi.Input[str], tags: Mapping[str, str], opts: pulumi.ResourceOptions
+) -> aws.ec2.PlacementGroup:
+    """``<name>-<pool>-pg``: a ``cluster`` placement group named ``<cluster>-<pool>`` (unique in the account and
+    region, the same after a destroy and re-create), which the pool's EC2NodeClass selects by name. A change that
+    replaces it deletes the old group first: EC2 names are unique."""
+    return aws.ec2.PlacementGroup(
+        f"{name}-{pool}-pg",
+        name=pulumi.Output.concat(cluster_name, "-", pool),
+        strategy="cluster",
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
     )

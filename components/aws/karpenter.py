@@ -1,8 +1,10 @@
-"""Karpenter as the node provisioner (``autoscaler: karpenter``): the controller with Pod Identity and upstream's
-IAM policy, interruption handling, node repair (the ``NodeRepair`` feature gate), a CPU NodePool for general
-workloads, one GPU NodePool per GPU pool, and for EFA pools the EFA security group and device plugin.
+"""Karpenter as the node provisioner (``autoscaler: karpenter``): its CRDs (the ``karpenter-crd`` chart, which,
+unlike the controller chart's ``crds/`` folder, Helm upgrades with the release), the controller with Pod Identity and
+upstream's IAM policies, interruption handling, node repair (the ``NodeRepair`` feature gate), a CPU NodePool for
+general workloads, one GPU NodePool per GPU pool, and for EFA pools the EFA security group, a cluster placement group
+per pool and the EFA device plugin.
 
-The NodePool and EC2NodeClass specs are :mod:`.karpenter_pools`; the controller policy is :mod:`.karpenter_iam`.
+The NodePool and EC2NodeClass specs are :mod:`.karpenter_pools`; the controller policies are :mod:`.karpenter_iam`.
 """
 
 from __future__ import annotations
@@ -19,24 +21,29 @@ from pulumi_mlops.components.k8s.context import GpuScheduling
 from pulumi_mlops.spec import GpuPoolSpec, KarpenterSpec, TrainingJobSpec
 
 from .device_plugin import HelmChart
-from .efa import EFA_DEVICE_PLUGIN_CHART, efa_device_plugin_values, efa_security_group
+from .efa import EFA_DEVICE_PLUGIN_CHART, efa_device_plugin_values, efa_placement_group, efa_security_group
 from .iam import aws_managed_policy, service_trust_policy
-from .karpenter_iam import NODE_ROLE_POLICIES, controller_statements
+from .karpenter_iam import CONTROLLER_POLICIES, NODE_ROLE_POLICIES, controller_policies
 from .karpenter_pools import CPU_POOL, cpu_node_class, cpu_node_pool, gpu_node_class, gpu_node_pool
 from .node_health import KARPENTER_FEATURE_GATES
 
 __all__ = [
     "INTERRUPTION_EVENTS",
     "KARPENTER_CHART",
+    "KARPENTER_CRD_CHART",
     "KARPENTER_KUBERNETES_RANGE",
     "Karpenter",
     "KarpenterArgs",
 ]
 
-KARPENTER_CHART = HelmChart("karpenter", "1.9.2", "oci://public.ecr.aws/karpenter")
-KARPENTER_KUBERNETES_RANGE = ("1.26", "1.35")
+KARPENTER_CHART = HelmChart("karpenter", "1.14.1", "oci://public.ecr.aws/karpenter")
+KARPENTER_CRD_CHART = HelmChart("karpenter-crd", KARPENTER_CHART.version, KARPENTER_CHART.repo)
+"""Karpenter's CRDs at the controller's version (upstream's upgrade guide: the controller chart's ``crds/`` are only
+installed with the first release, never upgraded)."""
+KARPENTER_KUBERNETES_RANGE = ("1.26", "1.36")
 """Oldest and newest Kubernetes minor versions the pinned Karpenter release supports (Karpenter's
-compatibility matrix: 1.9.x runs on 1.26 to 1.35; 1.35 needs 1.9 or later)."""
+compatibility matrix, ``hack/docs/compatibilitymatrix_gen/compatibility.yaml``: 1.14.x runs on 1.26 to 1.36;
+1.36 needs 1.13 or later)."""
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
 
@@ -45,13 +52,27 @@ INTERRUPTION_EVENTS: dict[str, dict[str, Any]] = {
     "spot-interruption": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
     "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
     "state-change": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
+    "capacity-reservation": {
+        "source": ["aws.ec2"],
+        "detail-type": ["EC2 Capacity Reservation Instance Interruption Warning"],
+    },
 }
 """EventBridge patterns forwarded to the interruption queue."""
 
 
+_Statements = list[aws.iam.GetPolicyDocumentStatementArgs]
+
+
+def _statements_of(policy: str) -> Callable[[dict[str, _Statements]], _Statements]:
+    def pick(by_policy: dict[str, _Statements]) -> _Statements:
+        return by_policy[policy]
+
+    return pick
+
+
 def _gpu_class_spec(pool: GpuPoolSpec, tags: Mapping[str, str]) -> Callable[[list[Any]], dict[str, Any]]:
     def build(v: list[Any]) -> dict[str, Any]:
-        return gpu_node_class(pool, v[0], v[1], v[2], tags)
+        return gpu_node_class(pool, v[0], v[1], v[2], tags, placement_group=v[3])
 
     return build
 
@@ -106,13 +127,16 @@ class Karpenter(pulumi.ComponentResource):
 
     Pass the AWS and Kubernetes providers in ``opts.providers``.
 
-    Outputs: ``node_role``, ``controller_role``, ``queue_url``, ``release``, ``max_gpus`` by pool and ``ready``
-    (what workloads wait for: the release, the node classes and pools, the EFA device plugin).
+    Outputs: ``node_role``, ``controller_role``, ``queue_url``, ``crds`` and ``release`` (the CRD and controller
+    releases), ``placement_groups`` and ``max_gpus`` by pool, and ``ready`` (what workloads wait for: the release,
+    the node classes and pools, the EFA device plugin).
     """
 
     node_role: aws.iam.Role
     controller_role: aws.iam.Role
+    crds: k8s.helm.v3.Release
     release: k8s.helm.v3.Release
+    placement_groups: dict[str, aws.ec2.PlacementGroup]
     max_gpus: dict[str, int]
     ready: list[pulumi.Resource]
 
@@ -201,10 +225,8 @@ class Karpenter(pulumi.ComponentResource):
             )
 
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        controller_doc = aws.iam.get_policy_document_output(
-            statements=pulumi.Output.all(identity.account_id, args.cluster_name, queue.arn, self.node_role.arn).apply(
-                lambda v: controller_statements(args.region, v[0], v[1], v[2], v[3])
-            )
+        policies = pulumi.Output.all(identity.account_id, args.cluster_name, queue.arn, self.node_role.arn).apply(
+            lambda v: controller_policies(args.region, v[0], v[1], v[2], v[3])
         )
         self.controller_role = aws.iam.Role(
             f"{name}-controller",
@@ -213,12 +235,15 @@ class Karpenter(pulumi.ComponentResource):
             tags=tags,
             opts=on_aws,
         )
-        aws.iam.RolePolicy(
-            f"{name}-controller-policy",
-            role=self.controller_role.id,
-            policy=controller_doc.json,
-            opts=pulumi.ResourceOptions(parent=self.controller_role),
-        )
+        controller_policies_created = [
+            aws.iam.RolePolicy(
+                f"{name}-controller-{suffix}",
+                role=self.controller_role.id,
+                policy=aws.iam.get_policy_document_output(statements=policies.apply(_statements_of(policy))).json,
+                opts=pulumi.ResourceOptions(parent=self.controller_role),
+            )
+            for policy, suffix in CONTROLLER_POLICIES.items()
+        ]
         association = aws.eks.PodIdentityAssociation(
             f"{name}-controller-association",
             cluster_name=args.cluster_name,
@@ -229,12 +254,24 @@ class Karpenter(pulumi.ComponentResource):
             opts=on_aws,
         )
 
+        # Takes over the CRDs an earlier controller release installed from its crds/ folder.
+        self.crds = k8s.helm.v3.Release(
+            f"{name}-crds",
+            name=KARPENTER_CRD_CHART.name,
+            chart=f"{KARPENTER_CRD_CHART.repo}/{KARPENTER_CRD_CHART.name}",
+            version=KARPENTER_CRD_CHART.version,
+            namespace=NAMESPACE,
+            take_ownership=True,
+            atomic=True,
+            opts=on_k8s,
+        )
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name="karpenter",
             chart=f"{KARPENTER_CHART.repo}/{KARPENTER_CHART.name}",
             version=KARPENTER_CHART.version,
             namespace=NAMESPACE,
+            skip_crds=True,
             values={
                 "replicas": args.controller_replicas,
                 "serviceAccount": {"name": SERVICE_ACCOUNT},
@@ -250,7 +287,9 @@ class Karpenter(pulumi.ComponentResource):
                 "nodeSelector": {"pulumi-mlops.io/pool": "system"},
             },
             atomic=True,
-            opts=pulumi.ResourceOptions.merge(on_k8s, pulumi.ResourceOptions(depends_on=[association])),
+            opts=pulumi.ResourceOptions.merge(
+                on_k8s, pulumi.ResourceOptions(depends_on=[association, self.crds, *controller_policies_created])
+            ),
         )
 
         self.ready = [self.release, *self._node_pools(name, args, tags, on_k8s)]
@@ -259,9 +298,11 @@ class Karpenter(pulumi.ComponentResource):
     def _node_pools(
         self, name: str, args: KarpenterArgs, tags: Mapping[str, str], on_k8s: pulumi.ResourceOptions
     ) -> list[pulumi.Resource]:
-        """EC2NodeClass + NodePool of the CPU pool and of every GPU pool; for EFA pools their security group and
-        the EFA device plugin."""
+        """EC2NodeClass + NodePool of the CPU pool and of every GPU pool; for EFA pools their security group, a
+        cluster placement group each (their EC2NodeClass selects it, so it exists first and goes last) and the EFA
+        device plugin."""
         self.max_gpus = {}
+        self.placement_groups = {}
         on_crds = pulumi.ResourceOptions.merge(on_k8s, pulumi.ResourceOptions(depends_on=[self.release]))
 
         def custom(resource: str, kind: str, object_name: str, spec: pulumi.Input[Any]) -> pulumi.Resource:
@@ -306,7 +347,13 @@ class Karpenter(pulumi.ComponentResource):
             zone = args.subnet_zones[0]
         for pool in args.pools:
             groups = cluster_sg + efa_groups if pool.efa else cluster_sg
-            pool_network = pulumi.Output.all(self.node_role.name, args.subnet_ids, groups)
+            placement_group: pulumi.Input[str | None] = None
+            if pool.efa:
+                self.placement_groups[pool.name] = efa_placement_group(
+                    name, pool.name, args.cluster_name, tags, pulumi.ResourceOptions(parent=self)
+                )
+                placement_group = self.placement_groups[pool.name].name
+            pool_network = pulumi.Output.all(self.node_role.name, args.subnet_ids, groups, placement_group)
             created.append(
                 custom(
                     f"{name}-{pool.name}-nodeclass",

@@ -1,12 +1,15 @@
-"""The Karpenter controller's IAM policy and its node role's managed policies, as upstream publishes them.
+"""The Karpenter controller's IAM policies and its node role's managed policies, as upstream publishes them.
 
-Statement for statement (Sid, actions, resources, conditions) this is ``KarpenterControllerPolicy`` of the
-getting-started CloudFormation template of aws/karpenter-provider-aws (``website/content/en/v1.8/getting-started/
-getting-started-with-karpenter/cloudformation.yaml`` at tag v1.9.2, identical to the docs of 1.9.2): EC2 launches
-and deletions are scoped by the cluster's ``kubernetes.io/cluster/<name>``, ``eks:eks-cluster-name`` and
-``karpenter.sh/nodepool`` tags, instance-profile changes by the cluster, ``topology.kubernetes.io/region`` and
-``karpenter.k8s.aws/ec2nodeclass`` tags Karpenter puts on the profiles it creates, and ``iam:ListInstanceProfiles``
-lets its garbage collection find them.
+Policy for policy and statement for statement (Sid, actions, resources, conditions) these are the controller's
+managed policies of the getting-started CloudFormation template of aws/karpenter-provider-aws
+(``website/content/en/docs/getting-started/getting-started-with-karpenter/cloudformation.yaml`` at tag v1.14.1),
+which since 1.9 splits the controller policy into :data:`CONTROLLER_POLICIES`; the stack puts each on the controller
+role as an inline policy of the same statements. EC2 launches and deletions are scoped by the cluster's
+``kubernetes.io/cluster/<name>``, ``eks:eks-cluster-name`` and ``karpenter.sh/nodepool`` tags, instance-profile
+changes by the cluster, ``topology.kubernetes.io/region`` and ``karpenter.k8s.aws/ec2nodeclass`` tags Karpenter puts
+on the profiles it creates, and ``iam:ListInstanceProfiles`` lets its garbage collection find them. Launches may
+name placement groups (``placement-group/*``, ``ec2:DescribePlacementGroups``: an EC2NodeClass's
+``placementGroupSelector``, since 1.11), and the interruption controller reads instance status (1.12).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import pulumi_aws as aws
 
 from .iam import PARTITION
 
-__all__ = ["NODE_ROLE_POLICIES", "controller_statements"]
+__all__ = ["CONTROLLER_POLICIES", "NODE_ROLE_POLICIES", "controller_policies"]
 
 NODE_ROLE_POLICIES = (
     "AmazonEKS_CNI_Policy",
@@ -24,6 +27,16 @@ NODE_ROLE_POLICIES = (
     "AmazonSSMManagedInstanceCore",
 )
 """AWS managed policies of the role Karpenter's nodes run as (upstream ``KarpenterNodeRole``)."""
+CONTROLLER_POLICIES: dict[str, str] = {
+    "NodeLifecyclePolicy": "node-lifecycle",
+    "IAMIntegrationPolicy": "iam-integration",
+    "EKSIntegrationPolicy": "eks-integration",
+    "InterruptionPolicy": "interruption",
+    "ZonalShiftPolicy": "zonal-shift",
+    "ResourceDiscoveryPolicy": "resource-discovery",
+}
+"""The controller's policies: upstream's resource name -> the suffix of the stack's inline policy
+(``<name>-controller-<suffix>``)."""
 
 _Condition = aws.iam.GetPolicyDocumentStatementConditionArgs
 _Statement = aws.iam.GetPolicyDocumentStatementArgs
@@ -39,10 +52,11 @@ def _stmt(sid: str, actions: list[str], resources: list[str], *conditions: _Cond
     )
 
 
-def controller_statements(
+def controller_policies(
     region: str, account_id: str, cluster_name: str, queue_arn: str, node_role_arn: str
-) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
-    """Every statement of upstream's controller policy for this cluster, region, queue and node role."""
+) -> dict[str, list[aws.iam.GetPolicyDocumentStatementArgs]]:
+    """The statements of each of upstream's controller policies (:data:`CONTROLLER_POLICIES`) for this cluster,
+    region, queue and node role."""
     ec2 = f"arn:{PARTITION}:ec2:{region}"
     profiles = [f"arn:{PARTITION}:iam::{account_id}:instance-profile/*"]
     cluster_tag = f"kubernetes.io/cluster/{cluster_name}"
@@ -61,7 +75,8 @@ def controller_statements(
         f"{ec2}:*:{kind}/*"
         for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
     ]
-    return [
+    cluster_arn = f"arn:{PARTITION}:eks:{region}:{account_id}:cluster/{cluster_name}"
+    node_lifecycle = [
         _stmt(
             "AllowScopedEC2InstanceAccessActions",
             ["ec2:RunInstances", "ec2:CreateFleet"],
@@ -71,6 +86,7 @@ def controller_statements(
                 f"{ec2}:*:security-group/*",
                 f"{ec2}:*:subnet/*",
                 f"{ec2}:*:capacity-reservation/*",
+                f"{ec2}:*:placement-group/*",
             ],
         ),
         _stmt(
@@ -83,7 +99,7 @@ def controller_statements(
         _stmt(
             "AllowScopedEC2InstanceActionsWithTags",
             ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
-            [*launched, f"{ec2}:*:capacity-reservation/*"],
+            launched,
             *request_tags_of_the_cluster(),
             _cond("StringLike", "aws:RequestTag/karpenter.sh/nodepool", "*"),
         ),
@@ -111,29 +127,8 @@ def controller_statements(
             owned,
             of_a_node_pool,
         ),
-        _stmt(
-            "AllowRegionalReadActions",
-            [
-                "ec2:DescribeCapacityReservations",
-                "ec2:DescribeImages",
-                "ec2:DescribeInstances",
-                "ec2:DescribeInstanceTypeOfferings",
-                "ec2:DescribeInstanceTypes",
-                "ec2:DescribeLaunchTemplates",
-                "ec2:DescribeSecurityGroups",
-                "ec2:DescribeSpotPriceHistory",
-                "ec2:DescribeSubnets",
-            ],
-            ["*"],
-            _cond("StringEquals", "aws:RequestedRegion", region),
-        ),
-        _stmt("AllowSSMReadActions", ["ssm:GetParameter"], [f"arn:{PARTITION}:ssm:{region}::parameter/aws/service/*"]),
-        _stmt("AllowPricingReadActions", ["pricing:GetProducts"], ["*"]),
-        _stmt(
-            "AllowInterruptionQueueActions",
-            ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
-            [queue_arn],
-        ),
+    ]
+    iam_integration = [
         _stmt(
             "AllowPassingInstanceRole",
             ["iam:PassRole"],
@@ -167,11 +162,49 @@ def controller_statements(
             in_region,
             of_a_node_class,
         ),
-        _stmt("AllowInstanceProfileReadActions", ["iam:GetInstanceProfile"], profiles),
-        _stmt("AllowUnscopedInstanceProfileListAction", ["iam:ListInstanceProfiles"], ["*"]),
-        _stmt(
-            "AllowAPIServerEndpointDiscovery",
-            ["eks:DescribeCluster"],
-            [f"arn:{PARTITION}:eks:{region}:{account_id}:cluster/{cluster_name}"],
-        ),
     ]
+    resource_discovery = [
+        _stmt(
+            "AllowRegionalReadActions",
+            [
+                "ec2:DescribeCapacityReservations",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstances",
+                "ec2:DescribeInstanceStatus",
+                "ec2:DescribeInstanceTypeOfferings",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplates",
+                "ec2:DescribePlacementGroups",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSpotPriceHistory",
+                "ec2:DescribeSubnets",
+            ],
+            ["*"],
+            _cond("StringEquals", "aws:RequestedRegion", region),
+        ),
+        _stmt("AllowSSMReadActions", ["ssm:GetParameter"], [f"arn:{PARTITION}:ssm:{region}::parameter/aws/service/*"]),
+        _stmt("AllowPricingReadActions", ["pricing:GetProducts"], ["*"]),
+        _stmt("AllowUnscopedInstanceProfileListAction", ["iam:ListInstanceProfiles"], ["*"]),
+        _stmt("AllowInstanceProfileReadActions", ["iam:GetInstanceProfile"], profiles),
+    ]
+    return {
+        "NodeLifecyclePolicy": node_lifecycle,
+        "IAMIntegrationPolicy": iam_integration,
+        "EKSIntegrationPolicy": [_stmt("AllowAPIServerEndpointDiscovery", ["eks:DescribeCluster"], [cluster_arn])],
+        "InterruptionPolicy": [
+            _stmt(
+                "AllowInterruptionQueueActions",
+                ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+                [queue_arn],
+            )
+        ],
+        "ZonalShiftPolicy": [
+            _stmt(
+                "AllowZonalShiftStatusReadOnly",
+                ["arc-zonal-shift:GetManagedResource"],
+                ["*"],
+                _cond("StringEquals", "arc-zonal-shift:ResourceIdentifier", cluster_arn),
+            )
+        ],
+        "ResourceDiscoveryPolicy": resource_discovery,
+    }

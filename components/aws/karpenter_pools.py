@@ -247,10 +247,12 @@ def gpu_node_class(
     subnet_ids: Sequence[str],
     security_group_ids: Sequence[str],
     tags: Mapping[str, str],
+    placement_group: str | None = None,
 ) -> dict[str, Any]:
     """The ``karpenter.k8s.aws/v1`` EC2NodeClass spec of one GPU pool: its image, an encrypted root volume, and the
     instance's NVMe disks as one RAID0 array under the kubelet and containerd (fast ephemeral storage for images,
-    model caches and datasets). A ``single_zone`` pool launches in the first of ``subnet_ids`` only."""
+    model caches and datasets). A ``single_zone`` pool launches in the first of ``subnet_ids`` only; with
+    ``placement_group`` (a name) every node goes into that placement group."""
     subnets = list(subnet_ids)[:1] if pool.single_zone else list(subnet_ids)
     spec = _node_class(
         _AMI_ALIAS[pool.ami_type],
@@ -262,6 +264,8 @@ def gpu_node_class(
         tags,
     )
     spec["instanceStorePolicy"] = "RAID0"
+    if placement_group is not None:
+        spec["placementGroupSelector"] = {"name": placement_group}
     return spec
 
 

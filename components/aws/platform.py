@@ -338,6 +338,9 @@ class AwsPlatform(pulumi.ComponentResource):
                     region=spec.region,
                     cluster_name=cluster.cluster_name,
                     audit_bucket_arn=buckets.bucket_arns["models"],
+                    hosted_zone_ids=[spec.ingress.tls.hosted_zone_id]
+                    if spec.ingress.tls is not None and spec.ingress.tls.hosted_zone_id
+                    else [],
                     tags=tags,
                 ),
                 opts=child,

@@ -102,12 +102,18 @@ def _mebibytes(q: str) -> int:
 
 def training_quota(spec: PlatformSpec, drift_resources: ResourceSpec) -> dict[str, str]:
     """ResourceQuota of the training namespace: two concurrent runs of every training job
-    (schedule plus a drift-triggered retraining) and one drift job per endpoint."""
+    (schedule plus a drift-triggered retraining) with all their pods (nodes, or search workers), one run of
+    every batch job with all its shards, and one drift job per endpoint."""
     cpu, mem, gpus = Decimal(0), 0, 0
     for job in spec.training:
-        cpu += 2 * job.nodes * _cores(job.resources.cpu)
-        mem += 2 * job.nodes * _mebibytes(job.resources.memory)
-        gpus += 2 * job.nodes * job.resources.gpus
+        pods = 2 * (job.nodes if job.nodes > 1 else job.training.search_workers)
+        cpu += pods * _cores(job.resources.cpu)
+        mem += pods * _mebibytes(job.resources.memory)
+        gpus += pods * job.resources.gpus
+    for batch in spec.batch_jobs:
+        cpu += batch.shards * _cores(batch.resources.cpu)
+        mem += batch.shards * _mebibytes(batch.resources.memory)
+        gpus += batch.shards * batch.resources.gpus
     n = max(1, len(spec.endpoints))
     cpu += n * _cores(drift_resources.cpu)
     mem += n * _mebibytes(drift_resources.memory)
@@ -127,7 +133,7 @@ class NamespacesArgs:
     """Inputs of :class:`Namespaces`."""
 
     spec: PlatformSpec
-    """The environment spec (names, labels, endpoints' ports, training jobs for the quota)."""
+    """The environment spec (names, labels, endpoints' ports, training and batch jobs for the quota)."""
     context: ClusterContext
     """The cluster (provider, cloud, service-account annotations, gateway source ranges)."""
     drift_resources: ResourceSpec
@@ -339,9 +345,17 @@ class Namespaces(pulumi.ComponentResource):
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                     to=[_peer_ns(self.names["monitoring"])], ports=_tcp(PUSHGATEWAY_PORT)
                 ),
+                *self._search_egress(),
                 *self._cloud_egress(),
             ],
         )
+
+    def _search_egress(self) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]:
+        """The tracking PostgreSQL's port, for the pods of a parallel search (they share the study there)."""
+        db = self._ctx.tracking_db
+        if db is None or not any(job.training.search_workers > 1 for job in self._spec.training):
+            return []
+        return [k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[_peer_cidr("0.0.0.0/0")], ports=_tcp(db.port))]
 
     def _platform_policies(self, name: str) -> None:
         ctx = self._ctx

@@ -26,6 +26,7 @@ from .mlflow import MlflowServer, MlflowServerArgs, mlflow_client_env
 from .monitoring import Monitoring, MonitoringArgs
 from .namespaces import Namespaces, NamespacesArgs
 from .queueing import TrainingQueue, TrainingQueueArgs
+from .search_store import SEARCH_SECRET, search_storage_secret
 from .serving import ServingEndpoint, ServingEndpointArgs, prediction_log_uri
 from .training import TrainingJob, TrainingJobArgs
 from .workload import join_uri, labels, runtime_env
@@ -199,6 +200,21 @@ class PlatformServices(pulumi.ComponentResource):
                 )
             )
 
+        # Parallel search workers share their study on the tracking PostgreSQL.
+        search_secret: str | None = None
+        if ctx.tracking_db is not None and any(job.training.search_workers > 1 for job in spec.training):
+            secret = search_storage_secret(
+                f"{name}-search-db",
+                names["training"],
+                ctx.tracking_db,
+                labels("search-db", spec.environment, "training", tags),
+                pulumi.ResourceOptions(
+                    parent=self, provider=ctx.provider, depends_on=[*ctx.depends_on, ns.resources["training"]]
+                ),
+            )
+            search_secret = SEARCH_SECRET
+            training_deps.append(secret)
+
         queue: TrainingQueue | None = None
         if ctx.job_queueing is not None and ctx.job_queueing.pools:
             queue = TrainingQueue(
@@ -234,6 +250,7 @@ class PlatformServices(pulumi.ComponentResource):
                     bootstrap=job.bootstrap and model in used and model not in training_cron_jobs,
                     depends_on=[*training_deps, *(queue.ready if queue is not None and job.gpu_pool in queued else [])],
                     queue=queue.queue_name if queue is not None and job.gpu_pool in queued else None,
+                    search_secret=search_secret,
                 ),
                 opts=child,
             )
@@ -276,6 +293,7 @@ class PlatformServices(pulumi.ComponentResource):
                     service_account=sas["trainer"],
                     env=batch_env,
                     labels=tags,
+                    kubernetes_version=spec.cluster.kubernetes_version,
                     depends_on=[ns.resources["training"], mlflow],
                 ),
                 opts=child,

@@ -12,6 +12,10 @@ On a pool whose nodes have Elastic Fabric Adapter interfaces (``GpuScheduling.po
 job request their share of them (``vpc.amazonaws.com/efa``) and point NCCL's libfabric transport at EFA; with
 ``ClusterContext.datasets_volume`` the trainer sees the datasets bucket read-only at its mount path.
 
+A job with ``training.search_workers: N > 1`` (and one node) is an Indexed Job of N pods running the same
+``mlops train --promote``: each runs trials of one shared study (:mod:`.search_store`: storage URL from a Secret,
+study named after the Job), and the runtime decides which pod fits and registers the winner.
+
 With ``bootstrap`` the component also creates a one-off Job from that template (``<cronjob>-bootstrap``):
 it trains and promotes the first version when the stack is first deployed, and the engine waits for it
 to complete (pulumi-kubernetes awaits Jobs), so endpoints that wait for it find a ``champion``. Later
@@ -33,6 +37,7 @@ from .context import EFA_RESOURCE, ClusterContext, EfaDevices
 from .datasets_volume import datasets_mount, datasets_pod_volume
 from .namespaces import RDZV_PORT
 from .queueing import QUEUE_LABEL
+from .search_store import search_env
 from .workload import (
     AWAIT_TIMEOUT_ANNOTATION,
     MODEL_LABEL,
@@ -168,6 +173,9 @@ class TrainingJobArgs:
     waits for (up to ``active_deadline_seconds`` plus a margin); a failed one is replaced on the next update."""
     depends_on: Sequence[pulumi.Resource] = ()
     """Resources (namespace, service account, secrets) the objects wait for."""
+    search_secret: str | None = None
+    """Secret in ``namespace`` with the study database's URL (:func:`.search_store.search_storage_secret`); required
+    by a job with ``training.search_workers`` > 1, whose pods share the study there."""
     queue: str | None = None
     """Kueue LocalQueue of the Jobs (the job's GPU pool is queued, ``ClusterContext.job_queueing``): they are
     created suspended and start once Kueue admits them; pass the queue in ``depends_on``."""
@@ -178,12 +186,13 @@ class TrainingJob(pulumi.ComponentResource):
     ``bootstrap`` the one-off Job (``bootstrap_job``, for ``depends_on``).
 
     Outputs: ``cron_job`` (CronJob name), ``rendezvous_service`` (headless Service name or ``None``),
-    ``distributed``, ``bootstrap`` (bootstrap Job name or ``None``).
+    ``distributed``, ``search_workers`` (pods of the search), ``bootstrap`` (bootstrap Job name or ``None``).
     """
 
     cron_job: str
     rendezvous_service: str | None
     distributed: bool
+    search_workers: int
     bootstrap_job: k8s.batch.v1.Job | None
 
     def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -192,6 +201,9 @@ class TrainingJob(pulumi.ComponentResource):
         deps = list(args.depends_on)
         self.cron_job = cron_job_name(job)
         self.distributed = job.nodes > 1
+        self.search_workers = job.training.search_workers
+        indexed = self.distributed or self.search_workers > 1
+        pods = job.nodes if self.distributed else self.search_workers
         obj_labels = {**labels(job.name, self.cron_job, "training", args.labels), MODEL_LABEL: job.training.model.name}
         pod_labels = {**obj_labels, JOB_LABEL: job.name}
         job_labels = {**obj_labels, QUEUE_LABEL: args.queue} if args.queue else obj_labels
@@ -208,6 +220,14 @@ class TrainingJob(pulumi.ComponentResource):
             child_opts(self, ctx, *deps),
         )
         env = list(args.env)
+        if self.search_workers > 1:
+            if args.search_secret is None:
+                raise ValueError(
+                    f"training job {job.name!r} has search_workers {self.search_workers}, whose pods share their "
+                    "study in the platform's PostgreSQL, and the cluster has none (ClusterContext.tracking_db): "
+                    "give the cluster its tracking database, or set search_workers to 1"
+                )
+            env += search_env(args.search_secret)
         efa = ctx.gpu.pool_efa.get(job.gpu_pool) if self.distributed and gpu is not None and job.gpu_pool else None
         if efa is not None:
             env += efa_env(efa)
@@ -302,9 +322,9 @@ class TrainingJob(pulumi.ComponentResource):
                 backoff_limit=job.backoff_limit,
                 active_deadline_seconds=job.active_deadline_seconds,
                 ttl_seconds_after_finished=ttl_seconds_after_finished,
-                completion_mode="Indexed" if self.distributed else None,
-                completions=job.nodes if self.distributed else None,
-                parallelism=job.nodes if self.distributed else None,
+                completion_mode="Indexed" if indexed else None,
+                completions=pods if indexed else None,
+                parallelism=pods if indexed else None,
                 suspend=True if args.queue else None,
                 template=template,
             )
@@ -345,6 +365,7 @@ class TrainingJob(pulumi.ComponentResource):
                 "cron_job": self.cron_job,
                 "rendezvous_service": self.rendezvous_service,
                 "distributed": self.distributed,
+                "search_workers": self.search_workers,
                 "bootstrap": bootstrap_job_name(job) if args.bootstrap else None,
             }
         )

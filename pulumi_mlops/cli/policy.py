@@ -36,6 +36,30 @@ def render_report(report: PolicyReport) -> RenderableType:
             label = Text(v.message, style="dim" if v.unknown else "")
             by_resource[v.urn].add(label)
         parts.append(tree)
+    if report.up_only:
+        tree = Tree(
+            Text.assemble(
+                ("up only ", "bold magenta"),
+                f"{len(report.up_only)} mandatory policies read values unknown until pulumi up on some resources "
+                "(the preview reports them as advisory; they are enforced at up):",
+            )
+        )
+        for name, found in sorted(report.up_only.items()):
+            shown = ", ".join(sorted({v.resource_name for v in found})[:3])
+            more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+            tree.add(Text.assemble((name, "bold"), f" on {shown}{more}"))
+        parts.append(tree)
+    if report.remote_components:
+        tree = Tree(
+            Text.assemble(
+                ("not checked ", "bold magenta"),
+                f"{len(report.remote_components)} remote component(s) render their objects inside the engine, so "
+                "offline nothing in them was checked: run pulumi preview --policy-pack for them",
+            )
+        )
+        for urn in report.remote_components:
+            tree.add(Text(urn.rsplit("::", 1)[-1], style="cyan"))
+        parts.append(tree)
     mandatory, advisory = len(report.mandatory), len(report.advisory)
     verdict = "[bold red]FAILED[/]" if report.exit_code else "[bold green]passed[/]"
     parts.append(
@@ -60,6 +84,12 @@ def register(app: typer.Typer) -> None:
             None, "--config", help="A --policy-pack-config JSON file applied on top (levels and properties)."
         ),
         list_policies: bool = typer.Option(False, "--list", help="List the pack's policies and exit."),
+        faithful: bool = typer.Option(
+            False,
+            "--faithful",
+            help="Preview as pulumi preview does before the first up: computed outputs (ids, ARNs, endpoints) stay "
+            "unknown, checks on them are advisory, and the report lists the mandatory checks that run only at up.",
+        ),
     ) -> None:
         """Check a stack against the policy pack offline; exits 1 on a mandatory violation."""
         from pulumi_mlops.policies import ALL_POLICIES, DEFAULT_ENFORCEMENT_LEVEL, policy_config_for, policy_types
@@ -83,7 +113,7 @@ def register(app: typer.Typer) -> None:
         from pulumi_mlops.preview import preview_stack
 
         with user_errors(SpecError, FileNotFoundError, ValueError):
-            result = preview_stack(stack)
+            result = preview_stack(stack, faithful=faithful)
             config = policy_config_for(result.spec)
             levels: dict[str, EnforcementLevel] = {}
             if config_in is not None:

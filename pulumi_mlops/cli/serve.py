@@ -19,7 +19,10 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("0.0.0.0", "--host", help="Address to listen on."),
         port: int | None = typer.Option(None, "--port", "-p", help="Port (overrides the spec; default 8080)."),
         model_format: str = typer.Option(
-            "native", "--format", help="native (the MLflow flavor) or onnx (the version's model.onnx, ONNX Runtime)."
+            "auto",
+            "--format",
+            help="auto (ONNX when the version's export passed its parity check, else native), native (the MLflow "
+            "flavor) or onnx (the version's model.onnx under ONNX Runtime; refused when it has none).",
         ),
     ) -> None:
         """Serve a registered model over the Open Inference Protocol v2 until SIGTERM."""
@@ -34,8 +37,8 @@ def register(app: typer.Typer) -> None:
                 serving = ServingSpec(model=ModelRef.parse(model))
             else:
                 raise UserError("give --model name@alias or --spec spec.json")
-            if model_format not in ("native", "onnx"):
-                raise UserError(f"--format {model_format!r}: use native or onnx")
+            if model_format not in ("auto", "native", "onnx"):
+                raise UserError(f"--format {model_format!r}: use auto, native or onnx")
             updates: dict[str, object] = {}
             if model is not None:
                 updates["model"] = ModelRef.parse(model)
@@ -50,8 +53,7 @@ def register(app: typer.Typer) -> None:
         if model_format == "onnx":
             with user_errors(SettingsError):
                 _check_onnx(serving.model.name, serving.model.alias)
-        source = MlflowModelSource(model_format=model_format) if model_format == "onnx" else None
-        run_server(serving, host=host, source=source)
+        run_server(serving, host=host, source=MlflowModelSource(model_format=model_format))
 
 
 def _check_onnx(name: str, alias: str) -> None:

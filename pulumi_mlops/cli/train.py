@@ -24,7 +24,7 @@ _FIXES = {
     "model.name": "use lowercase letters, digits and '-', at most 50 characters, e.g. --model wine-quality",
     "model.alias": "use lowercase letters, digits, '_' and '-', starting with a letter, e.g. champion",
     "task": "use binary, multiclass or regression, or leave it out to detect the task from the label",
-    "estimator": "use a built-in (gradient_boosting, ...) or your own as package.module:Class",
+    "estimator": "use auto, a built-in (gradient_boosting, ...) or your own as package.module:Class",
 }
 
 
@@ -94,12 +94,13 @@ def _build_spec(
 
 
 def _check_data(spec: Any, settings: Any, window: Any, schema: Any) -> tuple[Any, Any]:
-    """Load ``spec.data`` and run the trainer's checks on it; nothing here imports torch or MLflow."""
-    from pulumi_mlops.runtime.data import load_frame
+    """Load ``spec.data`` (with the versions read) and run the trainer's checks on it; nothing here imports torch
+    or MLflow."""
+    from pulumi_mlops.runtime.data import read_frame
     from pulumi_mlops.runtime.training.preflight import prepare_training_data
 
-    frame = load_frame(spec.data, settings, window=window)
-    return frame, prepare_training_data(spec, frame, schema)
+    loaded = read_frame(spec.data, settings, window=window)
+    return loaded, prepare_training_data(spec, loaded.frame, schema)
 
 
 def _check_distributable(estimator: str, nproc: int) -> None:
@@ -145,8 +146,9 @@ def register(app: typer.Typer) -> None:
             None,
             "--estimator",
             "-e",
-            help="logistic_regression, gradient_boosting, random_forest or mlp; or your own scikit-learn-compatible "
-            "estimator, Pipeline or factory as package.module:Class (parameters with --param).",
+            help="auto (the default: the search picks the family and its parameters), logistic_regression, "
+            "gradient_boosting, random_forest or mlp; or your own scikit-learn-compatible estimator, Pipeline or "
+            "factory as package.module:Class (parameters with --param).",
         ),
         data: str | None = typer.Option(
             None,
@@ -164,7 +166,16 @@ def register(app: typer.Typer) -> None:
             help="binary, multiclass or regression (overrides the file; default: detected from the label).",
         ),
         param: list[str] = typer.Option([], "--param", "-p", help="Estimator hyperparameter name=value (repeat)."),
-        trials: int | None = typer.Option(None, "--trials", help="Optuna trials (0 disables the search)."),
+        trials: int | None = typer.Option(
+            None, "--trials", help="Optuna trials (0 disables the search of a named family; auto then runs 20)."
+        ),
+        search_workers: int | None = typer.Option(
+            None,
+            "--search-workers",
+            min=1,
+            help="Workers sharing the search's study (MLOPS_SEARCH_STORAGE, MLOPS_SEARCH_STUDY; this one is "
+            "JOB_COMPLETION_INDEX, default 0); worker 0 registers.",
+        ),
         seed: int | None = typer.Option(None, "--seed", help="Seed for splits, estimators and search."),
         schema: Path | None = typer.Option(
             None, "--schema", help="DatasetSchema (YAML/JSON) or a reference_profile.json to validate the data against."
@@ -199,7 +210,7 @@ def register(app: typer.Typer) -> None:
         with user_errors(*errors):
             overrides = {
                 "model": model, "estimator": estimator, "data": data, "label": label, "task": task,
-                "search_trials": trials, "seed": seed, "explain": explain,
+                "search_trials": trials, "seed": seed, "explain": explain, "search_workers": search_workers,
             }  # fmt: skip
             training_spec = _build_spec(config, spec, overrides, param)
             if nproc > 1:
@@ -212,17 +223,32 @@ def register(app: typer.Typer) -> None:
             dataset_schema = load_validation_schema(schema, label=training_spec.label) if schema else None
             if nproc > 1 and dataset_schema is not None:
                 raise UserError("--schema is not passed to torchrun workers; validate with --nproc 1 first")
-            frame, prepared = _check_data(training_spec, settings, window, dataset_schema)
+            loaded, prepared = _check_data(training_spec, settings, window, dataset_schema)
             console.print(f"task {prepared.task.task}: {prepared.task.reason}", highlight=False, markup=False)
             if nproc > 1:
                 _launch_torchrun(training_spec, nproc, register_model, promote_after, window)
                 return
             from pulumi_mlops.runtime.training import train as run_training
+            from pulumi_mlops.runtime.training.search_workers import run_search_worker, shared_search
 
-            result = run_training(
-                training_spec, settings, schema=dataset_schema, register=register_model, window=window, frame=frame
-            )
-        _show(result, json_out)
+            result = None
+            if shared_search(training_spec, settings):
+                worker = run_search_worker(
+                    training_spec, None, settings, frame=loaded.frame, schema=dataset_schema, register=register_model,
+                    window=window, data_versions=loaded.versions,
+                )  # fmt: skip
+                result = worker.training
+                if result is None:
+                    _show_worker(worker, json_out)
+                    if worker.worker != 0:
+                        return
+            else:
+                result = run_training(
+                    training_spec, settings, schema=dataset_schema, register=register_model, window=window,
+                    frame=loaded.frame, data_versions=loaded.versions,
+                )  # fmt: skip
+        if result is not None:
+            _show(result, json_out)
         if promote_after and register_model:
             from pulumi_mlops.runtime.registry.promotion import gate_after_training
 
@@ -232,10 +258,25 @@ def register(app: typer.Typer) -> None:
             console.print(f"[{colour}]{decision.action}[/] {decision.reason}", highlight=False)
 
 
+def _show_worker(worker: Any, json_out: Path | None) -> None:
+    """What a search worker that trained no model did (a worker other than 0, or 0 finding its version)."""
+    if worker.already_registered:
+        console.print(f"study {worker.study} already registered version {worker.version}; nothing to train")
+    else:
+        console.print(
+            f"search worker {worker.worker}: {worker.trials} trials of study {worker.study} "
+            f"({worker.study_trials} finished in all); worker 0 registers the model"
+        )
+    if json_out is not None:
+        payload = {"worker": worker.worker, "study": worker.study, "trials": worker.trials}
+        payload.update(study_trials=worker.study_trials, version=worker.version, run_id=worker.run_id)
+        json_out.write_text(json.dumps(payload, indent=2))
+
+
 def _show(result: Any, json_out: Path | None) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{result.spec.model.name}: {result.spec.estimator} on {result.dataset.rows} rows")
+    table = Table(title=f"{result.spec.model.name}: {result.estimator} on {result.dataset.rows} rows")
     table.add_column("metric")
     table.add_column("holdout", justify="right")
     for name, value in result.metrics.items():
@@ -244,7 +285,10 @@ def _show(result: Any, json_out: Path | None) -> None:
     console.print(f"dataset sha256 {result.dataset.sha256}")
     if result.search is not None:
         search = result.search
-        console.print(f"search: {search.trials} trials, best inner {search.metric} {search.best_score:.4f}")
+        console.print(
+            f"search: {search.trials} trials ({search.pruned} pruned), best {search.family} with inner "
+            f"{search.metric} {search.best_score:.4f}"
+        )
     if result.version:
         console.print(f"registered [bold]{result.spec.model.name}[/] version {result.version} (alias challenger)")
     if json_out is not None:
@@ -252,4 +296,5 @@ def _show(result: Any, json_out: Path | None) -> None:
         payload["dataset_sha256"] = result.dataset.sha256
         payload["task"] = result.task.task
         payload["promotion_metric"] = result.promotion_metric
+        payload["estimator"] = result.estimator
         json_out.write_text(json.dumps(payload, indent=2))

@@ -36,7 +36,7 @@ __all__ = [
 _TOKEN = re.compile(
     r"""["']((?:aws|gcp|kubernetes|random|tls|command|docker-build):[A-Za-z0-9_.\-/]+:[A-Za-z0-9_]+)["']"""
 )
-_KIND = re.compile(r"""["']([A-Z][A-Za-z]+)["']""")
+_KIND = re.compile(r"""["']([A-Z][A-Za-z0-9]+)["']""")
 
 
 def is_builtin_kubernetes(type_: str) -> bool:

@@ -80,10 +80,13 @@ def run_program(
     stack: str = "dev",
     mocks: PlatformMocks | None = None,
     root: Path | None = None,
+    preview: bool = False,
 ) -> ResourceGraph:
     """Run ``program`` (a callable or a ``__main__.py`` path) under mocks and return its graph.
 
-    Registration sites are recorded relative to ``root`` (default: the project root, when one is found).
+    Registration sites are recorded relative to ``root`` (default: the project root, when one is found). With
+    ``preview`` the SDK runs as during ``pulumi preview``: outputs the mocks do not return are unknown and the
+    ``apply`` callbacks on them are skipped, so inputs computed from them are captured as unknown.
     """
     flat, secret_keys = flatten_config(config)
     mocks = mocks or PlatformMocks()
@@ -103,7 +106,7 @@ def run_program(
     try:
         pulumi.runtime.set_all_config(flat, secret_keys)
         pulumi_settings.ROOT.set(_Placeholder())
-        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
         pulumi_settings.ROOT.set(None)
         monitor.graph.project, monitor.graph.stack = project, stack
 
@@ -126,13 +129,20 @@ def run_program(
     return monitor.graph
 
 
-def preview_stack(stack: str, root: Path | None = None) -> PreviewResult:
-    """Validate ``stacks/Pulumi.<stack>.yaml`` and run ``stacks/__main__.py`` under mocks with it."""
+def preview_stack(stack: str, root: Path | None = None, *, faithful: bool = False) -> PreviewResult:
+    """Validate ``stacks/Pulumi.<stack>.yaml`` and run ``stacks/__main__.py`` under mocks with it.
+
+    The default answers every registration with plausible cloud values, so every input resolves and every check
+    runs. ``faithful`` previews as ``pulumi preview`` does before the first ``up``: a resource's computed outputs
+    (ids, ARNs, endpoints) are unknown, and so is every input derived from them.
+    """
     root = root or repo_root()
     stacks_dir = root / "stacks"
     path = stack_file(stack, stacks_dir)
     config = load_stack_config(path)
     spec = parse_spec(config[CONFIG_KEY], source=str(path.relative_to(root)))
-    mocks = PlatformMocks(region=spec.region, gcp_project=spec.gcp_project or "preview-project")
-    graph = run_program(stacks_dir / "__main__.py", config, stack=stack, mocks=mocks, root=root)
+    mocks = PlatformMocks(
+        region=spec.region, gcp_project=spec.gcp_project or "preview-project", computed_outputs=not faithful
+    )
+    graph = run_program(stacks_dir / "__main__.py", config, stack=stack, mocks=mocks, root=root, preview=faithful)
     return PreviewResult(spec=spec, graph=graph)

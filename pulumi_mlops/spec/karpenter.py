@@ -60,6 +60,12 @@ def karpenter_problems(spec: PlatformSpec) -> list[str]:
                     "or remove them"
                 )
             continue
+        if pool.min_nodes > 0:
+            errors.append(
+                f"{where}.min_nodes: Karpenter keeps no minimum node count (its nodes follow the pods, and the "
+                "endpoints' min_replicas hold the serving floor): set min_nodes to 0, or autoscaler: "
+                "cluster-autoscaler for a managed node group with a minimum"
+            )
         if pool.name == CPU_POOL:
             errors.append(f"{where}: {CPU_POOL!r} is the CPU NodePool's name under autoscaler: karpenter; rename it")
         accelerator = ACCELERATORS["aws"].get(pool.accelerator)

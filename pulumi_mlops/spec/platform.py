@@ -224,7 +224,8 @@ class GpuPoolSpec(StrictModel):
     instance_type: str
     """EC2 instance type (g5.xlarge) or GCE machine type (g2-standard-8)."""
     min_nodes: int = Field(default=0, ge=0, le=1000)
-    """Minimum nodes; 0 lets the pool scale to zero."""
+    """Minimum nodes; 0 lets the pool scale to zero. Managed node groups and GKE node pools only: under Karpenter
+    nodes follow the pods (the endpoints' ``min_replicas`` hold the floor), so it must stay 0."""
     max_nodes: int = Field(default=2, ge=1, le=1000)
     """Maximum nodes."""
     spot: bool = False
@@ -241,8 +242,9 @@ class GpuPoolSpec(StrictModel):
     traffic of multi-node training stays inside one zone; pools that serve keep spreading over the zones."""
     efa: bool = False
     """Karpenter: nodes that can attach Elastic Fabric Adapter interfaces for NCCL: a security group admitting all
-    traffic from itself and the EFA device plugin. Needs ``single_zone`` and an ``instance_type`` with EFA;
-    Karpenter attaches the interfaces to nodes whose pods request ``vpc.amazonaws.com/efa``."""
+    traffic from itself, a cluster placement group for the pool and the EFA device plugin. Needs ``single_zone`` and
+    an ``instance_type`` with EFA; Karpenter attaches the interfaces to nodes whose pods request
+    ``vpc.amazonaws.com/efa``."""
     disk_gb: int = Field(default=100, ge=20, le=16000)
     """Node boot disk size in GiB."""
     labels: dict[str, str] = Field(default_factory=dict)
@@ -549,6 +551,13 @@ class TrainingJobSpec(StrictModel):
                 f"nodes {self.nodes}: only the mlp estimator trains under torchrun; estimator {estimator!r} trains "
                 "in one process: set nodes to 1, or training.estimator to mlp"
             )
+        workers = self.training.search_workers
+        if workers > 1 and self.nodes > 1:
+            raise ValueError(
+                f"training.search_workers {workers} with nodes {self.nodes}: search workers are pods of one Indexed "
+                "Job, each running trials on its own, and a torchrun job already spans several pods: set nodes to 1, "
+                "or search_workers to 1"
+            )
         return self
 
 
@@ -595,6 +604,13 @@ class BatchRunSpec(BatchSpec):
             raise ValueError("give a platform bucket and path, or an s3:// / gs:// URI")
         return BatchSpec._location(v)
 
+    @field_validator("shards")
+    @classmethod
+    def _shards_on_the_job(cls, v: int) -> int:
+        if v != 1:
+            raise ValueError("set shards on the batch job (batch_jobs[].shards), next to its resources: it is pods")
+        return v
+
     def resolve(self, bucket_uris: Mapping[str, str]) -> BatchSpec:
         """The runtime's spec, with each platform-bucket location turned into a URI (``bucket_uris`` by role)."""
         data = self.model_dump()
@@ -621,12 +637,25 @@ class BatchJobSpec(StrictModel):
     active_deadline_seconds: int = Field(default=4 * 3600, ge=60)
     """Kill the job after this long."""
     backoff_limit: int = Field(default=2, ge=0, le=10)
-    """Retries before the job fails (a retry resumes from the last completed chunk)."""
+    """Retries before the job fails (a retry resumes from the last completed chunk); with ``shards``, retries of
+    each shard (per index) where the cluster's Kubernetes version supports it."""
+    shards: int = Field(default=1, ge=1, le=256)
+    """Pods the run is split into (an Indexed Job); each scores its own part of the input with these
+    ``resources``, and the run completes when the last shard does."""
 
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, v: str) -> str:
         return check_cron(v)
+
+    def resolve(self, bucket_uris: Mapping[str, str]) -> BatchSpec:
+        """The runtime's spec of each run (:meth:`BatchRunSpec.resolve`), with the job's ``shards``."""
+        return BatchSpec.model_validate({**self.batch.resolve(bucket_uris).model_dump(), "shards": self.shards})
+
+
+def _no_schema_default(schema: dict[str, Any]) -> None:
+    """The field's default depends on other fields (its docstring says how): the JSON schema states none."""
+    schema.pop("default", None)
 
 
 class PlatformSpec(StrictModel):
@@ -648,10 +677,15 @@ class PlatformSpec(StrictModel):
     """Network."""
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     """Kubernetes cluster."""
-    autoscaler: Literal["cluster-autoscaler", "karpenter"] = "cluster-autoscaler"
-    """Node autoscaling. cluster-autoscaler: one managed node group (EKS) or node pool (GKE, which also auto-provisions
-    node pools within limits that add up to the pools' maxima) per GPU pool. karpenter (AWS only): Karpenter
-    provisions every node beyond the system node group: a NodePool per GPU pool and a CPU NodePool (``karpenter``)."""
+    autoscaler: Literal["cluster-autoscaler", "karpenter"] = Field(
+        default="cluster-autoscaler", json_schema_extra=_no_schema_default
+    )
+    """Node autoscaling; left out, karpenter on AWS (cluster-autoscaler when ``cluster.existing`` attaches to a
+    cluster whose subnets this stack does not tag for Karpenter's discovery) and cluster-autoscaler on GCP.
+    karpenter (AWS only): Karpenter provisions every node beyond the system node group: a NodePool per GPU pool and a
+    CPU NodePool (``karpenter``), over diversified instance types, spot with on-demand fallback, consolidation and
+    disruption budgets. cluster-autoscaler: one managed node group (EKS) or node pool (GKE, which also
+    auto-provisions node pools within limits that add up to the pools' maxima) per GPU pool."""
     karpenter: KarpenterSpec = Field(default_factory=KarpenterSpec)
     """Karpenter's CPU NodePool (read with ``autoscaler: karpenter``)."""
     gpu_pools: list[GpuPoolSpec] = Field(default_factory=list)
@@ -702,7 +736,14 @@ class PlatformSpec(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _profile_defaults(cls, data: Any) -> Any:
-        return apply_profile_defaults(data) if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            return data
+        data = apply_profile_defaults(data)
+        cluster = data.get("cluster")
+        attached = isinstance(cluster, dict) and cluster.get("existing") is not None
+        if "autoscaler" not in data and data.get("cloud") == "aws" and not attached:
+            data["autoscaler"] = "karpenter"
+        return data
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> PlatformSpec:

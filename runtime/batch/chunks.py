@@ -2,22 +2,25 @@
 
 Parquet is scanned with ``pyarrow.dataset`` record batches, CSV with ``pandas.read_csv(chunksize=...)``;
 batches are regrouped into chunks of exactly ``chunk_rows`` rows (the last may be shorter), so the
-same input and ``chunk_rows`` always give the same chunks, which is what resuming a run relies on.
+same input and ``chunk_rows`` always give the same chunks, which is what resuming a run relies on. A run
+sharded by files chunks each file on its own (:func:`iter_file_chunks`) and counts the rows of the files
+before its own (:func:`file_rows`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from pulumi_mlops.runtime.config import RuntimeSettings
 
 from .storage import BatchInputError, file_digest, filesystem_for
 
-__all__ = ["input_digest", "input_files", "iter_chunks"]
+__all__ = ["file_rows", "input_digest", "input_files", "iter_chunks", "iter_file_chunks"]
 
 _SUFFIXES = (".parquet", ".pq", ".csv")
 
@@ -61,14 +64,11 @@ def _frames(fs: pafs.FileSystem, files: list[str], chunk_rows: int) -> Iterator[
         yield batch.to_pandas()
 
 
-def iter_chunks(location: str, chunk_rows: int, settings: RuntimeSettings) -> Iterator[pd.DataFrame]:
-    """DataFrames of ``chunk_rows`` rows each, in input order; at most about two chunks are held at once."""
-    if chunk_rows < 1:
-        raise BatchInputError(f"--chunk-rows must be at least 1, got {chunk_rows}")
-    fs, files = input_files(location, settings)
+def _regroup(frames: Iterable[pd.DataFrame], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """``frames`` regrouped into chunks of exactly ``chunk_rows`` rows (the last may be shorter)."""
     pending: list[pd.DataFrame] = []
     held = 0
-    for frame in _frames(fs, files, chunk_rows):
+    for frame in frames:
         if frame.empty:
             continue
         pending.append(frame)
@@ -80,3 +80,30 @@ def iter_chunks(location: str, chunk_rows: int, settings: RuntimeSettings) -> It
             pending, held = ([rest] if len(rest) else []), len(rest)
     if held:
         yield (pending[0] if len(pending) == 1 else pd.concat(pending, ignore_index=True)).reset_index(drop=True)
+
+
+def _check_chunk_rows(chunk_rows: int) -> None:
+    if chunk_rows < 1:
+        raise BatchInputError(f"--chunk-rows must be at least 1, got {chunk_rows}")
+
+
+def iter_chunks(location: str, chunk_rows: int, settings: RuntimeSettings) -> Iterator[pd.DataFrame]:
+    """DataFrames of ``chunk_rows`` rows each, in input order; at most about two chunks are held at once."""
+    _check_chunk_rows(chunk_rows)
+    fs, files = input_files(location, settings)
+    yield from _regroup(_frames(fs, files, chunk_rows), chunk_rows)
+
+
+def iter_file_chunks(fs: pafs.FileSystem, path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The chunks of one input file on its own (chunks never span two files)."""
+    _check_chunk_rows(chunk_rows)
+    yield from _regroup(_frames(fs, [path], chunk_rows), chunk_rows)
+
+
+def file_rows(fs: pafs.FileSystem, path: str) -> int:
+    """Rows of one input file: from the parquet footer, or by parsing a CSV file as :func:`iter_chunks` does."""
+    if path.endswith(".csv"):
+        with fs.open_input_stream(path) as stream:
+            return sum(len(frame) for frame in pd.read_csv(stream, chunksize=100_000, usecols=[0]))
+    with fs.open_input_file(path) as handle:
+        return int(pq.ParquetFile(handle).metadata.num_rows)

@@ -1,4 +1,11 @@
-"""The ``_manifest.json`` of a batch run: what went in, what came out, and which chunks are done."""
+"""The manifests of a batch run: what went in, what came out, and which chunks are done.
+
+An unsharded run keeps one ``_manifest.json``. A run split into shards keeps one manifest per shard
+(``_shards/shard-<index:05d>.json``, written only by that shard: shards never write one object in turns)
+and, once every shard is complete, the combined ``_manifest.json`` with every chunk and a :class:`ShardRecord`
+per shard, written by the shard that finds all the others complete (two that do so at once write the same
+bytes).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,29 @@ from typing import Literal
 from pulumi_mlops.runtime.config import StrictModel
 from pydantic import Field
 
-__all__ = ["MANIFEST_NAME", "BatchManifest", "ChunkRecord"]
+__all__ = [
+    "MANIFEST_NAME",
+    "RUN_FIELDS",
+    "SHARDS_DIR",
+    "BatchManifest",
+    "ChunkRecord",
+    "ShardRecord",
+    "shard_manifest_name",
+]
 
 MANIFEST_NAME = "_manifest.json"
+"""The run's manifest (sharded runs: the combined one, written once every shard is complete)."""
+SHARDS_DIR = "_shards"
+"""Folder of a sharded run's per-shard manifests."""
+
+
+RUN_FIELDS = ("model", "model_version", "artifact_sha256", "input_sha256", "chunk_rows", "enrich", "shards")
+"""What every attempt and every shard of one run must share."""
+
+
+def shard_manifest_name(shard: int) -> str:
+    """Path of shard ``shard``'s manifest, relative to the run folder."""
+    return f"{SHARDS_DIR}/shard-{shard:05d}.json"
 
 
 class ChunkRecord(StrictModel):
@@ -37,13 +64,37 @@ class ChunkRecord(StrictModel):
     """Rejections by kind (``column: null``, ``column: not a number``, ``column: unknown category``)."""
 
 
+class ShardRecord(StrictModel):
+    """One shard of a sharded run, as the combined manifest lists it."""
+
+    index: int
+    """Shard index (the pod's ``JOB_COMPLETION_INDEX``)."""
+    manifest: str
+    """The shard's own manifest, relative to the run folder."""
+    chunks: list[int]
+    """Chunks the shard scored, in order."""
+    rows_in: int
+    """Rows the shard read."""
+    rows_out: int
+    """Rows the shard scored."""
+    rows_rejected: int
+    """Rows the shard rejected."""
+    attempts: int
+    """Attempts the shard took (more than 1 after a pod was retried)."""
+    started_at: str
+    """UTC start of the shard's first attempt, ISO 8601."""
+    finished_at: str | None
+    """UTC end of the attempt that completed the shard."""
+
+
 class BatchManifest(StrictModel):
     """Everything needed to trust, reproduce and resume a batch scoring run."""
 
     run_id: str
     """Batch run id (the ``run_id=<id>`` output folder)."""
     status: Literal["running", "complete"] = "running"
-    """``complete`` once every chunk is written; a re-run of a complete run does nothing."""
+    """``complete`` once every chunk is written (a shard's manifest: every chunk of the shard); a re-run of a
+    complete run does nothing."""
     model: str
     """Registered model name."""
     model_version: str
@@ -62,12 +113,16 @@ class BatchManifest(StrictModel):
     """Rows per chunk (resuming needs the same value)."""
     enrich: bool = False
     """Whether missing features were looked up in the online feature store."""
+    shards: int = 1
+    """Shards the run is split into (resuming needs the same value)."""
+    shard: int | None = None
+    """This shard's index in a shard's own manifest; None in the run's manifest."""
     started_at: str
-    """UTC start of the first attempt, ISO 8601."""
+    """UTC start of the first attempt, ISO 8601 (combined manifest: of the first shard to start)."""
     finished_at: str | None = None
-    """UTC end of the attempt that completed the run."""
+    """UTC end of the attempt that completed the run (combined manifest: of the last shard to finish)."""
     attempts: int = 1
-    """Attempts so far (more than 1 after a resume)."""
+    """Attempts so far (more than 1 after a resume); in the combined manifest, the most any shard took."""
     chunks: list[ChunkRecord] = Field(default_factory=list)
     """Completed chunks, in order."""
     rows_in: int = 0
@@ -78,6 +133,17 @@ class BatchManifest(StrictModel):
     """Rows rejected in completed chunks."""
     rejection_reasons: dict[str, int] = Field(default_factory=dict)
     """Rejections by kind over all completed chunks."""
+    shard_runs: list[ShardRecord] = Field(default_factory=list)
+    """The combined manifest of a sharded run: every shard, all complete."""
+
+    def mismatch(self, other: BatchManifest) -> tuple[str, object, object] | None:
+        """The first of :data:`RUN_FIELDS` whose value differs (``(field, self's, other's)``), None when none does:
+        manifests that differ there describe different runs, which must not share a run id."""
+        for name in RUN_FIELDS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine != theirs:
+                return name, mine, theirs
+        return None
 
     def record(self, chunk: ChunkRecord) -> None:
         """Add a completed chunk and update the totals."""

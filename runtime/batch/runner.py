@@ -5,6 +5,7 @@ Layout of a run folder::
     run_id=<id>/part-00000.parquet            scored rows of chunk 0
     run_id=<id>/rejected/part-00000.parquet   rejected rows of chunk 0, with ``reject_reason``
     run_id=<id>/_manifest.json                :class:`~.manifest.BatchManifest`
+    run_id=<id>/_shards/shard-00000.json      a sharded run's manifest of shard 0 (:mod:`.shards`)
 
 Each part is written to a temporary name and moved into place; the manifest is rewritten the same
 way after every chunk and lists the completed ones. A re-run with the same run id skips completed
@@ -21,19 +22,21 @@ import io
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow.fs as pafs
 from pulumi_mlops.runtime.config import RuntimeSettings
 from pulumi_mlops.runtime.data import ENTITY_COLUMN
 from pulumi_mlops.runtime.registry.loading import LoadedModel
 
 from .checks import REASON_COLUMN, InputRules, check_chunk, input_rules, reason_kinds
-from .chunks import input_digest, iter_chunks
-from .manifest import MANIFEST_NAME, BatchManifest, ChunkRecord
+from .chunks import input_digest, input_files
+from .manifest import MANIFEST_NAME, BatchManifest, ChunkRecord, shard_manifest_name
+from .shards import ShardPlan, finalize_run, read_shard_manifests, shard_chunks
 from .storage import BatchInputError, atomic_write, filesystem_for, read_text
 
 __all__ = ["OUTPUT_COLUMNS", "BatchResult", "OnlineFeatures", "default_run_id", "enrich_chunk", "run_batch"]
@@ -62,6 +65,16 @@ class BatchResult:
     """Chunks scored by this call."""
     skipped_chunks: int
     """Chunks skipped because an earlier attempt completed them."""
+    run: BatchManifest | None = None
+    """A sharded run's combined manifest once every shard is complete (written by this call or an earlier one);
+    an unsharded run's is ``manifest``."""
+    pending: list[int] = field(default_factory=list)
+    """Shards of a sharded run not complete yet."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether the whole run (every shard) is complete."""
+        return self.manifest.status == "complete" and (self.manifest.shards == 1 or self.run is not None)
 
 
 def default_run_id(loaded: LoadedModel, input_sha256: str) -> str:
@@ -124,14 +137,18 @@ def _load_manifest(text: str | None, fresh: BatchManifest) -> BatchManifest | No
     if text is None:
         return None
     previous = BatchManifest.model_validate_json(text)
-    for field in ("model", "model_version", "artifact_sha256", "input_sha256", "chunk_rows", "enrich"):
-        before, now = getattr(previous, field), getattr(fresh, field)
-        if before != now:
-            raise BatchInputError(
-                f"run id {fresh.run_id!r} already holds output made with {field}={before!r} (now {now!r}); "
-                "pass a new --run-id, or the same inputs to resume that run"
-            )
+    _same_run(previous, fresh)
     return previous
+
+
+def _same_run(previous: BatchManifest, fresh: BatchManifest) -> None:
+    conflict = previous.mismatch(fresh)
+    if conflict is not None:
+        name, before, now = conflict
+        raise BatchInputError(
+            f"run id {fresh.run_id!r} already holds output made with {name}={before!r} (now {now!r}); "
+            "pass a new --run-id, or the same inputs to resume that run"
+        )
 
 
 def run_batch(
@@ -146,11 +163,15 @@ def run_batch(
     allow_nulls: bool = False,
     allow_unknown_categories: bool = False,
     before_commit: Callable[[int], None] | None = None,
+    shard: int = 0,
+    shards: int = 1,
 ) -> BatchResult:
     """Score ``input_location`` with ``loaded`` into ``output_location``; resume or skip a run id already there.
 
-    ``before_commit(index)`` is called after chunk ``index``'s parts are written and before the
-    manifest records it (a failure injected there is the worst place for a crash).
+    With ``shards`` > 1 this call scores shard ``shard`` only (:mod:`.shards` says which chunks) into the
+    shared run folder, keeps its own manifest, and writes the run's combined manifest when it finds every
+    shard complete. ``before_commit(index)`` is called after chunk ``index``'s parts are written and before
+    the manifest records it (a failure injected there is the worst place for a crash).
     """
     settings = settings or RuntimeSettings.from_env()
     digest = input_digest(input_location, settings)
@@ -170,13 +191,26 @@ def run_batch(
         output=folder,
         chunk_rows=chunk_rows,
         enrich=features is not None,
+        shards=shards,
+        shard=shard if shards > 1 else None,
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    manifest_path = f"{folder}/{MANIFEST_NAME}"
-    previous = _load_manifest(read_text(fs, manifest_path), fresh)
-    if previous is not None and previous.status == "complete":
+    in_fs, files = input_files(input_location, settings)
+    plan = ShardPlan.of(input_location, in_fs, files, shard, shards)
+    run_manifest = _load_manifest(read_text(fs, f"{folder}/{MANIFEST_NAME}"), fresh)
+    if run_manifest is not None and run_manifest.status == "complete":
         log.info("batch run %s is complete; nothing to do", run_id)
-        return BatchResult(previous, folder, scored_chunks=0, skipped_chunks=len(previous.chunks))
+        return BatchResult(
+            run_manifest, folder, scored_chunks=0, skipped_chunks=len(run_manifest.chunks), run=run_manifest
+        )
+    others = read_shard_manifests(fs, folder)
+    for other in others.values():
+        _same_run(other, fresh)
+    manifest_path = f"{folder}/{MANIFEST_NAME if shards == 1 else shard_manifest_name(shard)}"
+    previous = run_manifest if shards == 1 else others.get(shard)
+    if previous is not None and previous.status == "complete":
+        log.info("shard %d of batch run %s is complete", shard, run_id)
+        return _finish(fs, folder, previous, 0, len(previous.chunks))
     manifest = fresh
     if previous is not None:
         manifest = previous.model_copy(update={"attempts": previous.attempts + 1})
@@ -188,7 +222,6 @@ def run_batch(
         allow_unknown_categories=allow_unknown_categories,
     )
     scored = skipped = 0
-    first_row = 0
     pending: tuple[ChunkRecord, Future[None]] | None = None
 
     def write_parts(record: ChunkRecord, scored_rows: pd.DataFrame | None, bad: pd.DataFrame | None) -> None:
@@ -208,11 +241,11 @@ def run_batch(
         manifest.record(record)
         atomic_write(fs, manifest_path, manifest.model_dump_json(indent=1).encode())
 
+    log.info("batch run %s: shard %d of %d scores %s", run_id, shard, shards, plan.describe())
     # Chunk k's parts are written on a second thread while chunk k+1 is checked and scored; chunk k is
     # committed to the manifest only once its parts are in place, and always before chunk k+1.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer") as writer:
-        for index, chunk in enumerate(iter_chunks(input_location, chunk_rows, settings)):
-            start, first_row = first_row, first_row + len(chunk)
+        for index, start, chunk in shard_chunks(plan, chunk_rows, settings):
             if index in done:
                 skipped += 1
                 continue
@@ -243,7 +276,17 @@ def run_batch(
     manifest.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     atomic_write(fs, manifest_path, manifest.model_dump_json(indent=1).encode())
     log.info(
-        "batch run %s: %d rows in, %d scored, %d rejected", run_id, manifest.rows_in, manifest.rows_out,
-        manifest.rows_rejected,
+        "batch run %s%s: %d rows in, %d scored, %d rejected", run_id, f" shard {shard}" if shards > 1 else "",
+        manifest.rows_in, manifest.rows_out, manifest.rows_rejected,
     )  # fmt: skip
-    return BatchResult(manifest, folder, scored_chunks=scored, skipped_chunks=skipped)
+    return _finish(fs, folder, manifest, scored, skipped)
+
+
+def _finish(fs: pafs.FileSystem, folder: str, manifest: BatchManifest, scored: int, skipped: int) -> BatchResult:
+    """The result of a complete shard (or unsharded run): a sharded run is combined once every shard is done."""
+    if manifest.shards == 1:
+        return BatchResult(manifest, folder, scored_chunks=scored, skipped_chunks=skipped)
+    final = finalize_run(fs, folder, manifest.shards)
+    return BatchResult(
+        manifest, folder, scored_chunks=scored, skipped_chunks=skipped, run=final.manifest, pending=final.pending
+    )

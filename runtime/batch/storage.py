@@ -42,11 +42,12 @@ def read_text(fs: pafs.FileSystem, path: str) -> str | None:
         return bytes(stream.read()).decode("utf-8")
 
 
-def atomic_write(fs: pafs.FileSystem, path: str, payload: bytes) -> None:
-    """Write ``payload`` to ``path.tmp`` and move it over ``path``: readers never see a partial file."""
+def atomic_write(fs: pafs.FileSystem, path: str, payload: bytes, *, temporary: str | None = None) -> None:
+    """Write ``payload`` to ``temporary`` (default ``path.tmp``) and move it over ``path``: readers never see a
+    partial file. Writers that may run at once give each its own ``temporary``."""
     parent = path.rsplit("/", 1)[0]
     fs.create_dir(parent, recursive=True)
-    temporary = f"{path}.tmp"
+    temporary = temporary or f"{path}.tmp"
     with fs.open_output_stream(temporary) as stream:
         stream.write(payload)
     fs.move(temporary, path)

@@ -3,6 +3,8 @@
 from .settings import ENV_PREFIX, RuntimeSettings, SettingsError
 from .tasks import TASKS, Task
 from .workloads import (
+    AUTO_ESTIMATOR,
+    AUTO_SEARCH_TRIALS,
     BUILTIN_ESTIMATORS,
     ESTIMATOR_IMPORT_PATH,
     BatchSpec,
@@ -19,6 +21,8 @@ from .workloads import (
 )
 
 __all__ = [
+    "AUTO_ESTIMATOR",
+    "AUTO_SEARCH_TRIALS",
     "BUILTIN_ESTIMATORS",
     "ENV_PREFIX",
     "ESTIMATOR_IMPORT_PATH",

@@ -51,6 +51,13 @@ class RuntimeSettings(StrictModel):
     api_keys_file: str = ""
     """The model server's API keys (one per line, or ``sha256:<hex>``): inference routes then need one as
     ``Authorization: Bearer <key>`` or ``X-API-Key``; empty leaves them open (a laptop)."""
+    search_storage: str = ""
+    """Optuna storage the search workers of one training share: a SQLAlchemy URL (``postgresql+psycopg2://user:pass@
+    host:5432/mlflow``; on PostgreSQL the study tables go to the schema ``optuna`` of that database, apart from
+    MLflow's) or ``journal:<path>`` (a journal file on a shared volume); empty keeps the study in memory."""
+    search_study: str = ""
+    """Name of the shared Optuna study (the platform sets the training Job's name); empty: a new study per run,
+    ``<model>-<random>``, which suits one worker only."""
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     """Log level of runtime processes."""
 

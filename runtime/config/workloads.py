@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, m
 from .tasks import PROMOTION_METRICS, Task, promotion_metric_for
 
 __all__ = [
+    "AUTO_ESTIMATOR",
+    "AUTO_SEARCH_TRIALS",
     "BUILTIN_ESTIMATORS",
     "ESTIMATOR_IMPORT_PATH",
     "BatchSpec",
@@ -137,8 +139,18 @@ class ServingSpec(StrictModel):
         return self
 
 
-BUILTIN_ESTIMATORS: tuple[str, ...] = ("logistic_regression", "gradient_boosting", "random_forest", "mlp")
-"""The built-in estimator families."""
+AUTO_ESTIMATOR = "auto"
+"""``TrainingSpec.estimator`` that lets the search pick the family and its hyperparameters together."""
+AUTO_SEARCH_TRIALS = 20
+"""Trials of an ``auto`` search whose ``search_trials`` is 0 (within ``search_timeout_s``)."""
+BUILTIN_ESTIMATORS: tuple[str, ...] = (
+    AUTO_ESTIMATOR,
+    "logistic_regression",
+    "gradient_boosting",
+    "random_forest",
+    "mlp",
+)
+"""``auto`` and the built-in estimator families."""
 ESTIMATOR_IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 """``package.module:Class`` (or ``:factory``), the form of an estimator given by import path."""
 _REGISTERED_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -166,8 +178,10 @@ class TrainingSpec(StrictModel):
 
     model: ModelRef
     """Registered model the run produces; the new version gets the alias ``challenger``."""
-    estimator: str = Field(default="gradient_boosting", json_schema_extra=_ESTIMATOR_SCHEMA)
-    """Estimator: a built-in family (scikit-learn pipelines or the PyTorch tabular MLP); a scikit-learn-compatible
+    estimator: str = Field(default=AUTO_ESTIMATOR, json_schema_extra=_ESTIMATOR_SCHEMA)
+    """Estimator: ``auto`` (the default) searches the built-in families and their hyperparameters together and
+    refits the best on the training rows; a built-in family (scikit-learn pipelines or the PyTorch tabular MLP); a
+    scikit-learn-compatible
     estimator class or factory by import path, ``package.module:Class`` (called with ``params``); or a name
     registered from Python with ``pulumi_mlops.runtime.training.register_estimator``. A bare estimator gets the
     built-in preprocessing (median imputation and scaling of numeric features, one-hot encoding of categorical
@@ -184,9 +198,14 @@ class TrainingSpec(StrictModel):
     """Estimator hyperparameters (validated by the trainer; keyword arguments of an estimator given by import
     path or registered)."""
     search_trials: int = Field(default=0, ge=0, le=1000)
-    """Optuna trials for the hyperparameter search; 0 disables the search."""
+    """Optuna trials of the hyperparameter search; 0 disables the search of a named family, and gives ``auto``
+    its default cap of 20 trials (``AUTO_SEARCH_TRIALS``)."""
     search_timeout_s: float = Field(default=600.0, gt=0)
-    """Wall-clock limit of the search."""
+    """Wall-clock limit of the search, from each worker's start: no trial starts after it, and worker 0 waits for the
+    other workers' running trials at most until then."""
+    search_workers: int = Field(default=1, ge=1, le=64)
+    """Processes (the pods of one Indexed Job) that share one Optuna study of ``search_trials`` trials; more than
+    1 needs ``MLOPS_SEARCH_STORAGE`` and ``MLOPS_SEARCH_STUDY``. Worker 0 refits the best trial and registers it."""
     seed: int = 42
     """Seed for splits, estimators and the search."""
     holdout_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
@@ -229,6 +248,20 @@ class TrainingSpec(StrictModel):
         return check_estimator(v)
 
     @model_validator(mode="after")
+    def _search(self) -> TrainingSpec:
+        if self.estimator == AUTO_ESTIMATOR and self.params:
+            raise ValueError(
+                f"params {sorted(self.params)}: estimator auto picks the family and its parameters; remove params, "
+                "or name an estimator (e.g. gradient_boosting) to set them"
+            )
+        if self.search_workers > 1 and self.estimator != AUTO_ESTIMATOR and self.search_trials == 0:
+            raise ValueError(
+                f"search_workers {self.search_workers}: there is no search to share with search_trials 0; set "
+                "search_trials, estimator auto, or search_workers 1"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _slice_gate(self) -> TrainingSpec:
         if self.max_slice_degradation is not None and not self.sensitive_columns:
             raise ValueError("max_slice_degradation needs sensitive_columns: name the columns whose slices it guards")
@@ -265,6 +298,10 @@ class BatchSpec(StrictModel):
     """Score rows with null inputs (the model imputes them) instead of rejecting them."""
     allow_unknown_categories: bool = False
     """Score rows with categories unseen in training instead of rejecting them."""
+    shards: int = Field(default=1, ge=1, le=256)
+    """Processes the run is split into (one per pod of an Indexed Job); each scores a disjoint, deterministic part
+    of the input: whole files when there are at least as many files as shards, else every ``shards``-th chunk.
+    Every shard of a run must be given the same run id."""
 
     @field_validator("input", "output")
     @classmethod

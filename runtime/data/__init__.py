@@ -1,5 +1,6 @@
-"""Training data: the generated churn dataset, loading, validation and lineage."""
+"""Training data: the generated churn dataset, loading (with the version of every input), validation and lineage."""
 
+from .errors import DataLoadError, DataPinError
 from .generator import (
     CATEGORICAL_FEATURES,
     ENTITY_COLUMN,
@@ -13,7 +14,7 @@ from .generator import (
     parse_generated_uri,
 )
 from .lineage import DatasetDigest, dataset_digest
-from .loading import DataLoadError, load_frame, parse_window
+from .loading import LoadedFrame, load_frame, parse_window, read_frame
 from .validation import (
     LABEL_KINDS,
     ColumnFailure,
@@ -25,9 +26,12 @@ from .validation import (
     schema_from_profile,
     validate_frame,
 )
+from .versions import DATA_VERSIONS_ARTIFACT, DATA_VERSIONS_TAG, DataPin, DataVersions, FeastInput, InputObject
 
 __all__ = [
     "CATEGORICAL_FEATURES",
+    "DATA_VERSIONS_ARTIFACT",
+    "DATA_VERSIONS_TAG",
     "ENTITY_COLUMN",
     "LABEL_COLUMN",
     "LABEL_KINDS",
@@ -36,11 +40,17 @@ __all__ = [
     "ColumnFailure",
     "ColumnSchema",
     "DataLoadError",
+    "DataPin",
+    "DataPinError",
     "DataValidationError",
+    "DataVersions",
     "DatasetDigest",
     "DatasetSchema",
     "DriftShift",
+    "FeastInput",
     "GeneratedDataset",
+    "InputObject",
+    "LoadedFrame",
     "ValidationReport",
     "churn_schema",
     "dataset_digest",
@@ -49,6 +59,7 @@ __all__ = [
     "load_frame",
     "parse_generated_uri",
     "parse_window",
+    "read_frame",
     "schema_from_profile",
     "validate_frame",
 ]

@@ -1,7 +1,9 @@
 """Load tabular data from a local path, ``s3://``, ``gs://``, ``generated://`` or ``feast://`` location.
 
 Parquet and CSV are read (by suffix; a directory or prefix is read as every parquet/CSV file
-below it, in sorted order). ``s3://`` uses boto3 and honours ``MLOPS_S3_ENDPOINT_URL``.
+below it, in sorted order). ``s3://`` uses boto3 and honours ``MLOPS_S3_ENDPOINT_URL``; ``gs://`` uses gcsfs.
+:func:`read_frame` also returns the version of every object read (:mod:`.versions`), and reads exactly the
+recorded versions when given their pin (:mod:`.objects`).
 ``feast://<entity file or URI>`` reads an entity frame (``customer_id``, ``event_timestamp``, label)
 and joins point-in-time correct features from the repo at ``MLOPS_FEATURE_REPO``; entity rows
 without features inside the TTL are dropped and counted in a warning.
@@ -11,27 +13,34 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pandas as pd
 from pulumi_mlops.runtime.config import RuntimeSettings
 
-from .generator import TIMESTAMP_COLUMN, generate_from_uri
+from .errors import DataLoadError
+from .generator import TIMESTAMP_COLUMN, generate_from_uri, parse_generated_uri
+from .objects import read_gs, read_local, read_s3
+from .versions import DataPin, DataVersions, FeastInput
 
-__all__ = ["DataLoadError", "load_frame", "parse_window"]
+__all__ = ["DataLoadError", "LoadedFrame", "load_frame", "parse_window", "read_frame"]
 
 log = logging.getLogger(__name__)
 
-_SUFFIXES = (".parquet", ".pq", ".csv")
+
+@dataclass(frozen=True)
+class LoadedFrame:
+    """A frame and the versions of what it was read from."""
+
+    frame: pd.DataFrame
+    """The rows read (within the window, when one was given)."""
+    versions: DataVersions
+    """Every object read, at its version (``data_versions.json`` of a training run)."""
 
 
-class DataLoadError(RuntimeError):
-    """The data location cannot be read."""
-
-
-def _read_bytes(name: str, payload: bytes) -> pd.DataFrame:
+def _parse(name: str, payload: bytes) -> pd.DataFrame:
     if name.endswith(".csv"):
         return pd.read_csv(io.BytesIO(payload))
     return pd.read_parquet(io.BytesIO(payload))
@@ -43,71 +52,45 @@ def _concat(frames: list[pd.DataFrame], where: str) -> pd.DataFrame:
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
-def _load_local(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise DataLoadError(f"{path}: no such file or directory; pass an existing path, s3:// or generated:// URI")
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
-        return _concat([_load_local(p) for p in files], str(path))
-    if path.suffix == ".csv":
-        return pd.read_csv(path)
-    if path.suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    raise DataLoadError(f"{path}: unsupported file type {path.suffix!r}; use .parquet or .csv")
-
-
-def _load_s3(uri: str, settings: RuntimeSettings) -> pd.DataFrame:
-    import boto3
-
-    parts = urlsplit(uri)
-    bucket, key = parts.netloc, parts.path.lstrip("/")
-    client = boto3.client("s3", endpoint_url=settings.s3_endpoint_url or None)
-    try:
-        if key.endswith(_SUFFIXES):
-            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-            return _read_bytes(key, body)
-        prefix = key.rstrip("/") + "/" if key else ""
-        keys: list[str] = []
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(obj["Key"] for obj in page.get("Contents", []) if obj["Key"].endswith(_SUFFIXES))
-        frames = [_read_bytes(k, client.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in sorted(keys)]
-    except client.exceptions.NoSuchKey:
-        raise DataLoadError(f"{uri}: object not found") from None
-    except client.exceptions.NoSuchBucket:
-        raise DataLoadError(f"{uri}: bucket {bucket!r} not found") from None
-    return _concat(frames, uri)
-
-
-def _load_gs(uri: str) -> pd.DataFrame:
-    try:
-        import gcsfs  # noqa: F401
-    except ImportError:
-        raise DataLoadError(f"{uri}: reading gs:// needs the gcsfs package (pip install gcsfs)") from None
-    if uri.endswith(".csv"):
-        return pd.read_csv(uri)
-    return pd.read_parquet(uri)
-
-
-def _load_feast(entities: str, settings: RuntimeSettings) -> pd.DataFrame:
-    from pulumi_mlops.runtime.features import FeatureStoreClient
+def _load_feast(entities: str, settings: RuntimeSettings, pin: DataPin | None) -> LoadedFrame:
+    from pulumi_mlops.runtime.features import FEATURE_REFS, FEATURE_VIEW, FeatureStoreClient
 
     if not entities:
         raise DataLoadError("feast:// needs the entity frame's location: feast:///path/to/entities.parquet")
-    result = FeatureStoreClient(settings).get_historical_features(load_frame(entities, settings))
+    entity_read = read_frame(entities, settings, pin=pin)
+    client = FeatureStoreClient(settings)
+    result = client.get_historical_features(entity_read.frame)
     if result.report.usable == 0:
         raise DataLoadError(f"feast://{entities}: no entity row has features ({result.report.render()})")
     if result.report.usable < result.report.requested:
         log.warning("feast://%s: %s", entities, result.report.render())
-    return result.frame
+    times = pd.to_datetime(entity_read.frame[TIMESTAMP_COLUMN], utc=True)
+    feast = FeastInput(
+        feature_view=FEATURE_VIEW,
+        feature_refs=list(FEATURE_REFS),
+        repo=str(client.repo_path),
+        entity_rows=len(entity_read.frame),
+        entity_since=times.min().to_pydatetime() if len(times) else None,
+        entity_until=times.max().to_pydatetime() if len(times) else None,
+        entities=entity_read.versions,
+    )
+    return LoadedFrame(result.frame, DataVersions(location=f"feast://{entities}", feast=feast))
 
 
-def load_frame(
-    location: str, settings: RuntimeSettings | None = None, *, window: tuple[datetime, datetime] | None = None
-) -> pd.DataFrame:
-    """Read the frame at ``location`` (a path, ``s3://``, ``gs://``, ``generated://`` or ``feast://`` URI).
+def read_frame(
+    location: str,
+    settings: RuntimeSettings | None = None,
+    *,
+    window: tuple[datetime, datetime] | None = None,
+    pin: DataPin | None = None,
+) -> LoadedFrame:
+    """Read the frame at ``location`` (a path, ``s3://``, ``gs://``, ``generated://`` or ``feast://`` URI) and
+    record the version of every object read (:mod:`.versions`).
 
     With ``window = (since, until)`` only the rows whose ``event_timestamp`` lies in ``[since, until)`` are
-    kept (a generated dataset generates that period's rows); a window without rows is an error.
+    kept (a generated dataset generates that period's rows); a window without rows is an error. With ``pin``
+    (:meth:`DataVersions.pin` of an earlier read) exactly the pinned versions are read: a version that is gone,
+    or a local file whose sha256 differs, is a :class:`~.errors.DataPinError` naming the object.
     """
     settings = settings or RuntimeSettings.from_env()
     if window is not None:
@@ -117,11 +100,27 @@ def load_frame(
     scheme = urlsplit(location).scheme
     if scheme == "generated":
         try:
-            return generate_from_uri(location, window)
+            generated = parse_generated_uri(location)
+            frame = generate_from_uri(location, window)
         except ValueError as exc:
             raise DataLoadError(str(exc)) from None
-    frame = _load(location, scheme, settings)
-    return frame if window is None else _in_window(frame, location, window)
+        return LoadedFrame(frame, DataVersions(location=location, generated=generated, window=window))
+    loaded = _load(location, scheme, settings, pin)
+    if window is None:
+        return loaded
+    versions = loaded.versions.model_copy(update={"window": window})
+    return LoadedFrame(_in_window(loaded.frame, location, window), versions)
+
+
+def load_frame(
+    location: str,
+    settings: RuntimeSettings | None = None,
+    *,
+    window: tuple[datetime, datetime] | None = None,
+    pin: DataPin | None = None,
+) -> pd.DataFrame:
+    """The frame of :func:`read_frame`, without the versions it was read at."""
+    return read_frame(location, settings, window=window, pin=pin).frame
 
 
 def parse_window(since: str | None, until: str | None) -> tuple[datetime, datetime] | None:
@@ -167,15 +166,18 @@ def _in_window(frame: pd.DataFrame, location: str, window: tuple[datetime, datet
     return kept
 
 
-def _load(location: str, scheme: str, settings: RuntimeSettings) -> pd.DataFrame:
+def _load(location: str, scheme: str, settings: RuntimeSettings, pin: DataPin | None) -> LoadedFrame:
     if scheme == "feast":
-        return _load_feast(location.removeprefix("feast://"), settings)
+        return _load_feast(location.removeprefix("feast://"), settings, pin)
     if scheme == "s3":
-        return _load_s3(location, settings)
-    if scheme == "gs":
-        return _load_gs(location)
-    if scheme in ("", "file"):
-        return _load_local(Path(urlsplit(location).path if scheme == "file" else location))
-    raise DataLoadError(
-        f"{location}: unsupported scheme {scheme!r}; use a path, s3://, gs://, generated:// or feast://"
-    )
+        reads = read_s3(location, settings, pin)
+    elif scheme == "gs":
+        reads = read_gs(location, pin)
+    elif scheme in ("", "file"):
+        reads = read_local(location, pin)
+    else:
+        raise DataLoadError(
+            f"{location}: unsupported scheme {scheme!r}; use a path, s3://, gs://, generated:// or feast://"
+        )
+    frame = _concat([_parse(obj.uri, payload) for obj, payload in reads], location)
+    return LoadedFrame(frame, DataVersions(location=location, objects=[obj for obj, _ in reads]))

@@ -19,22 +19,34 @@ The dataset drifts when drifted features / features >= ``drift_share``. A featur
 from the window, entirely null, or whose type changed from numeric to non-numeric counts as drifted.
 The prediction column is tested like a feature but reported separately, outside the share.
 
-The current window costs one pass: the numeric columns are copied into one float matrix and sorted
-in place together; every statistic is then a few ``searchsorted`` calls against the profile's grids.
+The window is never sorted: each numeric column is summarised in a few linear passes against the
+profile's grids (:mod:`.binned`), with work arrays shared by the columns; the per-column tests are in
+:mod:`.columns`.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 import time
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
 from ..config import DriftSpec, DriftThresholds
+from .binned import summarize_columns
+from .columns import (
+    NULL_RATE_WARNING,
+    SMALL_REFERENCE,
+    all_null,
+    categorical_tests,
+    check_column,
+    default_test,
+    finish,
+    finite_values,
+    is_numeric,
+    numeric_tests,
+    verdict,
+)
 from .performance import HIGHER_IS_BETTER, join_labels, performance_metrics, primary_metric
 from .profile import (
     PREDICTION,
@@ -44,245 +56,13 @@ from .profile import (
     ReferenceProfile,
     categorical_values,
 )
-from .report import (
-    DriftReport,
-    FeatureDrift,
-    Finding,
-    Histogram,
-    PerformanceDrift,
-    StatResult,
-    TestName,
-    WindowInfo,
-)
-from .stats import (
-    binned_counts,
-    chi2_contingency,
-    jensen_shannon,
-    ks_pvalues,
-    ks_statistic,
-    positions,
-    psi,
-    wasserstein,
-)
+from .report import DriftReport, FeatureDrift, Finding, PerformanceDrift, WindowInfo
+from .stats import ks_pvalues
 
 __all__ = ["LOG_COLUMNS", "SMALL_REFERENCE", "default_test", "detect_drift"]
 
 LOG_COLUMNS = frozenset({"request_id", "row", "timestamp", "model_version", "model_name", "date", "version", "label"})
 """Prediction-log columns that are not model inputs (``model_name``, ``date`` and ``version`` are partition keys)."""
-SMALL_REFERENCE = 1000
-"""References with at most this many values are judged by a significance test."""
-MAX_CATEGORY_BARS = 14
-WASSERSTEIN_MIN_STD = 0.001
-"""The Wasserstein distance is divided by max(reference std, this), as in Evidently."""
-NULL_RATE_WARNING = 0.1
-"""A rise of the null rate by more than this (absolute) is reported as a warning finding."""
-
-
-def default_test(profile: FeatureProfile) -> TestName:
-    """The deciding test of a feature: see the table in the module documentation."""
-    small = profile.count <= SMALL_REFERENCE
-    if profile.kind == "numeric":
-        return "ks" if small else "wasserstein"
-    return "chi2" if small else "jensen_shannon"
-
-
-def _verdict(test: TestName, statistic: float, p_value: float | None, limits: DriftThresholds) -> StatResult:
-    threshold = {
-        "ks": limits.ks_pvalue,
-        "chi2": limits.chi2_pvalue,
-        "psi": limits.psi,
-        "wasserstein": limits.wasserstein,
-        "jensen_shannon": limits.jensen_shannon,
-    }[test]
-    drifted = (p_value < threshold) if p_value is not None else (statistic > threshold)
-    return StatResult(test=test, statistic=statistic, p_value=p_value, threshold=threshold, drifted=drifted)
-
-
-def _severity(result: StatResult) -> float:
-    if result.p_value is not None:
-        return math.log(max(result.p_value, 1e-300)) / math.log(result.threshold)
-    return result.statistic / result.threshold
-
-
-def _untested(name: str, prof: FeatureProfile, status: str, message: str, current_null_rate: float | None) -> dict:
-    return {
-        "name": name,
-        "kind": prof.kind,
-        "status": status,
-        "drifted": status in ("missing", "all_null", "dtype_changed"),
-        "reference_count": prof.count,
-        "reference_null_rate": prof.null_rate,
-        "current_null_rate": current_null_rate,
-        "reference_mean": prof.mean if isinstance(prof, NumericProfile) else None,
-        "message": message,
-    }
-
-
-def _bin_labels(edges: list[float]) -> list[str]:
-    if not edges:
-        return ["all"]
-    shown = [f"{e:.4g}" for e in edges]
-    return [f"< {shown[0]}", *(f"{a} to {b}" for a, b in itertools.pairwise(shown)), f">= {shown[-1]}"]
-
-
-def _shares(counts: np.ndarray) -> list[float]:
-    total = counts.sum()
-    return (counts / total).tolist() if total else [0.0] * len(counts)
-
-
-def _numeric_block(names: list[str], frame: pd.DataFrame) -> Iterable[tuple[str, np.ndarray, int]]:
-    """Yield ``(name, sorted finite values, rows)`` per column; all columns are sorted in one call."""
-    rows = len(frame)
-    matrix = np.empty((len(names), rows), dtype=np.float64)
-    for i, name in enumerate(names):
-        matrix[i] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
-    matrix.sort(axis=1)  # NaN last, -inf first and +inf just before the NaNs
-    for i, name in enumerate(names):
-        row = matrix[i]
-        start = int(np.searchsorted(row, -np.inf, side="right"))
-        stop = int(np.searchsorted(row, np.inf, side="left"))
-        yield name, row[start:stop], rows
-
-
-def _test_numeric(
-    name: str, values: np.ndarray, rows: int, prof: NumericProfile, limits: DriftThresholds
-) -> tuple[dict[str, object], float]:
-    n = int(values.size)
-    ecdf, edges, ref_counts = prof.arrays()
-    cur_counts = binned_counts(edges, values)
-    grid = positions(ecdf, values)
-    d = ks_statistic(ecdf, values, grid)
-    std = max(prof.std or 0.0, WASSERSTEIN_MIN_STD)
-    results = [
-        _verdict("psi", psi(ref_counts, cur_counts), None, limits),
-        _verdict("wasserstein", wasserstein(ecdf, values, grid[0]) / std, None, limits),
-        _verdict("jensen_shannon", jensen_shannon(ref_counts, cur_counts), None, limits),
-    ]
-    partial: dict[str, object] = {
-        "name": name,
-        "kind": "numeric",
-        "status": "tested",
-        "tests": results,
-        "reference_count": prof.count,
-        "current_count": n,
-        "reference_null_rate": prof.null_rate,
-        "current_null_rate": 1.0 - n / rows if rows else 0.0,
-        "reference_mean": prof.mean,
-        "current_mean": float(np.mean(values)),
-        "histogram": Histogram(
-            labels=_bin_labels(prof.bin_edges), reference=_shares(ref_counts), current=_shares(cur_counts)
-        ),
-    }
-    return partial, d
-
-
-def _test_categorical(
-    name: str, current: pd.Series, rows: int, prof: CategoricalProfile, limits: DriftThresholds
-) -> dict[str, object]:
-    keys = list(prof.counts)
-    keys += [k for k in current.index if k not in prof.counts]
-    ref_counts = np.array([prof.counts.get(k, 0) for k in keys], dtype=np.int64)
-    cur_counts = current.reindex(keys, fill_value=0).to_numpy(dtype=np.int64)
-    chi2, p, _ = chi2_contingency(ref_counts, cur_counts)
-    results = [
-        _verdict("chi2", chi2, p, limits),
-        _verdict("psi", psi(ref_counts, cur_counts), None, limits),
-        _verdict("jensen_shannon", jensen_shannon(ref_counts, cur_counts), None, limits),
-    ]
-    n = int(cur_counts.sum())
-    ref_share = ref_counts / max(int(ref_counts.sum()), 1)
-    cur_share = cur_counts / max(n, 1)
-    order = np.argsort(-np.maximum(ref_share, cur_share), kind="stable")
-    top, rest = order[:MAX_CATEGORY_BARS], order[MAX_CATEGORY_BARS:]
-    labels = [keys[i] for i in top]
-    ref_bars, cur_bars = ref_share[top].tolist(), cur_share[top].tolist()
-    if rest.size:
-        labels.append(f"other ({rest.size})")
-        ref_bars.append(float(ref_share[rest].sum()))
-        cur_bars.append(float(cur_share[rest].sum()))
-    return {
-        "name": name,
-        "kind": "categorical",
-        "status": "tested",
-        "tests": results,
-        "reference_count": prof.count,
-        "current_count": n,
-        "reference_null_rate": prof.null_rate,
-        "current_null_rate": 1.0 - n / rows if rows else 0.0,
-        "histogram": Histogram(labels=labels, reference=ref_bars, current=cur_bars),
-    }
-
-
-def _finish(partial: dict[str, object], prof: FeatureProfile) -> FeatureDrift:
-    """Pick the deciding test and build the feature verdict."""
-    tests: list[StatResult] = partial.get("tests", [])  # type: ignore[assignment]
-    if partial["status"] != "tested":
-        return FeatureDrift.model_validate(partial)
-    chosen = default_test(prof)
-    decide = next(t for t in tests if t.test == chosen)
-    tests.sort(key=lambda t: t.test != chosen)
-    return FeatureDrift.model_validate(
-        {
-            **partial,
-            "drifted": decide.drifted,
-            "test": decide.test,
-            "statistic": decide.statistic,
-            "p_value": decide.p_value,
-            "threshold": decide.threshold,
-            "severity": _severity(decide),
-        }
-    )
-
-
-def _is_numeric(series: pd.Series) -> bool:
-    dtype = series.dtype
-    return bool(pd.api.types.is_numeric_dtype(dtype)) and not isinstance(dtype, pd.CategoricalDtype)
-
-
-def _check_column(
-    name: str, prof: FeatureProfile, current: pd.DataFrame, findings: list[Finding]
-) -> dict[str, object] | None:
-    """Schema checks of one column: a partial untested verdict, or None when the column can be tested."""
-    if name not in current.columns:
-        message = (
-            f"column {name!r} is in the reference profile but not in the window: restore it in the "
-            "prediction logs, or rebuild the reference profile without it"
-        )
-        findings.append(Finding(kind="missing_column", column=name, severity="drift", message=message))
-        return _untested(name, prof, "missing", message, None)
-    series = current[name]
-    if prof.count == 0:
-        message = f"column {name!r} has no non-missing values in the reference data, so it cannot be compared"
-        findings.append(Finding(kind="no_reference", column=name, severity="warning", message=message))
-        return _untested(name, prof, "no_reference", message, float(series.isna().mean()) if len(series) else None)
-    if prof.kind == "numeric" and not _is_numeric(series):
-        coerced = pd.to_numeric(series, errors="coerce")
-        if int(coerced.notna().sum()) < int(series.notna().sum()):
-            message = (
-                f"column {name!r} was {prof.dtype} in the reference but is {series.dtype} in the window: "
-                "log it as a number again, or retrain and rebuild the reference profile"
-            )
-            findings.append(Finding(kind="dtype_changed", column=name, severity="drift", message=message))
-            return _untested(name, prof, "dtype_changed", message, float(series.isna().mean()))
-        findings.append(
-            Finding(
-                kind="dtype_changed",
-                column=name,
-                severity="info",
-                message=f"column {name!r} is {series.dtype} in the window ({prof.dtype} in the reference); "
-                "its values parse as numbers and were compared as such",
-            )
-        )
-    return None
-
-
-def _all_null(name: str, prof: FeatureProfile, findings: list[Finding]) -> dict[str, object]:
-    message = (
-        f"column {name!r} has no usable values in the window (all null or non-finite): check the feature "
-        "pipeline or the request payloads that feed it"
-    )
-    findings.append(Finding(kind="all_null", column=name, severity="drift", message=message))
-    return _untested(name, prof, "all_null", message, 1.0)
 
 
 def _test_all(
@@ -294,37 +74,46 @@ def _test_all(
 ) -> list[FeatureDrift]:
     partials: dict[str, dict[str, object]] = {}
     numeric: list[str] = []
+    categorical: list[str] = []
     for name, prof in items:
-        problem = _check_column(name, prof, current, findings)
+        problem = check_column(name, prof, current, findings)
         if problem is not None:
             partials[name] = problem
-        elif prof.kind == "numeric":
-            numeric.append(name)
         else:
-            assert isinstance(prof, CategoricalProfile)
-            counts = categorical_values(current[name])
-            if counts.empty:
-                partials[name] = _all_null(name, prof, findings)
-                continue
-            limits = spec.feature_overrides.get(name, spec.thresholds)
-            partials[name] = _test_categorical(name, counts, len(current), prof, limits)
+            (numeric if prof.kind == "numeric" else categorical).append(name)
 
     profiles = dict(items)
+    jobs: list[tuple[str, np.ndarray]] = []
     if numeric:
         frame = (
             current[numeric].apply(pd.to_numeric, errors="coerce")
-            if any(not _is_numeric(current[n]) for n in numeric)
+            if any(not is_numeric(current[n]) for n in numeric)
             else current
         )
-        pending: list[tuple[str, float, int, int]] = []
-        for name, values, rows in _numeric_block(numeric, frame):
-            prof = profiles[name]
-            assert isinstance(prof, NumericProfile)
+        for name in numeric:
+            values = finite_values(frame[name])
             if values.size == 0:
-                partials[name] = _all_null(name, prof, findings)
+                partials[name] = all_null(name, profiles[name], findings)
+            else:
+                jobs.append((name, values))
+    arrays = [profiles[name].arrays() for name, _ in jobs]  # type: ignore[union-attr]
+    with summarize_columns([(a[0], a[1], values) for a, (_, values) in zip(arrays, jobs, strict=True)]) as summaries:
+        for name in categorical:  # on this thread while the numeric columns are summarised on others
+            prof = profiles[name]
+            assert isinstance(prof, CategoricalProfile)
+            counts = categorical_values(current[name])
+            if counts.empty:
+                partials[name] = all_null(name, prof, findings)
                 continue
             limits = spec.feature_overrides.get(name, spec.thresholds)
-            partials[name], d = _test_numeric(name, values, rows, prof, limits)
+            partials[name] = categorical_tests(name, counts, len(current), prof, limits)
+        pending: list[tuple[str, float, int, int]] = []
+        rows = len(current)
+        for (name, values), summary in zip(jobs, summaries(), strict=True):
+            prof = profiles[name]
+            assert isinstance(prof, NumericProfile)
+            limits = spec.feature_overrides.get(name, spec.thresholds)
+            partials[name], d = numeric_tests(name, summary, rows, prof, limits)
             if ks_for_all or default_test(prof) == "ks":
                 pending.append((name, d, prof.arrays()[0].size, int(values.size)))
         if pending:
@@ -337,26 +126,26 @@ def _test_all(
                 limits = spec.feature_overrides.get(name, spec.thresholds)
                 tests = partials[name]["tests"]
                 assert isinstance(tests, list)
-                tests.insert(0, _verdict("ks", float(d), float(p), limits))
+                tests.insert(0, verdict("ks", float(d), float(p), limits))
 
     out: list[FeatureDrift] = []
     for name, prof in items:
-        verdict = _finish(partials[name], prof)
+        decided = finish(partials[name], prof)
         if (
-            verdict.current_null_rate is not None
-            and verdict.status == "tested"
-            and verdict.current_null_rate - prof.null_rate > NULL_RATE_WARNING
+            decided.current_null_rate is not None
+            and decided.status == "tested"
+            and decided.current_null_rate - prof.null_rate > NULL_RATE_WARNING
         ):
             findings.append(
                 Finding(
                     kind="null_rate",
                     column=name,
                     severity="warning",
-                    message=f"column {name!r} is missing in {verdict.current_null_rate:.1%} of the window "
+                    message=f"column {name!r} is missing in {decided.current_null_rate:.1%} of the window "
                     f"({prof.null_rate:.1%} in the reference): check the feature pipeline",
                 )
             )
-        out.append(verdict)
+        out.append(decided)
     return out
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "binned_counts",
     "chi2_contingency",
     "jensen_shannon",
+    "ks_from_positions",
     "ks_pvalues",
     "ks_statistic",
     "positions",
@@ -97,8 +98,13 @@ def ks_statistic(ref: ReferenceECDF, current: FloatArray, grid: tuple[IntArray, 
     value and the supremum of ``F_cur - F_ref`` just below one (or after the last current value below
     the first reference value); both come from :func:`positions` (pass ``grid`` to reuse it).
     """
-    m, n = ref.size, current.size
     below, at_or_below = grid if grid is not None else positions(ref, current)
+    return ks_from_positions(ref, current.size, below, at_or_below)
+
+
+def ks_from_positions(ref: ReferenceECDF, n: int, below: IntArray, at_or_below: IntArray) -> float:
+    """The KS statistic of :func:`ks_statistic` from a window's size and :func:`positions` alone."""
+    m = ref.size
     ref_cdf = ref.cumulative / m
     d_plus = float(np.max(ref_cdf - at_or_below / n))
     ref_before = np.concatenate(([0.0], ref_cdf[:-1]))

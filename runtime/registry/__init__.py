@@ -1,4 +1,4 @@
-"""MLflow tracking and model registry: registration contract, verified loading, promotion and audit."""
+"""MLflow tracking and model registry: registration contract, verified loading, promotion, audit and reproduction."""
 
 from .audit import AuditEvent, append_audit, read_audit
 from .contract import (
@@ -30,6 +30,7 @@ from .digest import (
 from .loading import LoadedModel, ModelNotFoundError, load_model_version, resolve_version
 from .promotion import HISTORY_TAG, PromotionDecision, VersionRow, list_versions, promote, rollback
 from .registration import RegisteredVersion, git_commit, log_and_register, pip_requirements
+from .reproduce import ReproductionError, ReproductionReport, reproduce_version
 from .tracking import configure_mlflow, ensure_experiment, mlflow_client, store_uri
 
 __all__ = [
@@ -56,6 +57,8 @@ __all__ = [
     "ModelNotFoundError",
     "PromotionDecision",
     "RegisteredVersion",
+    "ReproductionError",
+    "ReproductionReport",
     "VersionRow",
     "append_audit",
     "configure_mlflow",
@@ -72,6 +75,7 @@ __all__ = [
     "pip_requirements",
     "promote",
     "read_audit",
+    "reproduce_version",
     "resolve_version",
     "rollback",
     "store_uri",

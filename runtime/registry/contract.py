@@ -24,7 +24,9 @@ statistics and null rates per numeric feature, category counts per categorical f
 the predicted positive-class probability, and the holdout metrics), ``model_card.md``,
 ``holdout.parquet`` (the evaluation rows, used again at promotion) and ``training_spec.json`` (the
 ``TrainingSpec`` of the run with its task and feature columns made explicit, which ``mlops retrain``
-reuses) next to the model (``model/``).
+reuses), ``data_versions.json`` (the version of every input read, :mod:`pulumi_mlops.runtime.data.versions`) and
+``environment.json`` (package versions and git commit, :mod:`pulumi_mlops.runtime.environment`), which
+``mlops reproduce`` retrains from, next to the model (``model/``).
 """
 
 from __future__ import annotations

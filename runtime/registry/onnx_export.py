@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -112,25 +113,68 @@ def _feed(frame: pd.DataFrame, inputs: list[OnnxInput]) -> dict[str, np.ndarray]
     return feed
 
 
+def _column_input(values: np.ndarray, kind: str) -> np.ndarray:
+    """One decoded column as the ``[N, 1]`` graph input ``_feed`` would make of it, without pandas when the column
+    is already numbers (numeric inputs) or strings without nulls (categorical inputs)."""
+    if kind == "numeric":
+        if values.dtype.kind in "fiub":
+            return np.ascontiguousarray(values, dtype=np.float32).reshape(-1, 1)
+        return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(np.float32).reshape(-1, 1)
+    if values.dtype.kind == "O" and set(map(type, values)) == {str}:
+        return values.reshape(-1, 1)
+    series = pd.Series(values, dtype=object)
+    return series.where(series.notna(), "").astype(str).to_numpy(dtype=object).reshape(-1, 1)
+
+
 class OnnxModel:
     """An ONNX Runtime session with the native model's ``predict_proba(DataFrame)`` (classifiers) or
-    ``predict(DataFrame)`` (regressors)."""
+    ``predict(DataFrame)`` (regressors), and the same over one array per column (``*_columns``).
 
-    def __init__(self, payload: bytes, inputs: list[OnnxInput], *, threads: int = 0) -> None:
+    The graph takes one ``[N, 1]`` input per column (trainer pipelines), or one ``[N, K]`` float input holding
+    every numeric column in order (a single estimator converted on its own). ``threads`` sets ONNX Runtime's
+    intra-op threads (0: its default); ``spinning=False`` lets idle pool threads sleep instead of spinning.
+    """
+
+    def __init__(self, payload: bytes, inputs: list[OnnxInput], *, threads: int = 0, spinning: bool = True) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(payload, options, providers=["CPUExecutionProvider"])
         self.inputs = inputs
         self.signature_columns = [i.name for i in inputs]
         self.graph_inputs = [i.name for i in self.session.get_inputs()]
-        if len(self.graph_inputs) != len(inputs):
+        self.matrix = len(self.graph_inputs) == 1 and len(inputs) > 1
+        if self.matrix and any(i.kind != "numeric" for i in inputs):
+            raise ValueError("an ONNX graph with one input for several columns takes numeric columns only")
+        if not self.matrix and len(self.graph_inputs) != len(inputs):
             raise ValueError(f"the ONNX graph has {len(self.graph_inputs)} inputs, the report lists {len(inputs)}")
+
+    def run_columns(self, columns: Mapping[str, np.ndarray]) -> list[Any]:
+        """The graph's outputs for one array per input column."""
+        arrays = [_column_input(columns[i.name], i.kind) for i in self.inputs]
+        if self.matrix:
+            return list(self.session.run(None, {self.graph_inputs[0]: np.hstack(arrays)}))
+        return list(self.session.run(None, dict(zip(self.graph_inputs, arrays, strict=True))))
+
+    def predict_proba_columns(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``[N, classes]`` class probabilities of one array per column."""
+        return np.asarray(self.run_columns(columns)[1], dtype=np.float64)
+
+    def predict_columns(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``[N]`` predicted values of one array per column."""
+        first = np.asarray(self.run_columns(columns)[0])
+        return first.reshape(first.shape[0], -1)[:, 0]
 
     def _run(self, frame: pd.DataFrame) -> list[Any]:
         feed = _feed(frame, self.inputs)
+        if self.matrix:
+            block = np.hstack([feed[i.name] for i in self.inputs])
+            return list(self.session.run(None, {self.graph_inputs[0]: block}))
         return list(
             self.session.run(
                 None, {graph: feed[i.name] for graph, i in zip(self.graph_inputs, self.inputs, strict=True)}

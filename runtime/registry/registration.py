@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 import warnings
 from importlib.metadata import PackageNotFoundError, version
@@ -11,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pulumi_mlops.runtime.config import RuntimeSettings, StrictModel
+from pulumi_mlops.runtime.data.versions import DATA_VERSIONS_ARTIFACT, DATA_VERSIONS_TAG
+from pulumi_mlops.runtime.environment import ENVIRONMENT_ARTIFACT, distribution_of, git_commit
 
 from .artifacts import download_model_dir
 from .audit import AuditEvent, append_audit
@@ -52,31 +53,11 @@ class RegisteredVersion(StrictModel):
     """Digest of the logged model directory."""
 
 
-def git_commit(cwd: str | Path | None = None) -> str | None:
-    """The current git commit, or None outside a repository or without git."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
 def _pin(package: str, distribution: str | None = None) -> str:
     try:
         return f"{package}=={version(distribution or package)}"
     except PackageNotFoundError:
         return package
-
-
-def _distribution_of(estimator: str) -> str | None:
-    """The installed distribution that provides the module of an estimator given by import path, if any."""
-    from importlib.metadata import packages_distributions
-
-    top = estimator.split(":", 1)[0].split(".", 1)[0]
-    found = packages_distributions().get(top) or []
-    return found[0] if found else None
 
 
 def pip_requirements(estimator: str) -> list[str]:
@@ -86,7 +67,7 @@ def pip_requirements(estimator: str) -> list[str]:
     if estimator == "mlp":
         reqs += [_pin("torch"), _pin("pulumi-mlops")]
     elif ":" in estimator:
-        distribution = _distribution_of(estimator)
+        distribution = distribution_of(estimator)
         if distribution and distribution not in ("scikit-learn", "pandas", "numpy", "cloudpickle"):
             reqs.append(_pin(distribution))
     return reqs
@@ -97,6 +78,7 @@ def _flat_params(result: TrainingResult) -> dict[str, Any]:
     params: dict[str, Any] = {f"estimator.{k}": v for k, v in sorted(result.params.items())}
     params.update(
         estimator=spec.estimator,
+        estimator_family=result.estimator,
         data=spec.data,
         label=spec.label,
         seed=spec.seed,
@@ -159,12 +141,20 @@ def _stage_run_artifacts(result: TrainingResult, folder: Path) -> OnnxExport:
     """Write every run artifact beside the model into ``folder``, logged with one call."""
     (folder / "dataset.json").write_text(json.dumps(result.dataset.model_dump(), indent=2))
     (folder / "data_validation.json").write_text(json.dumps(result.validation.model_dump(), indent=2))
+    if result.data_versions is not None:
+        (folder / DATA_VERSIONS_ARTIFACT).write_text(result.data_versions.model_dump_json(indent=2))
+    if result.environment is not None:
+        (folder / ENVIRONMENT_ARTIFACT).write_text(result.environment.model_dump_json(indent=2))
     (folder / PROFILE_ARTIFACT).write_text(json.dumps(result.profile, indent=1))
     (folder / MODEL_CARD_ARTIFACT).write_text(result.model_card)
     resolved = result.spec.model_copy(update={"task": result.task.task, "features": list(result.features)})
     (folder / TRAINING_SPEC_ARTIFACT).write_text(resolved.model_dump_json(indent=2))
     if result.search is not None:
-        (folder / "search.json").write_text(json.dumps(result.search.model_dump(), indent=2))
+        from pulumi_mlops.runtime.training.leaderboard import LEADERBOARD_ARTIFACT
+
+        summary = result.search.model_dump(mode="json", exclude={"leaderboard"})
+        (folder / "search.json").write_text(json.dumps(summary, indent=2))
+        (folder / LEADERBOARD_ARTIFACT).write_text(json.dumps(result.search.leaderboard_document(), indent=1))
     _stage_explanations(result, folder)
     result.holdout.to_parquet(folder / HOLDOUT_ARTIFACT, index=False)
     return _stage_onnx(result, folder)
@@ -181,8 +171,12 @@ def _metadata(result: TrainingResult) -> dict[str, Any]:
     return entry
 
 
-def log_and_register(result: TrainingResult, settings: RuntimeSettings | None = None) -> RegisteredVersion:
-    """Log params, metrics, lineage, artifacts and the model; register it with alias ``challenger``."""
+def log_and_register(
+    result: TrainingResult, settings: RuntimeSettings | None = None, *, run_id: str | None = None
+) -> RegisteredVersion:
+    """Log params, metrics, lineage, artifacts and the model; register it with alias ``challenger``.
+
+    ``run_id`` is a run already started for this training (the parent of its search's trial runs) to log into."""
     import mlflow
     import mlflow.sklearn
     from mlflow.models import infer_signature
@@ -202,15 +196,16 @@ def log_and_register(result: TrainingResult, settings: RuntimeSettings | None = 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ii]nteger column", category=UserWarning)
         signature = infer_signature(example, outputs)
-    commit = git_commit()
+    commit = result.environment.git_commit if result.environment is not None else git_commit()
 
-    with mlflow.start_run(experiment_id=experiment_id) as run:
+    with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else experiment_id) as run:
         run_id = run.info.run_id
         mlflow.log_params(_flat_params(result))
         metrics = {f"holdout_{k}": v for k, v in result.metrics.items()}
         if result.search is not None:
             metrics.update({f"search_best_{result.search.metric}": result.search.best_score})
             metrics["search_trials"] = result.search.trials
+            metrics["search_pruned"] = result.search.pruned
         mlflow.log_metrics(metrics)
         tags = {
             DATASET_TAG: result.dataset.sha256,
@@ -223,6 +218,13 @@ def log_and_register(result: TrainingResult, settings: RuntimeSettings | None = 
             tags["mlops.owner"] = spec.owner
         if commit:
             tags["mlops.git_commit"] = commit
+        if result.environment is not None and result.environment.package_version:
+            tags["mlops.package_version"] = result.environment.package_version
+        if result.data_versions is not None:
+            tags["mlops.data_pinned"] = "true"
+            pinned = result.data_versions.tag_value()
+            if pinned is not None:
+                tags[DATA_VERSIONS_TAG] = pinned
         with tempfile.TemporaryDirectory() as tmp:
             onnx_report = _stage_run_artifacts(result, Path(tmp))
             mlflow.log_artifacts(tmp)
@@ -234,7 +236,7 @@ def log_and_register(result: TrainingResult, settings: RuntimeSettings | None = 
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
             signature=signature,
             input_example=example,
-            pip_requirements=pip_requirements(spec.estimator),
+            pip_requirements=pip_requirements(result.estimator),
             pyfunc_predict_fn=predict_fn,
             metadata={METADATA_KEY: _metadata(result)},
         )
@@ -268,7 +270,7 @@ def log_and_register(result: TrainingResult, settings: RuntimeSettings | None = 
             versions={"challenger": model_version},
             details={
                 "metrics": result.metrics,
-                "estimator": spec.estimator,
+                "estimator": result.estimator,
                 "task": task,
                 "promotion_metric": result.promotion_metric,
                 "git_commit": commit,

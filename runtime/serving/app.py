@@ -1,12 +1,13 @@
-"""The HTTP application: Open Inference Protocol v2 routes, v1 ``:predict``, health, metrics and OpenAPI."""
+"""The HTTP application: Open Inference Protocol v2 routes, v1 ``:predict``, health, metrics and OpenAPI.
+
+``infer`` and ``:predict`` are answered by :class:`InferenceFastPath` before the framework's middleware and
+routing (after the API-key check when keys are configured); the same routes are declared on the application for
+the OpenAPI document. The request path itself is :meth:`.state.ServerState.respond`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,40 +23,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import ApiKeyAuth
-from .batching import MicroBatcher
-from .errors import (
-    FeatureLookupFailed,
-    InvalidInput,
-    ModelNotFound,
-    ModelNotReady,
-    PayloadTooLarge,
-    RequestTimeout,
-    ServingError,
-    UnsupportedMediaType,
-)
+from .binary import HEADER_LENGTH
+from .errors import ModelNotReady, RequestTimeout, ServingError
 from .features import FeatureLookup
 from .loader import ModelSource
-from .manager import ModelManager
 from .metrics import ServingMetrics
 from .model import ServedModel
 from .openapi import DOC_MODELS, ErrorBody, InferenceResponse, ModelMetadata, PredictResponse, ServerMetadata
-from .prediction_log import PredictionLogger
-from .protocol import (
-    Columns,
-    DecodedRequest,
-    check_columns_complete,
-    decode_infer_request,
-    decode_predict_request,
-    encode_infer_outputs,
-    parse_json,
-)
+from .state import OTHER_MODEL, ServerState
 
-__all__ = ["OTHER_MODEL", "SERVER_NAME", "InferenceFastPath", "ServerState", "create_app"]
+__all__ = ["EXTENSIONS", "OTHER_MODEL", "SERVER_NAME", "InferenceFastPath", "ServerState", "create_app"]
 
 SERVER_NAME = "pulumi-mlops"
-OTHER_MODEL = "_unknown"
-"""The ``model`` label of requests for a model this server does not serve (no label per arbitrary URL path)."""
-log = logging.getLogger(__name__)
+EXTENSIONS = ["binary_tensor_data"]
+"""Protocol extensions listed in the server metadata."""
 _JSON = "application/json"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
@@ -78,217 +59,66 @@ def _error(exc: ServingError) -> Response:
     return _json({"error": exc.message}, exc.status_code)
 
 
-class ServerState:
-    """Everything one server process holds: the model manager, batcher, logger and metrics."""
-
-    def __init__(
-        self,
-        spec: ServingSpec,
-        source: ModelSource,
-        *,
-        settings: RuntimeSettings | None = None,
-        feature_lookup: FeatureLookup | None = None,
-        metrics: ServingMetrics | None = None,
-    ) -> None:
-        settings = settings or RuntimeSettings.from_env()
-        self.spec = spec
-        self.metrics = metrics or ServingMetrics()
-        self.manager = ModelManager(spec.model, source, self.metrics, spec.reload_poll_seconds)
-        self.feature_lookup = feature_lookup
-        self.entity_key = feature_lookup.entity_key if feature_lookup is not None else None
-        self.arriving = 0
-        self.batcher = MicroBatcher(
-            spec.max_batch_size,
-            spec.max_batch_wait_ms,
-            arriving=lambda: self.arriving,
-            on_batch=self._on_batch,
-        )
-        self.prediction_log = PredictionLogger(
-            spec.prediction_log,
-            settings.resolved_prediction_log_uri(),
-            self.metrics,
-            s3_endpoint_url=settings.s3_endpoint_url,
-            model=spec.model.name,
-        )
-
-    def _on_batch(
-        self, model: ServedModel, requests: list[tuple[str, int]], columns: Columns, predictions: Any
-    ) -> None:
-        self.metrics.batch_size.labels(model.name).observe(len(predictions))
-        scores = model.score_values(predictions)
-        if scores is not None:
-            self.metrics.predictions.observe(model.name, model.version, scores)
-        self.prediction_log.record(model.version, model.schema.names, columns, model.log_values(predictions), requests)
-
-    def model_for(self, name: str, version: str | None = None) -> ServedModel:
-        """The served model if ``name`` (and ``version``) match it."""
-        if name != self.spec.model.name:
-            raise ModelNotFound(f"model {name!r} is not served here; this server serves {self.spec.model.name!r}")
-        model = self.manager.current
-        if model is None:
-            detail = f": {self.manager.last_error}" if self.manager.last_error else ""
-            raise ModelNotReady(f"model {name!r} is not loaded yet{detail}")
-        if version is not None and version != model.version:
-            raise ModelNotFound(f"model {name!r} version {version!r} is not served; version {model.version} is")
-        return model
-
-    async def read_body(self, scope: Scope, receive: Receive) -> bytes:
-        """The body, refused with 415 unless JSON, with 413 beyond ``max_payload_bytes``, and with 408 when its next
-        part takes longer than ``body_timeout_seconds`` to arrive."""
-        content_type = _header(scope, b"content-type")
-        if content_type is not None and "json" not in content_type:
-            raise UnsupportedMediaType(f"content-type {content_type!r} is not supported; send application/json")
-        limit = self.spec.max_payload_bytes
-        length = _header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise PayloadTooLarge(f"request body of {length} bytes exceeds max_payload_bytes ({limit})")
-        chunks = []
-        size = 0
-        while True:
-            try:
-                message = await asyncio.wait_for(receive(), self.spec.body_timeout_seconds)
-            except TimeoutError:
-                raise RequestTimeout(
-                    f"the request body stopped after {size} of {length or 'the announced'} bytes and nothing more "
-                    f"arrived in {self.spec.body_timeout_seconds:g} s (body_timeout_seconds)"
-                ) from None
-            if message["type"] == "http.disconnect":
-                raise InvalidInput("the client disconnected before sending the whole body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"request body exceeds max_payload_bytes ({limit})")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    async def enrich(self, model: ServedModel, decoded: DecodedRequest) -> None:
-        """Look up the features the request left out, by its entity keys."""
-        if decoded.missing and decoded.entity_ids is not None and self.feature_lookup is not None:
-            loop = asyncio.get_running_loop()
-            try:
-                found = await loop.run_in_executor(
-                    None, self.feature_lookup.get_features, decoded.entity_ids, list(decoded.missing)
-                )
-            except Exception as exc:
-                raise FeatureLookupFailed(f"online feature lookup for {self.entity_key} failed: {exc}") from exc
-            for name in decoded.missing:
-                values = found.get(name)
-                if values is None or len(values) != decoded.rows:
-                    raise InvalidInput(f"feature {name!r} was not found online for the given {self.entity_key} keys")
-                spec = model.schema.by_name[name]
-                decoded.columns[name] = spec.convert(f"feature {name!r} looked up by {self.entity_key}", list(values))
-            decoded.missing = []
-        check_columns_complete(model.schema, decoded.columns, decoded.rows)
-
-    async def respond(
-        self,
-        scope: Scope,
-        receive: Receive,
-        name: str,
-        version: str | None,
-        decode: Callable[[Any, Any, str | None], DecodedRequest],
-        encode: Callable[[ServedModel, str, Any, DecodedRequest], bytes],
-    ) -> tuple[int, bytes]:
-        """The request path of ``infer`` and ``:predict``: read, decode, enrich, batch, log, encode."""
-        start = time.perf_counter()
-        self.arriving += 1
-        arriving = True
-        status = 200
-        label_version = ""
-        try:
-            model = self.model_for(name, version)
-            label_version = model.version
-            decoded = decode(parse_json(await self.read_body(scope, receive)), model.schema, self.entity_key)
-            await self.enrich(model, decoded)
-            self.arriving -= 1
-            arriving = False
-            request_id = decoded.request_id or _header(scope, b"x-request-id") or uuid.uuid4().hex
-            predictions = await self.batcher.predict(model, decoded.columns, decoded.rows, request_id)
-            if encode is _encode_v1 and _wants_explanations(scope):
-                try:
-                    explained = await asyncio.get_running_loop().run_in_executor(
-                        None, model.explain_columns, decoded.columns
-                    )
-                except ValueError as exc:
-                    raise InvalidInput(str(exc)) from None
-                return 200, _encode_v1(model, request_id, predictions, decoded, explained)
-            return 200, encode(model, request_id, predictions, decoded)
-        except ServingError as exc:
-            status = exc.status_code
-            return status, orjson.dumps({"error": exc.message})
-        except Exception as exc:
-            log.exception("request to %s failed", name)
-            status = 500
-            return status, orjson.dumps({"error": f"internal error: {exc}"})
-        finally:
-            if arriving:
-                self.arriving -= 1
-            served = name if name == self.spec.model.name else OTHER_MODEL
-            self.metrics.observe_request(served, label_version, status, time.perf_counter() - start)
-
-    async def run(
-        self,
-        request: Request,
-        name: str,
-        version: str | None,
-        decode: Callable[[Any, Any, str | None], DecodedRequest],
-        encode: Callable[[ServedModel, str, Any, DecodedRequest], bytes],
-    ) -> Response:
-        status, body = await self.respond(request.scope, request.receive, name, version, decode, encode)
-        return Response(body, status_code=status, media_type=_JSON)
-
-    async def startup(self) -> None:
-        self.batcher.start()
-        self.prediction_log.start()
-        self.manager.start()
-
-    async def shutdown(self) -> None:
-        await self.manager.stop()
-        await self.batcher.stop()
-        await self.prediction_log.close()
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 _INFER_PATH = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer$")
 _PREDICT_PATH = re.compile(r"^/v1/models/([^/:]+):predict$")
 
 
 class InferenceFastPath:
-    """ASGI middleware that answers ``infer`` and ``:predict`` directly, without routing or dependency
-    resolution; the same routes are declared on the application for the OpenAPI document."""
+    """The outermost ASGI layer: answers ``infer`` and ``:predict`` itself, without routing or dependency
+    resolution, and hands everything else (and requests without a valid API key) to ``app``."""
 
-    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+    def __init__(self, app: ASGIApp, state: ServerState, auth: ApiKeyAuth | None = None) -> None:
         self.app = app
         self.state = state
+        self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             path = scope["path"]
             match = _INFER_PATH.match(path)
-            if match is not None:
-                name, version = match.group(1), match.group(2)
-                status, body = await self.state.respond(scope, receive, name, version, decode_infer_request, _encode_v2)
-                await _send(send, status, body)
-                return
-            match = _PREDICT_PATH.match(path)
-            if match is not None:
-                status, body = await self.state.respond(
-                    scope, receive, match.group(1), None, decode_predict_request, _encode_v1
-                )
-                await _send(send, status, body)
+            v2 = match is not None
+            if match is None:
+                match = _PREDICT_PATH.match(path)
+            if match is not None and (self.auth is None or self.auth.allowed(scope)):
+                version = match.group(2) if v2 else None
+                status, body, json_length = await self.state.respond(scope, receive, match.group(1), version, v2)
+                await _send(send, status, body, json_length)
                 return
         await self.app(scope, receive, send)
 
 
-async def _send(send: Send, status: int, body: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+class ModelServerApp(FastAPI):
+    """The FastAPI application with :class:`InferenceFastPath` in front of its middleware stack."""
+
+    fast_path: InferenceFastPath | None = None
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The application without the fast path: middleware, routing, the declared routes."""
+        await super().__call__(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_path is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.fast_path(scope, receive, send)
+
+
+async def _answer(state: ServerState, request: Request, name: str, version: str | None, v2: bool) -> Response:
+    """A declared inference route (reached only when the fast path passed the request on)."""
+    status, body, json_length = await state.respond(request.scope, request.receive, name, version, v2)
+    headers = {} if json_length is None else {HEADER_LENGTH.decode(): str(json_length)}
+    media = _JSON if json_length is None else "application/octet-stream"
+    return Response(body, status_code=status, media_type=media, headers=headers)
+
+
+_JSON_TYPE = (b"content-type", b"application/json")
+_BINARY_TYPE = (b"content-type", b"application/octet-stream")
+
+
+async def _send(send: Send, status: int, body: bytes, json_length: int | None) -> None:
+    headers = [_JSON_TYPE if json_length is None else _BINARY_TYPE, (b"content-length", str(len(body)).encode())]
+    if json_length is not None:
+        headers.append((HEADER_LENGTH, str(json_length).encode()))
     if status == RequestTimeout.status_code:  # the rest of the body may still come: it must not read as a request
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -302,33 +132,8 @@ def _metadata(model: ServedModel) -> dict[str, Any]:
         "platform": model.platform,
         "inputs": [{"name": c.name, "datatype": c.datatype, "shape": [-1]} for c in model.schema.inputs],
         "outputs": [output.metadata() for output in model.schema.outputs],
+        "parameters": {"format": model.model_format, "format_reason": model.format_reason},
     }
-
-
-def _encode_v2(model: ServedModel, request_id: str, predictions: Any, decoded: DecodedRequest) -> bytes:
-    tensors = model.output_tensors(predictions, decoded.outputs)
-    return encode_infer_outputs(model.name, model.version, request_id, tensors)
-
-
-def _wants_explanations(scope: Scope) -> bool:
-    """``?explain=true`` on the request."""
-    query = scope.get("query_string", b"")
-    return b"explain=true" in query.split(b"&") if query else False
-
-
-def _encode_v1(
-    model: ServedModel,
-    request_id: str,
-    predictions: Any,
-    decoded: DecodedRequest,
-    explanations: list[dict[str, float]] | None = None,
-) -> bytes:
-    body: dict[str, Any] = {"predictions": predictions, "model_version": model.version, "id": request_id}
-    if model.task in ("binary", "multiclass"):
-        body["labels"] = model.labels(predictions).tolist()
-    if explanations is not None:
-        body["explanations"] = explanations
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def create_app(
@@ -338,7 +143,7 @@ def create_app(
     settings: RuntimeSettings | None = None,
     feature_lookup: FeatureLookup | None = None,
     metrics: ServingMetrics | None = None,
-) -> FastAPI:
+) -> ModelServerApp:
     """The model server for ``spec.model``; models come from ``source`` (the MLflow registry in production)."""
     state = ServerState(spec, source, settings=settings, feature_lookup=feature_lookup, metrics=metrics)
 
@@ -350,16 +155,16 @@ def create_app(
         finally:
             await state.shutdown()
 
-    app = FastAPI(
+    app = ModelServerApp(
         title=f"{SERVER_NAME} model server",
         description=f"Open Inference Protocol v2 for {spec.model}",
         lifespan=lifespan,
     )
     app.state.server = state
-    app.add_middleware(InferenceFastPath, state=state)
+    framework = app.framework
     keys_file = (settings or RuntimeSettings.from_env()).api_keys_file
-    if keys_file:  # outermost: checked before the fast path answers
-        app.add_middleware(ApiKeyAuth, keys_file=keys_file)
+    auth = ApiKeyAuth(framework, keys_file) if keys_file else None
+    app.fast_path = InferenceFastPath(auth or framework, state, auth)
 
     def guarded(call: Callable[[], Response]) -> Response:
         try:
@@ -397,7 +202,7 @@ def create_app(
             server_version = version("pulumi-mlops")
         except PackageNotFoundError:
             server_version = "0"
-        return _json({"name": SERVER_NAME, "version": server_version, "extensions": []})
+        return _json({"name": SERVER_NAME, "version": server_version, "extensions": EXTENSIONS})
 
     metadata_docs: dict[str, Any] = {
         "tags": ["metadata"],
@@ -442,11 +247,11 @@ def create_app(
 
     @app.post("/v2/models/{name}/infer", **infer_docs)
     async def infer(name: str, request: Request) -> Response:
-        return await state.run(request, name, None, decode_infer_request, _encode_v2)
+        return await _answer(state, request, name, None, True)
 
     @app.post("/v2/models/{name}/versions/{version}/infer", **infer_docs)
     async def infer_version(name: str, version: str, request: Request) -> Response:
-        return await state.run(request, name, version, decode_infer_request, _encode_v2)
+        return await _answer(state, request, name, version, True)
 
     @app.post(
         "/v1/models/{name}:predict",
@@ -461,7 +266,7 @@ def create_app(
         },
     )
     async def predict(name: str, request: Request) -> Response:
-        return await state.run(request, name, None, decode_predict_request, _encode_v1)
+        return await _answer(state, request, name, None, False)
 
     @app.get("/metrics", tags=["metrics"], response_model=None)
     async def metrics_endpoint() -> Response:

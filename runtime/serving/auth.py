@@ -72,7 +72,8 @@ class ApiKeyAuth:
         if not self._digests:
             log.error("API keys file %s holds no key: inference requests are refused", self.path)
 
-    def _allowed(self, scope: Scope) -> bool:
+    def allowed(self, scope: Scope) -> bool:
+        """Whether the request carries one of the keys (re-reading the file when it changed)."""
         self._refresh()
         presented = None
         for name, value in scope.get("headers", []):
@@ -86,7 +87,7 @@ class ApiKeyAuth:
         return any(hmac.compare_digest(digest, known) for known in self._digests)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _PROTECTED.match(scope["path"]) and not self._allowed(scope):
+        if scope["type"] == "http" and _PROTECTED.match(scope["path"]) and not self.allowed(scope):
             body = orjson.dumps(
                 {"error": "this route needs an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"}
             )

@@ -1,4 +1,10 @@
-"""Resolve a registry alias to a model version and load that version, verified by digest and warmed up."""
+"""Resolve a registry alias to a model version and load that version, verified by digest and warmed up.
+
+``model_format`` chooses what predicts: ``native`` (the MLflow flavor), ``onnx`` (the version's ``model.onnx``
+under ONNX Runtime, refused when there is none) or ``auto``: ONNX when the version's export passed its parity
+check at registration (``mlops.onnx`` is ``exported``), the native flavor otherwise. An ONNX model is fed the
+decoded columns directly, with no DataFrame; under ``auto`` the native model is loaded too, for explanations.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +24,29 @@ from .model import ServedModel
 from .protocol import columns_from_records
 from .schema import ModelSchema, outputs_from_metadata, schema_from_signature
 
-__all__ = ["FLAVOR_TAG", "MlflowModelSource", "ModelSource", "warm_up"]
+__all__ = ["FLAVOR_TAG", "MODEL_FORMATS", "MlflowModelSource", "ModelSource", "choose_format", "warm_up"]
 
 FLAVOR_TAG = "mlops.flavor"
 """Model-version tag naming the MLflow flavor the version was logged with."""
 
+MODEL_FORMATS = ("auto", "native", "onnx")
+"""Values of ``--format``."""
+ONNX_THREADS = 1
+"""ONNX Runtime intra-op threads of a served model: micro-batches are small, and replicas scale the server."""
+
 log = logging.getLogger(__name__)
+
+
+def choose_format(requested: str, tags: dict[str, str]) -> tuple[str, str]:
+    """``(native or onnx, why)`` for a version with these tags under ``--format requested``."""
+    from pulumi_mlops.runtime.registry.onnx_export import ONNX_SHA_TAG, ONNX_STATUS_TAG
+
+    if requested != "auto":
+        return requested, f"--format {requested}"
+    status = " ".join(tags.get(ONNX_STATUS_TAG, "no ONNX export recorded").split())
+    if status == "exported" and tags.get(ONNX_SHA_TAG) and tags.get("mlops.run_id"):
+        return "onnx", "--format auto: the ONNX export passed its parity check at registration"
+    return "native", f"--format auto: no ONNX export passed its parity check ({status})"
 
 
 class ModelSource(Protocol):
@@ -66,12 +89,12 @@ class MlflowModelSource:
     """Model versions from the MLflow registry named by :class:`RuntimeSettings`."""
 
     def __init__(
-        self, settings: RuntimeSettings | None = None, *, verify_digest: bool = True, model_format: str = "native"
+        self, settings: RuntimeSettings | None = None, *, verify_digest: bool = True, model_format: str = "auto"
     ) -> None:
         import mlflow
 
-        if model_format not in ("native", "onnx"):
-            raise ValueError(f"model format {model_format!r}: use 'native' or 'onnx'")
+        if model_format not in MODEL_FORMATS:
+            raise ValueError(f"model format {model_format!r}: use {', '.join(MODEL_FORMATS)}")
         self.model_format = model_format
         from mlflow.tracking import MlflowClient
 
@@ -124,13 +147,33 @@ class MlflowModelSource:
             recorded = (mlmodel.metadata or {}).get(METADATA_KEY) or {}
             task = recorded.get("task")
             schema = schema_from_signature(mlmodel.signature, outputs_from_metadata(recorded.get("outputs", [])))
+            chosen, reason = choose_format(self.model_format, tags)
+            columns_predictor = None
+            if chosen == "onnx":
+                try:
+                    onnx = self._load_onnx(name, version, tags, workdir)
+                except ModelLoadError as exc:
+                    if self.model_format == "onnx":
+                        raise
+                    chosen, reason = "native", f"--format auto: the ONNX export could not be used ({exc})"
+                    log.warning("%s version %s: %s", name, version, reason)
+                else:
+                    regression = task == "regression"
+                    predictor = onnx.predict if regression else onnx.predict_proba
+                    columns_predictor = onnx.predict_columns if regression else onnx.predict_proba_columns
             explainer = None
-            if self.model_format == "onnx":
-                predictor = self._load_onnx(name, version, tags, workdir, task or "binary")
-                flavor = "onnx"
-            else:
+            if chosen == "native":
                 predictor = self._load_native(flavor, local)
                 explainer = occlusion_explainer(getattr(predictor, "__self__", None), recorded.get("reference"))
+            elif self.model_format == "auto":
+                try:
+                    native = self._load_native(flavor, local)
+                except ModelRefused as exc:
+                    log.warning("%s version %s: no per-request explanations: %s", name, version, exc)
+                else:
+                    explainer = occlusion_explainer(getattr(native, "__self__", None), recorded.get("reference"))
+            if chosen == "onnx":
+                flavor = "onnx"
             example = _input_example(mlmodel, local, schema)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -138,15 +181,17 @@ class MlflowModelSource:
             model = ServedModel(
                 name, version, schema, predictor, flavor=flavor, digest=expected, source=str(local),
                 explainer=explainer, task=task, classes=tuple(recorded.get("classes", ())),
+                column_predictor=columns_predictor, model_format=chosen, format_reason=reason,
             )  # fmt: skip
         except ValueError as exc:
             raise ModelRefused(str(exc)) from exc
         warm_up(model, example)
+        engine = "ONNX Runtime" if chosen == "onnx" else f"the native {flavor} flavor"
+        log.info("%s version %s loads with %s (%s)", name, version, engine, reason)
         return model
 
-    def _load_onnx(self, name: str, version: str, tags: dict[str, str], workdir: Path, task: str) -> Any:
-        """``predict_proba`` (``predict`` for regression) of the version's ``model.onnx`` run artifact under ONNX
-        Runtime, verified by sha256."""
+    def _load_onnx(self, name: str, version: str, tags: dict[str, str], workdir: Path) -> Any:
+        """The version's ``model.onnx`` run artifact, verified by sha256, as an ``OnnxModel``."""
         import hashlib
 
         from pulumi_mlops.runtime.registry.onnx_export import (
@@ -176,8 +221,10 @@ class MlflowModelSource:
             raise ModelLoadError(f"cannot download the ONNX artifact of {name} version {version}: {exc}") from exc
         if hashlib.sha256(payload).hexdigest() != expected:
             raise ModelRefused(f"{name} version {version}: model.onnx does not match {ONNX_SHA_TAG}")
-        model = OnnxModel(payload, report.inputs)
-        return model.predict if task == "regression" else model.predict_proba
+        try:
+            return OnnxModel(payload, report.inputs, threads=ONNX_THREADS, spinning=False)
+        except Exception as exc:
+            raise ModelRefused(f"{name} version {version}: ONNX Runtime cannot load model.onnx: {exc}") from exc
 
     @staticmethod
     def _load_native(flavor: str, local: Path) -> Any:

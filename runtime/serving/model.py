@@ -59,6 +59,12 @@ class ServedModel:
     """binary, multiclass or regression from the model's metadata; None for versions registered without it."""
     classes: tuple[Any, ...] = ()
     """Class labels of a classifier, in the order of its probability columns."""
+    column_predictor: Callable[[Columns], Any] | None = None
+    """Called with one array per input column instead of a DataFrame (the ONNX Runtime session), when set."""
+    model_format: str = "native"
+    """``native`` (the MLflow flavor) or ``onnx`` (the version's ONNX export under ONNX Runtime)."""
+    format_reason: str = ""
+    """Why this format was chosen (``--format auto``), as the model metadata and the load log line say."""
 
     def __post_init__(self) -> None:
         if not self.platform:
@@ -124,7 +130,10 @@ class ServedModel:
     def predict_columns(self, columns: Columns) -> np.ndarray:
         """Predict merged columns: positive-class probabilities ``[N]`` (``[N, classes]`` beyond two classes),
         or a regressor's values ``[N]``."""
-        result = np.asarray(self.predictor(build_frame(self.schema, columns)))
+        if self.column_predictor is not None:
+            result = np.asarray(self.column_predictor(columns))
+        else:
+            result = np.asarray(self.predictor(build_frame(self.schema, columns)))
         if result.ndim == 2 and result.shape[1] == 2:
             result = result[:, 1]
         elif result.ndim == 2 and result.shape[1] == 1:

@@ -87,6 +87,10 @@ class ModelMetadata(BaseModel):
     platform: str
     inputs: list[MetadataTensor]
     outputs: list[MetadataTensor]
+    parameters: dict[str, Any] | None = Field(
+        default=None,
+        description="`format`: `onnx` (ONNX Runtime) or `native` (the MLflow flavor); `format_reason`: why.",
+    )
 
 
 class ServerMetadata(BaseModel):

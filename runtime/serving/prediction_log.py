@@ -1,9 +1,9 @@
 """Sampled prediction logs for drift detection, written to parquet off the request path.
 
-Each micro-batch appends references to its merged columns and predictions to an in-memory buffer
-(bounded by ``max_buffered_rows``; overflow is dropped and counted), so a flush concatenates a few
-arrays per batch rather than per request. A background task writes the buffer every
-``flush_seconds`` or once ``flush_rows`` rows wait, on a worker thread, to::
+Each micro-batch appends references to its merged columns and predictions to an in-memory queue
+(bounded by ``max_buffered_rows``; overflow is dropped and counted): no copy, no per-row work on the
+request path. A background thread drains the queue every ``flush_seconds`` or once ``flush_rows`` rows
+wait, concatenating a few arrays per batch, and writes them to::
 
     <prediction_log_uri>/model_name=<name>/date=YYYY-MM-DD/version=N/part-<uuid>.parquet
 
@@ -17,7 +17,6 @@ servers of different models may share one root. ``close()`` writes everything le
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import threading
@@ -48,8 +47,8 @@ class _Entry:
     names: tuple[str, ...]
     columns: Columns
     predictions: np.ndarray
-    request_ids: list[str]
-    request_rows: list[int]
+    requests: list[tuple[str, int]]
+    """``(request_id, rows)`` per request, in row order."""
     timestamp: float
 
 
@@ -93,8 +92,9 @@ class PredictionLogger:
         self._pending_rows = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._wakeup: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._wakeup = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
         self._filesystem: Any = None
         self._random = random.Random()
         self.files_written = 0
@@ -104,9 +104,11 @@ class PredictionLogger:
         return self.spec.enabled
 
     def start(self) -> None:
-        if self.enabled and self._task is None:
-            self._wakeup = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="mlops-prediction-log")
+        """Start the writer thread."""
+        if self.enabled and self._thread is None:
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="mlops-prediction-log", daemon=True)
+            self._thread.start()
 
     def record(
         self,
@@ -132,36 +134,35 @@ class PredictionLogger:
                 predictions = predictions[mask]
                 requests = [r for r, k in zip(requests, keep, strict=True) if k]
         rows = len(predictions)
-        ids = [r for r, _ in requests]
-        counts = [n for _, n in requests]
         with self._lock:
             if self._buffered_rows + self._pending_rows + rows > self.spec.max_buffered_rows:
                 if self.metrics is not None:
                     self.metrics.log_rows.labels("dropped").inc(rows)
                 return
-            self._buffer.append(_Entry(version, names, columns, predictions, ids, counts, time.time()))
+            self._buffer.append(_Entry(version, names, columns, predictions, requests, time.time()))
             self._buffered_rows += rows
             full = self._buffered_rows >= self.spec.flush_rows
-        if full and self._wakeup is not None:
+        if full:
             self._wakeup.set()
 
-    async def _run(self) -> None:
-        assert self._wakeup is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.spec.flush_seconds)
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wakeup.wait(self.spec.flush_seconds)
             self._wakeup.clear()
-            await loop.run_in_executor(None, self.flush)
+            try:
+                self.flush()
+            except Exception:  # _write reports each failed file; this keeps the thread alive whatever else fails
+                log.exception("prediction log: flushing failed")
 
     async def close(self) -> None:
-        """Stop the background task and write every buffered row."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await asyncio.get_running_loop().run_in_executor(None, self.flush)
+        """Stop the writer thread and write every buffered row."""
+        thread, self._thread = self._thread, None
+        loop = asyncio.get_running_loop()
+        if thread is not None:
+            self._stopping = True
+            self._wakeup.set()
+            await loop.run_in_executor(None, thread.join)
+        await loop.run_in_executor(None, self.flush)
 
     def flush(self) -> int:
         """Write the buffer now (blocking); returns the rows written."""
@@ -197,8 +198,8 @@ class PredictionLogger:
                 data["prediction"] = np.concatenate(
                     [e.predictions.reshape(len(e.predictions), -1)[:, 0] for e in group]
                 )
-                ids = np.array([i for e in group for i in e.request_ids], dtype=object)
-                per_request = [n for e in group for n in e.request_rows]
+                ids = np.array([i for e in group for i, _ in e.requests], dtype=object)
+                per_request = [n for e in group for _, n in e.requests]
                 data["request_id"] = pa.array(np.repeat(ids, per_request), pa.string())
                 starts = np.repeat(np.cumsum(per_request) - per_request, per_request)
                 data["row"] = pa.array(np.arange(rows, dtype=np.int64) - starts, pa.int64())

@@ -13,10 +13,14 @@ like the entity key (``customer_id`` by default) when that name is not a model f
 
 A request may name the outputs it wants (``"outputs": [{"name": "label"}]``); the response then holds those,
 in that order, and a name the model does not have is answered 400.
+
+Tensor data may also come as binary data after the JSON (:mod:`.binary`); such a tensor is decoded from its
+bytes with whole-array checks, never element by element.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +29,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from .binary import BinaryInputs, wants_binary
 from .errors import InvalidInput
 from .schema import ColumnSpec, ModelSchema
 
@@ -35,8 +40,6 @@ __all__ = [
     "columns_from_records",
     "decode_infer_request",
     "decode_predict_request",
-    "encode_infer_outputs",
-    "encode_infer_response",
     "parse_json",
 ]
 
@@ -58,6 +61,14 @@ class DecodedRequest:
     missing: list[str] = field(default_factory=list)
     outputs: list[str] | None = None
     """Output names the request asked for (v2 ``outputs``), in order; None for all of them."""
+    binary_output: bool = False
+    """``parameters.binary_data_output``: answer every output as binary data unless ``binary_outputs`` says not."""
+    binary_outputs: dict[str, bool] = field(default_factory=dict)
+    """``parameters.binary_data`` of the requested outputs that set it, by name."""
+
+    def output_is_binary(self, name: str) -> bool:
+        """Whether output ``name`` goes back as binary data."""
+        return self.binary_outputs.get(name, self.binary_output)
 
 
 def parse_json(body: bytes) -> Any:
@@ -80,6 +91,8 @@ def _flatten(where: str, data: Any, depth: int) -> list[Any]:
         raise InvalidInput(f"{where}: 'data' must be a list, got {type(data).__name__}")
     if depth <= 1 or not data or not isinstance(data[0], list):
         return data
+    if depth == 2 and set(map(type, data)) == {list}:
+        return list(itertools.chain.from_iterable(data))
     flat: list[Any] = []
     for item in data:
         if not isinstance(item, list):
@@ -94,7 +107,9 @@ def _check_shape(where: str, shape: Any) -> list[int]:
     return shape
 
 
-def _tensor_fields(index: int, tensor: Any) -> tuple[str, str, list[int], list[Any], Mapping[str, Any]]:
+def _tensor_fields(
+    index: int, tensor: Any, binary: BinaryInputs | None
+) -> tuple[str, str, list[int], list[Any] | np.ndarray, Mapping[str, Any]]:
     if not isinstance(tensor, dict):
         raise InvalidInput(f"inputs[{index}]: expected an object with name, datatype, shape and data")
     name = tensor.get("name")
@@ -105,20 +120,29 @@ def _tensor_fields(index: int, tensor: Any) -> tuple[str, str, list[int], list[A
     if datatype not in _DATATYPES:
         raise InvalidInput(f"{where}: 'datatype' must be one of {', '.join(sorted(_DATATYPES))}, got {datatype!r}")
     shape = _check_shape(where, tensor.get("shape"))
+    parameters = tensor.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InvalidInput(f"{where}: 'parameters' must be an object")
+    if "binary_data_size" in parameters:
+        if "data" in tensor:
+            raise InvalidInput(f"{where}: give either 'data' or parameters.binary_data_size, not both")
+        if binary is None:
+            raise InvalidInput(
+                f"{where}: parameters.binary_data_size is set but the request has no Inference-Header-Content-Length "
+                "header giving the length of its JSON part"
+            )
+        return name, datatype, shape, binary.take(where, datatype, shape, parameters["binary_data_size"]), parameters
     if "data" not in tensor:
         raise InvalidInput(f"{where}: 'data' is missing")
     data = _flatten(where, tensor["data"], len(shape))
     expected = math.prod(shape)
     if len(data) != expected:
         raise InvalidInput(f"{where}: shape {shape} needs {expected} values, 'data' holds {len(data)}")
-    parameters = tensor.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        raise InvalidInput(f"{where}: 'parameters' must be an object")
     return name, datatype, shape, data, parameters
 
 
 def _column_tensor(
-    spec: ColumnSpec, datatype: str, shape: list[int], data: list[Any], rows: int | None, rows_from: str
+    spec: ColumnSpec, datatype: str, shape: list[int], data: list[Any] | np.ndarray, rows: int | None, rows_from: str
 ) -> tuple[np.ndarray, int]:
     where = f"input {spec.name!r}"
     if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
@@ -127,6 +151,8 @@ def _column_tensor(
         raise InvalidInput(f"{where}: datatype {datatype} does not fit the column; expected {spec.datatype}")
     if rows is not None and shape[0] != rows:
         raise InvalidInput(f"{where}: {shape[0]} rows, but {rows_from} has {rows}; all inputs need the same N")
+    if isinstance(data, np.ndarray):
+        return spec.convert_array(where, data), shape[0]
     return spec.convert(where, data), shape[0]
 
 
@@ -135,7 +161,7 @@ def _matrix_tensor(
     name: str,
     datatype: str,
     shape: list[int],
-    data: list[Any],
+    data: list[Any] | np.ndarray,
     order: Any,
 ) -> tuple[Columns, int]:
     where = f"input {name!r}"
@@ -163,6 +189,10 @@ def _matrix_tensor(
                 "send one tensor per column for mixed types"
             )
         specs[column] = spec
+    if isinstance(data, np.ndarray):
+        matrix = data.reshape(rows, width)
+        items = enumerate(specs.items())
+        return {c: spec.convert_array(f"{where} column {c!r}", matrix[:, i]) for i, (c, spec) in items}, rows
     block = _float_block(specs, data, rows, width)
     if block is not None:
         return {column: block[:, offset] for offset, column in enumerate(names)}, rows
@@ -186,6 +216,8 @@ def _float_block(specs: Mapping[str, ColumnSpec], data: list[Any], rows: int, wi
 
 
 def _entity_ids(where: str, value: Any, rows: int | None) -> list[Any]:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     if not isinstance(value, list) or not value:
         raise InvalidInput(f"{where} must be a non-empty list of entity keys")
     if not all(type(v) in (str, int) for v in value):
@@ -195,8 +227,11 @@ def _entity_ids(where: str, value: Any, rows: int | None) -> list[Any]:
     return value
 
 
-def decode_infer_request(payload: Any, schema: ModelSchema, entity_key: str | None = None) -> DecodedRequest:
-    """Validate a v2 inference request against the model schema and decode its columns."""
+def decode_infer_request(
+    payload: Any, schema: ModelSchema, entity_key: str | None = None, binary: BinaryInputs | None = None
+) -> DecodedRequest:
+    """Validate a v2 inference request against the model schema and decode its columns; ``binary`` is the binary
+    part of the body (binary tensor data extension), None when the body is JSON alone."""
     if not isinstance(payload, dict):
         raise InvalidInput(f"request body must be a JSON object with 'inputs', got {type(payload).__name__}")
     inputs = payload.get("inputs")
@@ -218,7 +253,7 @@ def decode_infer_request(payload: Any, schema: ModelSchema, entity_key: str | No
     entity_ids: list[Any] | None = None
     by_name = schema.by_name
     for index, tensor in enumerate(inputs):
-        name, datatype, shape, data, tensor_parameters = _tensor_fields(index, tensor)
+        name, datatype, shape, data, tensor_parameters = _tensor_fields(index, tensor, binary)
         spec = by_name.get(name)
         if spec is not None:
             if name in columns:
@@ -251,8 +286,12 @@ def decode_infer_request(payload: Any, schema: ModelSchema, entity_key: str | No
         raise InvalidInput(f"{len(entity_ids)} entity keys for {rows} rows")
     if rows == 0:
         raise InvalidInput("the request holds no rows")
+    if binary is not None:
+        binary.finish()
     missing = [n for n in schema.names if n not in columns] if len(columns) != len(schema.inputs) else []
-    return DecodedRequest(columns, rows, request_id, entity_ids, missing, _requested_outputs(payload, schema))
+    decoded = DecodedRequest(columns, rows, request_id, entity_ids, missing, _requested_outputs(payload, schema))
+    decoded.binary_output, decoded.binary_outputs = wants_binary(payload)
+    return decoded
 
 
 def _requested_outputs(payload: Mapping[str, Any], schema: ModelSchema) -> list[str] | None:
@@ -304,36 +343,6 @@ def decode_predict_request(payload: Any, schema: ModelSchema, entity_key: str | 
     if entity_key is not None and any(entity_key in record for record in instances):
         entity_ids = _entity_ids(f"field {entity_key!r}", [record.get(entity_key) for record in instances], None)
     return DecodedRequest(columns, len(instances), None, entity_ids, missing)
-
-
-def encode_infer_response(
-    model_name: str, model_version: str, request_id: str, output_name: str, predictions: np.ndarray
-) -> bytes:
-    """The v2 inference response body."""
-    return orjson.dumps(
-        {
-            "model_name": model_name,
-            "model_version": model_version,
-            "id": request_id,
-            "outputs": [
-                {
-                    "name": output_name,
-                    "datatype": "FP64",
-                    "shape": list(predictions.shape),
-                    "data": predictions.ravel(),
-                }
-            ],
-        },
-        option=orjson.OPT_SERIALIZE_NUMPY,
-    )
-
-
-def encode_infer_outputs(model_name: str, model_version: str, request_id: str, outputs: list[dict[str, Any]]) -> bytes:
-    """The v2 inference response body with several output tensors (each with name, datatype, shape, data)."""
-    return orjson.dumps(
-        {"model_name": model_name, "model_version": model_version, "id": request_id, "outputs": outputs},
-        option=orjson.OPT_SERIALIZE_NUMPY,
-    )
 
 
 def check_columns_complete(schema: ModelSchema, columns: Mapping[str, np.ndarray], rows: int) -> None:

@@ -2,7 +2,8 @@
 
 Each input column gets a converter built at load time that turns a flat list of JSON values into a
 numpy array of the column's type, rejecting values of the wrong kind, nulls and NaN where the
-signature marks the column as required.
+signature marks the column as required, and one that does the same for a typed array (a tensor sent as
+binary data, :mod:`.binary`) with whole-array numpy checks.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ _ACCEPTED = {
 _NUMPY = {"BOOL": np.bool_, "INT32": np.int32, "INT64": np.int64, "FP32": np.float32, "FP64": np.float64}
 
 Converter = Callable[[str, Sequence[Any]], np.ndarray]
+ArrayConverter = Callable[[str, np.ndarray], np.ndarray]
 
 
 def _float_converter(dtype: type[np.generic], required: bool) -> Converter:
@@ -126,6 +128,40 @@ def _string_converter(required: bool) -> Converter:
     return convert
 
 
+def _float_array_converter(dtype: type[np.generic], required: bool) -> ArrayConverter:
+    def convert(where: str, array: np.ndarray) -> np.ndarray:
+        result = array.astype(dtype, copy=False)
+        if array.dtype.kind == "f":
+            finite = np.isfinite(result)
+            if not finite.all():
+                position = int(np.argmin(finite))
+                if required or not math.isnan(float(result[position])):
+                    raise InvalidInput(
+                        f"{where}: {result[position]} at position {position}; the column takes finite numbers only"
+                    )
+        return result
+
+    return convert
+
+
+def _int_array_converter(dtype: type[np.generic]) -> ArrayConverter:
+    integer: Any = dtype
+    limits = np.iinfo(integer)
+
+    def convert(where: str, array: np.ndarray) -> np.ndarray:
+        if array.size and not np.can_cast(array.dtype, dtype):
+            low, high = array.min(), array.max()
+            if low < limits.min or high > limits.max:
+                raise InvalidInput(f"{where}: integer out of range for {np.dtype(dtype).name}")
+        return array.astype(dtype, copy=False)
+
+    return convert
+
+
+def _same_array(where: str, array: np.ndarray) -> np.ndarray:
+    return array
+
+
 @dataclass(frozen=True)
 class ColumnSpec:
     """One named input column of the model."""
@@ -136,17 +172,24 @@ class ColumnSpec:
     required: bool = True
     """Required columns refuse nulls and NaN."""
     convert: Converter = field(init=False, repr=False, compare=False)
+    """JSON values (a flat list) to the column's array."""
+    convert_array: ArrayConverter = field(init=False, repr=False, compare=False)
+    """A typed array of a datatype the column :meth:`accepts` to the column's array."""
 
     def __post_init__(self) -> None:
+        array_converter: ArrayConverter = _same_array
         if self.datatype in ("FP32", "FP64"):
             converter = _float_converter(_NUMPY[self.datatype], self.required)
+            array_converter = _float_array_converter(_NUMPY[self.datatype], self.required)
         elif self.datatype in ("INT32", "INT64"):
             converter = _int_converter(_NUMPY[self.datatype], self.required)
+            array_converter = _int_array_converter(_NUMPY[self.datatype])
         elif self.datatype == "BOOL":
             converter = _bool_converter(self.required)
         else:
             converter = _string_converter(self.required)
         object.__setattr__(self, "convert", converter)
+        object.__setattr__(self, "convert_array", array_converter)
 
     def accepts(self, datatype: str) -> bool:
         """Whether a tensor of ``datatype`` can carry this column."""

@@ -1,4 +1,5 @@
-"""Run the model server under uvicorn (uvloop, httptools, no access log), as the serving Deployments do."""
+"""Run the model server under uvicorn (uvloop, httptools, no access log, no proxy-header rewriting), as the
+serving Deployments do."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def serve(
         loop="uvloop",
         http="httptools",
         access_log=False,
+        proxy_headers=False,  # nothing reads the client address; one ASGI layer less per request
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         lifespan="on",

@@ -1,8 +1,9 @@
 """Training: scikit-learn pipelines and a PyTorch MLP, your own estimators, Optuna search, evaluation and DDP.
 
-Your own scikit-learn-compatible estimator trains like the built-in families: by import path
-(``TrainingSpec.estimator = "package.module:Class"``, ``mlops train --estimator``) or registered from Python
-with :func:`register_estimator` (see :mod:`.estimators`).
+``estimator: auto`` searches the families and their parameters together (:mod:`.search`), on one process or
+several sharing one study (:func:`run_search_worker`). Your own scikit-learn-compatible estimator trains like the
+built-in families: by import path (``TrainingSpec.estimator = "package.module:Class"``, ``mlops train
+--estimator``) or registered from Python with :func:`register_estimator` (see :mod:`.estimators`).
 
 Importing this package does not import torch: the PyTorch estimators (``TabularMLPClassifier``,
 ``TabularMLPRegressor``) load on first use, so spec and data checks run before it.
@@ -29,7 +30,8 @@ from .evaluation import (
 from .model_card import render_model_card
 from .pipelines import ESTIMATOR_STEP, ESTIMATORS, build_pipeline, estimator_defaults, split_feature_kinds
 from .preflight import PreparedData, prepare_training_data
-from .search import SearchResult, search_hyperparameters
+from .search import SearchResult, SearchSetup, search_hyperparameters
+from .search_workers import SearchWorkerResult, run_search_worker
 from .seeding import seed_everything
 from .specs import load_training_spec
 from .splits import holdout_mask, split_frame
@@ -46,6 +48,8 @@ __all__ = [
     "EstimatorEntry",
     "PreparedData",
     "SearchResult",
+    "SearchSetup",
+    "SearchWorkerResult",
     "TabularMLPClassifier",
     "TabularMLPRegressor",
     "TaskError",
@@ -72,6 +76,7 @@ __all__ = [
     "render_model_card",
     "resolve_estimator",
     "resolve_task",
+    "run_search_worker",
     "search_hyperparameters",
     "seed_everything",
     "split_feature_kinds",

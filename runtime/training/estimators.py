@@ -2,6 +2,7 @@
 
 ``TrainingSpec.estimator`` names one of
 
+- ``auto`` (the default): the search picks a built-in family and its parameters (:mod:`.search_space`);
 - a built-in family (:mod:`.pipelines`: ``logistic_regression``, ``gradient_boosting``, ``random_forest``,
   ``mlp``);
 - an import path ``package.module:Name``, where ``Name`` is a scikit-learn-compatible estimator class, a

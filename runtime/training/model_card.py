@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi_mlops.runtime.config import TrainingSpec
-from pulumi_mlops.runtime.data import DatasetDigest
+from pulumi_mlops.runtime.data import DatasetDigest, DataVersions
+from pulumi_mlops.runtime.environment import RunEnvironment
 from pulumi_mlops.runtime.explain import EXPLANATIONS_PLOT_ARTIFACT, Explanations, SliceReport
 
+from .leaderboard import LEADERBOARD_ARTIFACT, leaderboard_markdown
 from .tasks import TaskInfo
+
+if TYPE_CHECKING:
+    from .search import SearchResult
 
 __all__ = ["render_model_card"]
 
@@ -33,13 +38,18 @@ def render_model_card(
     promotion_metric: str | None = None,
     estimator_class: str = "",
     preprocessing: bool = True,
+    data_versions: DataVersions | None = None,
+    environment: RunEnvironment | None = None,
+    search: SearchResult | None = None,
 ) -> str:
     """Markdown: overview, the spec's purpose and intended use, data, training, holdout metrics, explanations,
-    slices, limitations; sections without content (no purpose given, no slices) are left out."""
+    slices, limitations, and what the run can be reproduced from (the pinned inputs, the code and packages);
+    sections without content (no purpose given, no slices) are left out; a search adds its leaderboard."""
     task = task or TaskInfo("binary", (0, 1))
     metric_rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(metrics.items()) if k != "rows")
     param_rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(params.items())) or "| (defaults) | |"
     family = f" ({estimator_class})" if estimator_class else ""
+    reproducibility = _reproducibility_section(spec, data_versions, environment)
     fitted = (
         "in a scikit-learn Pipeline (ColumnTransformer preprocessing)"
         if preprocessing
@@ -55,14 +65,14 @@ def render_model_card(
 - Features ({len(features)}): {", ".join(f"`{f}`" for f in features)}
 
 ## Training
-- Estimator: `{spec.estimator}`{family} {fitted}
-- Hyperparameter search trials: {spec.search_trials}
+- Estimator: `{spec.estimator}`{_picked(spec, search)}{family} {fitted}
+- Hyperparameter search trials: {search.trials if search is not None else 0}
 
 | parameter | value |
 |---|---|
 {param_rows}
 
-## Holdout metrics
+{_search_section(search)}## Holdout metrics
 {_metrics_note(task, spec.label)}| metric | value |
 |---|---|
 {metric_rows}
@@ -70,7 +80,7 @@ def render_model_card(
 {_explanations_section(explanations)}{_slices_section(slices)}## Limitations
 {_limitations(spec, task, features, categorical if preprocessing else (), slices, preprocessing)}
 
-_Generated {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}._
+{reproducibility}_Generated {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}._
 """
 
 
@@ -190,6 +200,43 @@ slices under {slices.min_rows} rows get no AUC. Full values in `slices.json`.
 {rows}
 
 """
+
+
+def _picked(spec: TrainingSpec, search: SearchResult | None) -> str:
+    return f" → `{search.family}`" if search is not None and search.family and search.family != spec.estimator else ""
+
+
+def _search_section(search: SearchResult | None) -> str:
+    if search is None:
+        return ""
+    families = ", ".join(f"`{f}`" for f in search.families)
+    workers = f" by {search.workers} workers" if search.workers > 1 else ""
+    return f"""## Model search
+Optuna trials over {families}{workers}, fitted on three quarters of the training rows and compared on the
+validation {search.metric} of the other quarter: {search.trials} finished ({search.pruned} stopped early by the
+pruner), {search.failed} failed. The best, `{search.family}` at {search.best_score:.4f}, was refit on all the training
+rows. Fit time is the trial's own; predict latency is the median of single-row predictions. Every trial is in
+`{LEADERBOARD_ARTIFACT}` and, when the run is logged, an MLflow child run of it.
+
+{leaderboard_markdown(search.leaderboard, search.metric)}
+"""
+
+
+def _reproducibility_section(
+    spec: TrainingSpec, data_versions: DataVersions | None, environment: RunEnvironment | None
+) -> str:
+    if data_versions is None and environment is None:
+        return ""
+    lines = ["## Reproducibility"]
+    if data_versions is not None:
+        lines.append("Pinned inputs (`data_versions.json`), read again at these versions by `mlops reproduce`:")
+        lines += [f"- `{line}`" for line in data_versions.describe()]
+    else:
+        lines.append("- Inputs: not recorded (the frame was handed to the trainer), so the run cannot be reproduced")
+    if environment is not None:
+        lines.append(f"- Code (`environment.json`): {environment.describe()}")
+    lines.append(f"- Seed {spec.seed}; `mlops reproduce --model {spec.model.name} --version <n>` retrains it")
+    return "\n".join(lines) + "\n\n"
 
 
 def _fairness_limitation(slices: SliceReport | None, task: TaskInfo) -> str:

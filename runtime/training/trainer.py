@@ -10,6 +10,7 @@ job reads it as is.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pulumi_mlops.runtime.config import RuntimeSettings, TrainingSpec
-from pulumi_mlops.runtime.data import DatasetDigest, DatasetSchema, ValidationReport, dataset_digest, load_frame
+from pulumi_mlops.runtime.data import (
+    DatasetDigest,
+    DatasetSchema,
+    DataVersions,
+    ValidationReport,
+    dataset_digest,
+    read_frame,
+)
+from pulumi_mlops.runtime.environment import RunEnvironment, capture_environment
 from pulumi_mlops.runtime.explain import Explanations, SliceReport, explain_model, slice_metrics
 from sklearn.pipeline import Pipeline
 
@@ -25,8 +34,8 @@ from .distributed import DistributedContext, distributed_context
 from .estimators import build_model, resolve_estimator
 from .evaluation import evaluate_model
 from .model_card import render_model_card
-from .preflight import default_schema, feature_columns, prepare_training_data
-from .search import SearchResult, search_hyperparameters
+from .preflight import PreparedData, default_schema, feature_columns, prepare_training_data
+from .search import SearchResult, SearchSetup, search_hyperparameters, search_trial_cap, searches
 from .seeding import seed_everything
 from .splits import split_frame
 from .tasks import TaskInfo, binary_targets, json_classes
@@ -38,6 +47,7 @@ __all__ = [
     "fit_and_evaluate",
     "reference_predictions",
     "train",
+    "training_split",
     "window_source",
 ]
 
@@ -71,6 +81,15 @@ class TrainingResult:
     """The task and, for classifiers, the model's classes (in the order of its probability columns)."""
     promotion_metric: str = "auc"
     """The holdout metric the promotion gate compares."""
+    data_versions: DataVersions | None = None
+    """The version of every input read (None for a frame handed in without them)."""
+    environment: RunEnvironment | None = None
+    """The code and package versions the run executed."""
+
+    @property
+    def estimator(self) -> str:
+        """The estimator fitted: ``spec.estimator``, or the family the ``auto`` search picked."""
+        return self.search.family if self.search is not None and self.search.family else self.spec.estimator
 
     @property
     def gate_score(self) -> float:
@@ -89,6 +108,17 @@ def reference_predictions(pipeline: Any, features: pd.DataFrame, task: str) -> n
     return proba[:, 1]
 
 
+def training_split(
+    spec: TrainingSpec, frame: pd.DataFrame, prepared: PreparedData
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training rows and the fixed holdout of ``frame`` (by entity when ``exclude_columns`` names one)."""
+    entity = spec.exclude_columns[0] if spec.exclude_columns else None
+    return split_frame(
+        frame, spec.holdout_fraction, entity_column=entity, label=spec.label, seed=spec.seed,
+        stratify=prepared.task.is_classifier,
+    )  # fmt: skip
+
+
 def fit_and_evaluate(
     spec: TrainingSpec,
     frame: pd.DataFrame,
@@ -96,8 +126,12 @@ def fit_and_evaluate(
     schema: DatasetSchema | None = None,
     context: DistributedContext | None = None,
     source: str = "",
+    data_versions: DataVersions | None = None,
+    search: SearchSetup | None = None,
 ) -> TrainingResult:
-    """Validate, split, optionally search, fit and evaluate ``frame`` as ``spec`` says (no MLflow)."""
+    """Validate, split, optionally search, fit and evaluate ``frame`` as ``spec`` says (no MLflow); ``data_versions``
+    (what ``frame`` was read from) goes to the result and the model card with the run's environment; ``search``
+    says where the search's study lives and who hears of its trials (default: in memory, nobody)."""
     context = context or DistributedContext()
     prepared = prepare_training_data(spec, frame, schema)
     entry = prepared.estimator
@@ -105,33 +139,34 @@ def fit_and_evaluate(
     task, features = prepared.task, prepared.features
     numeric, categorical = prepared.numeric, prepared.categorical
     digest = dataset_digest(frame, source=source or spec.data)
-    entity = spec.exclude_columns[0] if spec.exclude_columns else None
-    train_df, holdout = split_frame(
-        frame, spec.holdout_fraction, entity_column=entity, label=spec.label, seed=spec.seed,
-        stratify=task.is_classifier,
-    )  # fmt: skip
+    environment = capture_environment(spec.estimator)
+    train_df, holdout = training_split(spec, frame, prepared)
     y_train = train_df[spec.label].to_numpy()
 
-    params: dict[str, Any] = {**entry.defaults_for(task.task), **spec.params}
-    search: SearchResult | None = None
-    if spec.search_trials > 0:
+    params: dict[str, Any] = {**entry.defaults_for(task.task), **spec.params} if entry.name != "auto" else {}
+    found: SearchResult | None = None
+    if searches(spec):
         if context.enabled:
-            raise ValueError("search_trials > 0 needs a single process: run the search without torchrun")
-        search = search_hyperparameters(
+            raise ValueError("a search (search_trials > 0, estimator auto) needs one process: run it without torchrun")
+        found = search_hyperparameters(
             spec.estimator,
             train_df[features],
             y_train,
             numeric,
             categorical,
             base_params=params,
-            trials=spec.search_trials,
+            trials=search_trial_cap(spec),
             timeout_s=spec.search_timeout_s,
             seed=spec.seed,
             task=task.task,
             metric=prepared.promotion_metric,
+            setup=search,
         )
-        params.update(search.best_params)
-        seed_everything(spec.seed)
+        if entry.name == "auto":
+            entry = resolve_estimator(found.family)
+            params = entry.defaults_for(task.task)
+        params.update(found.best_params)
+        seed_everything(spec.seed, torch=True if entry.name == "mlp" else None)
 
     pipeline = build_model(entry, numeric, categorical, params, spec.seed, task.task)
     pipeline.fit(train_df[features], y_train)
@@ -158,7 +193,8 @@ def fit_and_evaluate(
         spec, digest, metrics, params, features, train_rows=len(train_df), holdout_rows=len(holdout),
         explanations=explanations, slices=slices, task=task, categorical=categorical,
         promotion_metric=prepared.promotion_metric, estimator_class=type(pipeline.steps[-1][1]).__name__,
-        preprocessing="preprocess" in pipeline.named_steps,
+        preprocessing="preprocess" in pipeline.named_steps, data_versions=data_versions, environment=environment,
+        search=found,
     )  # fmt: skip
     return TrainingResult(
         spec=spec,
@@ -172,12 +208,14 @@ def fit_and_evaluate(
         model_card=card,
         holdout=holdout,
         train_rows=len(train_df),
-        search=search,
+        search=found,
         context=context,
         explanations=explanations,
         slices=slices,
         task=task,
         promotion_metric=prepared.promotion_metric,
+        data_versions=data_versions,
+        environment=environment,
     )
 
 
@@ -196,25 +234,38 @@ def train(
     register: bool = True,
     window: tuple[datetime, datetime] | None = None,
     frame: pd.DataFrame | None = None,
+    data_versions: DataVersions | None = None,
+    pin: Mapping[str, str] | None = None,
+    search: SearchSetup | None = None,
 ) -> TrainingResult:
     """Run ``spec`` end to end; under ``torchrun`` every rank fits and rank 0 alone logs and registers.
 
     ``window = (since, until)`` trains on the rows of ``spec.data`` from that period only (the fresh window
     a drift-triggered retraining is given), so a retraining learns from new data, not the champion's.
-    ``frame`` is ``spec.data`` (within ``window``) already loaded, e.g. by the checks ``mlops train`` runs first.
+    ``frame`` is ``spec.data`` (within ``window``) already loaded, e.g. by the checks ``mlops train`` runs first,
+    with ``data_versions`` the versions it was read at; ``pin`` reads exactly those versions (``mlops reproduce``).
+    A spec that searches starts its MLflow run first and logs every trial as a child run of it (``search`` shares
+    the study with other workers, :mod:`.search_workers`).
     """
     settings = settings or RuntimeSettings.from_env()
     with distributed_context() as context:
         if context.enabled and not resolve_estimator(spec.estimator).distributed:
             raise ValueError(f"estimator {spec.estimator!r} trains in one process; only 'mlp' runs under torchrun")
         if frame is None:
-            frame = load_frame(spec.data, settings, window=window)
-        result = fit_and_evaluate(spec, frame, schema=schema, context=context, source=window_source(spec.data, window))
-        result.window = window
-        if register and context.is_main:
-            from pulumi_mlops.runtime.registry.registration import log_and_register
+            loaded = read_frame(spec.data, settings, window=window, pin=pin)
+            frame, data_versions = loaded.frame, loaded.versions
+        from .search_tracking import search_run
 
-            registered = log_and_register(result, settings)
-            result.run_id, result.version = registered.run_id, registered.version
+        with search_run(spec, settings, search, tracked=register and context.is_main) as (run_id, setup):
+            result = fit_and_evaluate(
+                spec, frame, schema=schema, context=context, source=window_source(spec.data, window),
+                data_versions=data_versions, search=setup,
+            )  # fmt: skip
+            result.window = window
+            if register and context.is_main:
+                from pulumi_mlops.runtime.registry.registration import log_and_register
+
+                registered = log_and_register(result, settings, run_id=run_id)
+                result.run_id, result.version = registered.run_id, registered.version
         log.info("rank %d: %s %.4f", context.rank, result.promotion_metric, result.gate_score)
         return result

@@ -1,9 +1,9 @@
-"""Readers of upstream Karpenter files at the pinned release (tag v1.9.2, commit 310b356), read from a copy of
+"""Readers of upstream Karpenter files at the pinned release (tag v1.14.1, commit bde0065), read from a copy of
 aws/karpenter-provider-aws that ``KARPENTER_SOURCE`` names (a checkout, or its git directory); the tests that
 need them skip, saying so, when it is not set. Nothing of upstream's is kept in this repository.
 
-- ``karpenter-cloudformation.yaml``: the getting-started CloudFormation template (controller policy, node role,
-  interruption queue and rules), rendered with a cluster's values.
+- ``karpenter-cloudformation.yaml``: the getting-started CloudFormation template (the controller's managed
+  policies, node role, interruption queue and rules), rendered with a cluster's values.
 - ``karpenter.sh_nodepools.yaml``, ``karpenter.k8s.aws_ec2nodeclasses.yaml``: the CRDs of the pinned release; their
   OpenAPI schema validates the specs the component writes.
 - ``karpenter-instance-types.md``: the instance-type reference of the GPU families (labels and resources), which
@@ -22,6 +22,7 @@ import yaml
 
 __all__ = [
     "admitted",
+    "controller_policies",
     "crd_schema",
     "instance_types",
     "normalized_statements",
@@ -29,10 +30,10 @@ __all__ = [
 ]
 
 SOURCE_ENV = "KARPENTER_SOURCE"
-COMMIT = "310b3568f736566ae1005b09b9482082f2fc61ed"
-"""aws/karpenter-provider-aws tag v1.9.2, the pinned chart's release."""
+COMMIT = "bde00654cd316fddb3dccfba3f5ac07039865429"
+"""aws/karpenter-provider-aws tag v1.14.1, the pinned chart's release."""
 FILES = {
-    "karpenter-cloudformation.yaml": "website/content/en/v1.8/getting-started/getting-started-with-karpenter/"
+    "karpenter-cloudformation.yaml": "website/content/en/docs/getting-started/getting-started-with-karpenter/"
     "cloudformation.yaml",
     "karpenter.sh_nodepools.yaml": "pkg/apis/crds/karpenter.sh_nodepools.yaml",
     "karpenter.k8s.aws_ec2nodeclasses.yaml": "pkg/apis/crds/karpenter.k8s.aws_ec2nodeclasses.yaml",
@@ -83,7 +84,7 @@ _CloudFormationLoader.add_multi_constructor("!", _tagged)
 
 def upstream_template(values: dict[str, str]) -> dict[str, Any]:
     """The CloudFormation template with ``${...}`` substituted from ``values`` (``AWS::Region``, ``ClusterName``,
-    ``KarpenterInterruptionQueue.Arn``...); the controller policy document comes back parsed."""
+    ``KarpenterInterruptionQueue.Arn``...); the documents of the controller's managed policies come back parsed."""
     text = _upstream("karpenter-cloudformation.yaml")
     template: dict[str, Any] = yaml.load(text, Loader=_CloudFormationLoader)
 
@@ -95,11 +96,20 @@ def upstream_template(values: dict[str, str]) -> dict[str, Any]:
 
         return re.sub(r"\$\{([^}]+)\}", value, raw)
 
-    policy = template["Resources"]["KarpenterControllerPolicy"]["Properties"]
-    policy["PolicyDocument"] = json.loads(substitute(policy["PolicyDocument"]))
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            resource["Properties"]["PolicyDocument"] = json.loads(substitute(resource["Properties"]["PolicyDocument"]))
     role = template["Resources"]["KarpenterNodeRole"]["Properties"]
     role["ManagedPolicyArns"] = [substitute(arn) for arn in role["ManagedPolicyArns"]]
     return template
+
+
+def controller_policies(values: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The controller's policy documents by the template's resource name (``NodeLifecyclePolicy``...): since 1.9
+    upstream splits the controller policy into several managed policies."""
+    resources = upstream_template(values)["Resources"]
+    managed = {name: r for name, r in resources.items() if r["Type"] == "AWS::IAM::ManagedPolicy"}
+    return {name: r["Properties"]["PolicyDocument"] for name, r in managed.items()}
 
 
 def normalized_statements(document: dict[str, Any]) -> dict[str, dict[str, Any]]:

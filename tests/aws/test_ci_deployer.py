@@ -96,6 +96,10 @@ def test_cluster_access_admin_for_deploy_view_for_preview(previews: Previews) ->
         ("eks:CreateCluster", "*", {}, True),
         ("ecr:PutImage", "*", {}, True),
         ("ec2:RunInstances", "*", {}, False),
+        ("ec2:CreatePlacementGroup", "*", {}, True),
+        ("ec2:DeletePlacementGroup", "*", {}, True),
+        ("ec2:DescribePlacementGroups", "*", {}, True),
+        ("ec2:CreatePlacementGroup", "*", {"aws:RequestedRegion": "eu-west-1"}, False),
         ("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/mlops-identity-trainer-0123456", {}, True),
         ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/mlops-cluster-node-role-0123456", {}, True),
         ("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/other-team-role", {}, False),
@@ -149,6 +153,8 @@ def test_the_deploy_role_may_do_what_up_needs_and_nothing_of_the_data(
         ("ecr:GetAuthorizationToken", "*", True),
         ("iam:GetRole", f"arn:aws:iam::{ACCOUNT}:role/mlops-identity-trainer-1", True),
         ("ec2:CreateVpc", "*", False),
+        ("ec2:DescribePlacementGroups", "*", True),
+        ("ec2:CreatePlacementGroup", "*", False),
         ("ecr:PutImage", "*", False),
         ("secretsmanager:GetSecretValue", "*", False),
         ("kms:Decrypt", "*", False),
@@ -160,13 +166,40 @@ def test_the_preview_role_reads_metadata_only(previews: Previews, action: str, r
     assert _allowed(_policy(previews("staging").graph, "mlops-ci-preview-policy"), action, resource) is allowed
 
 
+ZONE = "Z0123456789ABCDEFGHIJ"
+
+
+def _requested_certificate() -> dict[str, Any]:
+    """prod with a certificate the stack requests and validates in its Route 53 zone."""
+    raw = stack_raw("prod")
+    raw["ingress"]["tls"] = {"domain": "ml.example.com", "hosted_zone_id": ZONE}
+    return raw
+
+
 def _aws_graphs(previews: Previews) -> list[ResourceGraph]:
-    karpenter = stack_raw("prod")
-    karpenter["autoscaler"] = "karpenter"
+    node_groups = stack_raw("prod")
+    node_groups["autoscaler"] = "cluster-autoscaler"
+    for pool in node_groups["gpu_pools"]:
+        for karpenter_only in ("single_zone", "efa"):
+            pool.pop(karpenter_only, None)
     irsa = stack_raw("staging")
     irsa["cluster"]["workload_identity"] = "irsa"
-    variants = [run_platform(raw)[1] for raw in (karpenter, irsa)]
+    variants = [run_platform(raw)[1] for raw in (node_groups, irsa, _requested_certificate())]
     return [previews(s).graph for s in ("dev", "staging", "prod")] + variants
+
+
+def test_the_deploy_role_writes_validation_records_in_the_stack_zone_only() -> None:
+    _, graph, _ = run_platform(_requested_certificate())
+    assert graph.of_type("aws:route53/record:Record") and graph.of_type("aws:acm/certificate:Certificate")
+    docs = _policy(graph, "mlops-ci-deploy-policy")
+    assert _allowed(docs, "acm:RequestCertificate")
+    assert _allowed(docs, "route53:ChangeResourceRecordSets", f"arn:aws:route53:::hostedzone/{ZONE}")
+    assert not _allowed(docs, "route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/ZOTHERZONE")
+    assert _allowed(docs, "route53:GetChange", "arn:aws:route53:::change/C123")
+    imported = _policy(run_platform(stack_raw("prod"))[1], "mlops-ci-deploy-policy")
+    assert not _allowed(imported, "route53:ChangeResourceRecordSets", f"arn:aws:route53:::hostedzone/{ZONE}"), (
+        "a stack that imports its certificate writes no DNS records"
+    )
 
 
 def test_the_deploy_permissions_cover_every_aws_resource_the_stacks_create(previews: Previews) -> None:
@@ -174,7 +207,7 @@ def test_the_deploy_permissions_cover_every_aws_resource_the_stacks_create(previ
     modules = {
         r.type.split(":")[1].split("/")[0] for g in graphs for r in g.resources.values() if r.type.startswith("aws:")
     }
-    missing = modules - {"iam", "s3", "index"} - set(REGIONAL_DEPLOY_ACTIONS)
+    missing = modules - {"iam", "s3", "route53", "index"} - set(REGIONAL_DEPLOY_ACTIONS)
     assert not missing, f"add the actions of {missing} to REGIONAL_DEPLOY_ACTIONS (components/aws/ci_permissions.py)"
     docs = _policy(previews("staging").graph, "mlops-ci-deploy-policy")
     for graph in graphs:

@@ -51,8 +51,13 @@ def test_gateway_class_follows_the_spec() -> None:
     assert platform.cluster_context.gateway_class == "alb"
     assert platform.cluster_context.redis is None
     assert not graph.of_type("aws:elasticache/replicationGroup:ReplicationGroup")
-    # No GPU add-ons and no gateway controller: only the Prometheus Operator CRDs the platform always needs.
-    assert [r.props["chart"] for r in graph.of_type("kubernetes:helm.sh/v3:Release")] == ["prometheus-operator-crds"]
+    # No GPU add-ons and no gateway controller: only Karpenter (the AWS default provisioner: its CRDs and controller)
+    # and the Prometheus Operator CRDs the platform always needs.
+    assert [r.props["chart"] for r in graph.of_type("kubernetes:helm.sh/v3:Release")] == [
+        "oci://public.ecr.aws/karpenter/karpenter-crd",
+        "oci://public.ecr.aws/karpenter/karpenter",
+        "prometheus-operator-crds",
+    ]
     assert platform.exports["redisEndpoint"] is None
     assert platform.exports["maxGpusPerStack"] == 0
 

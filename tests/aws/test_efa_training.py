@@ -1,6 +1,6 @@
-"""EFA end to end on AWS: prod switched to Karpenter, whose multi-node training pool has ``efa: true``, runs training
-pods that request the pool's EFA interfaces and set NCCL's libfabric transport; the table of interfaces covers every
-instance type the spec accepts with ``efa``."""
+"""EFA end to end on AWS: prod on Karpenter, whose multi-node training pool has ``efa: true``, launches that pool's
+nodes into a cluster placement group in one zone and runs training pods that request the pool's EFA interfaces and
+set NCCL's libfabric transport; the table of interfaces covers every instance type the spec accepts with ``efa``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,32 @@ from test_karpenter_stacks import program
 
 from pulumi_mlops.spec import GpuPoolSpec
 from pulumi_mlops.spec.accelerators import EFA_INSTANCE_TYPES
+
+PLACEMENT_GROUP = "aws:ec2/placementGroup:PlacementGroup"
+
+
+def test_the_efa_pool_is_one_zone_in_one_cluster_placement_group() -> None:
+    graph, spec = program("prod")
+    [group] = graph.of_type(PLACEMENT_GROUP)
+    assert group.name == "mlops-karpenter-a10g-train-pg"
+    assert (group.inputs["name"], group.inputs["strategy"]) == ("mlops-prod-eks-a10g-train", "cluster")
+    assert group.delete_before_replace, "a replacement frees the name first"
+    assert {k: group.inputs["tags"].get(k) for k in spec.labels} == spec.labels
+    [node_class] = [
+        r
+        for r in graph.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
+        if r.inputs["metadata"]["name"] == "a10g-train"
+    ]
+    assert node_class.inputs["spec"]["placementGroupSelector"] == {"name": group.inputs["name"]}
+    assert group.urn in node_class.dependencies, "created before, deleted after the EC2NodeClass that selects it"
+    assert len(node_class.inputs["spec"]["subnetSelectorTerms"]) == 1, "a cluster placement group is in one zone"
+    [node_pool] = [
+        r for r in graph.of_type("kubernetes:karpenter.sh/v1:NodePool") if r.inputs["metadata"]["name"] == "a10g-train"
+    ]
+    zones = [r for r in node_pool.inputs["spec"]["template"]["spec"]["requirements"] if r["key"].endswith("/zone")]
+    assert [z["values"] for z in zones] == [["us-east-1a"]]
+    others = [r for r in graph.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass") if r is not node_class]
+    assert others and not [r for r in others if "placementGroupSelector" in r.inputs["spec"]]
 
 
 def _trainers() -> dict[str, dict[str, Any]]:

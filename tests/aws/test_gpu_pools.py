@@ -1,4 +1,5 @@
-"""GPU node groups (cluster-autoscaler mode), their autoscaler tags, and the NVIDIA daemon sets' Helm values."""
+"""GPU node groups (``autoscaler: cluster-autoscaler``, the option to Karpenter: the stacks previewed on node groups),
+their autoscaler tags, and the NVIDIA daemon sets' Helm values."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def gpu_groups(result: PreviewResult) -> dict[str, dict[str, Any]]:
 
 
 def test_gpu_node_groups_follow_the_pool_spec(previews: Previews) -> None:
-    result = previews("prod")
+    result = previews("prod+node-groups")
     groups = gpu_groups(result)
     assert set(groups) == {p.name for p in result.spec.gpu_pools}
     for pool in result.spec.gpu_pools:
@@ -54,18 +55,20 @@ def test_gpu_node_groups_follow_the_pool_spec(previews: Previews) -> None:
             "nvidia.com/gpu.present": "true",
         }
         assert all("private" in s for s in group["subnetIds"])
-    assert groups["l4"]["capacityType"] == "ON_DEMAND" and groups["l4"]["scalingConfig"]["minSize"] == 1.0
-    assert groups["a10g-train"]["capacityType"] == "SPOT" and groups["a10g-train"]["scalingConfig"]["minSize"] == 0.0
+    assert groups["l4"]["capacityType"] == "ON_DEMAND"
+    assert groups["a10g-train"]["capacityType"] == "SPOT"
+    floor = gpu_groups(previews("staging"))["l4"]["scalingConfig"]
+    assert floor["minSize"] == floor["desiredSize"] == 2.0, "staging states its floor of two GPU nodes"
 
 
 def test_dev_gpus_are_spot_and_scale_to_zero(previews: Previews) -> None:
-    group = gpu_groups(previews("dev"))["l4"]
+    group = gpu_groups(previews("dev+node-groups"))["l4"]
     assert group["capacityType"] == "SPOT"
     assert group["scalingConfig"]["minSize"] == 0.0
 
 
 def test_autoscaler_owns_the_desired_size_and_can_scale_from_zero(previews: Previews) -> None:
-    graph = previews("prod").graph
+    graph = previews("prod+node-groups").graph
     group = graph.named("mlops-gpu-a10g-train-nodes")
     assert group.ignore_changes == ["scalingConfig.desiredSize"]
     tags = props(group)["tags"]
@@ -180,7 +183,7 @@ def test_every_gpu_taint_is_tolerated_and_bottlerocket_skips_the_plugin() -> Non
     assert [props(r)["chart"] for r in graph.of_type("kubernetes:helm.sh/v3:Release")] == ["dcgm-exporter"]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev+node-groups", "staging", "prod+node-groups"])
 def test_gpu_addons_wait_for_the_node_groups(stack: str, previews: Previews) -> None:
     graph = previews(stack).graph
     groups = {g.urn for g in graph.of_type("aws:eks/nodeGroup:NodeGroup")}
@@ -197,7 +200,7 @@ def test_gpu_addons_wait_for_the_node_groups(stack: str, previews: Previews) -> 
 
 
 def test_cluster_autoscaler_is_pinned_and_scoped_to_owned_groups(previews: Previews) -> None:
-    result = previews("prod")
+    result = previews("prod+node-groups")
     graph = result.graph
     release = props(graph.named("mlops-cluster-autoscaler-release"))
     assert (release["chart"], release["version"]) == ("cluster-autoscaler", CLUSTER_AUTOSCALER_CHART.version)
@@ -220,7 +223,7 @@ def test_cluster_autoscaler_is_pinned_and_scoped_to_owned_groups(previews: Previ
 def test_gpu_nodes_carry_the_label_cluster_autoscaler_reads_for_gpus(previews: Previews) -> None:
     from pulumi_mlops.components.aws.gpu_node_pool import AWS_GPU_LABEL
 
-    graph = previews("dev").graph
+    graph = previews("dev+node-groups").graph
     group = graph.named("mlops-gpu-l4-nodes")
     assert props(group)["labels"][AWS_GPU_LABEL] == "nvidia-l4"
     tags = {props(t)["tag"]["key"]: props(t)["tag"]["value"] for t in graph.of_type("aws:autoscaling/tag:Tag")}

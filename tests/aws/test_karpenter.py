@@ -1,5 +1,6 @@
-"""Karpenter variant (``autoscaler: karpenter``): controller, interruption queue, the CPU NodePool, diversified GPU
-NodePools with spot fallback, disruption that protects training and serving, a single-zone EFA pool."""
+"""Karpenter variant (``autoscaler: karpenter``): CRDs and controller, interruption queue, the CPU NodePool,
+diversified GPU NodePools with spot fallback, disruption that protects training and serving, a single-zone EFA pool
+in a cluster placement group."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 import pytest
 from aws_support import props, run_platform, stack_raw, statements, untagged
 from pulumi_mlops.components.aws.efa import EFA_DEVICE_PLUGIN_CHART, EFA_NODE_LABEL
-from pulumi_mlops.components.aws.karpenter import INTERRUPTION_EVENTS, KARPENTER_CHART
+from pulumi_mlops.components.aws.karpenter import INTERRUPTION_EVENTS, KARPENTER_CHART, KARPENTER_CRD_CHART
+from pulumi_mlops.components.aws.karpenter_iam import CONTROLLER_POLICIES
 from pulumi_mlops.components.aws.karpenter_pools import (
     CONSOLIDATE_AFTER,
     DEFAULT_TERMINATION_GRACE,
@@ -97,6 +99,20 @@ def test_controller_release_is_pinned_and_bound_by_pod_identity(karpenter: tuple
     assert (access["type"], access["principalArn"]) == ("EC2_LINUX", NODE_ROLE)
 
 
+def test_crds_come_from_the_crd_chart_before_the_controller(karpenter: tuple[PlatformSpec, ResourceGraph]) -> None:
+    """Helm never upgrades a chart's crds/ folder, so the CRDs are the karpenter-crd chart at the controller's
+    version, which adopts the CRDs an earlier controller release installed."""
+    _, graph = karpenter
+    crds, controller = graph.named("mlops-karpenter-crds"), graph.named("mlops-karpenter-release")
+    assert props(crds)["chart"] == "oci://public.ecr.aws/karpenter/karpenter-crd"
+    assert props(crds)["version"] == KARPENTER_CRD_CHART.version == KARPENTER_CHART.version
+    assert (props(crds)["namespace"], props(crds)["takeOwnership"]) == ("kube-system", True)
+    assert props(controller)["skipCrds"] is True
+    assert crds.urn in controller.dependencies
+    policies = [graph.named(f"mlops-karpenter-controller-{suffix}") for suffix in CONTROLLER_POLICIES.values()]
+    assert {p.urn for p in policies} <= set(controller.dependencies), "the controller starts with its permissions"
+
+
 def test_interruption_queue_and_event_rules(karpenter: tuple[PlatformSpec, ResourceGraph]) -> None:
     _, graph = karpenter
     queue = props(graph.named("mlops-karpenter-interruptions"))
@@ -115,7 +131,11 @@ def test_interruption_queue_and_event_rules(karpenter: tuple[PlatformSpec, Resou
 def test_instance_profile_actions_are_scoped_by_tags(karpenter: tuple[PlatformSpec, ResourceGraph]) -> None:
     """The instance-profile writes need the cluster, region and node-class tags; the list action is present."""
     _, graph = karpenter
-    policy = statements(props(graph.named("mlops-karpenter-controller-policy"))["policy"])
+    policy = [
+        st
+        for suffix in CONTROLLER_POLICIES.values()
+        for st in statements(props(graph.named(f"mlops-karpenter-controller-{suffix}"))["policy"])
+    ]
     writes = {"iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"}
     for st in policy:
         touched = set(st["Action"]) & (writes | {"iam:CreateInstanceProfile", "iam:TagInstanceProfile"})
@@ -128,6 +148,17 @@ def test_instance_profile_actions_are_scoped_by_tags(karpenter: tuple[PlatformSp
         assert conditions[f"{prefix}/karpenter.k8s.aws/ec2nodeclass"] == "*", st["Sid"]
     listing = [s for s in policy if "iam:ListInstanceProfiles" in s["Action"]]
     assert [s["Resource"] for s in listing] == [["*"]]
+
+
+def test_the_controller_policies_fit_a_roles_inline_policy_quota(karpenter: tuple[PlatformSpec, ResourceGraph]) -> None:
+    """IAM caps the inline policies of a role at 10,240 characters together, whitespace not counted (upstream moved
+    to managed policies because one managed policy holds 6,144)."""
+    _, graph = karpenter
+    documents = [
+        json.loads(props(graph.named(f"mlops-karpenter-controller-{suffix}"))["policy"])
+        for suffix in CONTROLLER_POLICIES.values()
+    ]
+    assert sum(len(json.dumps(d, separators=(",", ":"))) for d in documents) <= 10_240
 
 
 def test_cpu_node_pool_for_general_workloads(karpenter: tuple[PlatformSpec, ResourceGraph]) -> None:
@@ -289,11 +320,26 @@ def test_efa_device_plugin_runs_on_the_efa_pools(karpenter: tuple[PlatformSpec, 
     assert graph.named("mlops-cluster-system").urn in release.dependencies
 
 
+def test_the_efa_pool_launches_into_its_own_placement_group(karpenter: tuple[PlatformSpec, ResourceGraph]) -> None:
+    _, graph = karpenter
+    [group] = graph.of_type("aws:ec2/placementGroup:PlacementGroup")
+    assert group.name == "mlops-karpenter-a10g-pg" and group.delete_before_replace
+    assert (props(group)["name"], props(group)["strategy"]) == ("mlops-dev-eks-a10g", "cluster")
+    classes = custom(graph, "EC2NodeClass")
+    assert classes["a10g"]["spec"]["placementGroupSelector"] == {"name": "mlops-dev-eks-a10g"}
+    assert "placementGroupSelector" not in classes["l4"]["spec"], "serving spreads over the zones"
+    assert "placementGroupSelector" not in classes["general"]["spec"]
+    assert group.urn in graph.named("mlops-karpenter-a10g-nodeclass").dependencies, "the group exists first"
+    assert group.urn not in graph.named("mlops-karpenter-l4-nodeclass").dependencies
+
+
 def test_no_efa_resources_without_an_efa_pool() -> None:
     raw: dict[str, Any] = stack_raw("dev")
     raw["autoscaler"] = "karpenter"
     _, graph, _ = run_platform(raw)
     assert not [r.name for r in graph.resources.values() if "efa" in r.name]
+    assert not graph.of_type("aws:ec2/placementGroup:PlacementGroup")
+    assert not [c for c in custom(graph, "EC2NodeClass").values() if "placementGroupSelector" in c["spec"]]
     assert set(custom(graph, "NodePool")) == {"general", "l4"}
 
 
@@ -311,3 +357,4 @@ def test_karpenter_aws_resources_are_tagged(karpenter: tuple[PlatformSpec, Resou
     spec, graph = karpenter
     assert untagged(graph, spec.labels) == []
     assert graph.of_type("aws:sqs/queue:Queue") and graph.of_type("aws:ec2/securityGroup:SecurityGroup")
+    assert graph.of_type("aws:ec2/placementGroup:PlacementGroup")

@@ -25,7 +25,28 @@ def test_profiles_set_the_cpu_pool_and_the_spot_fallback() -> None:
     assert dev.pool("l4").on_demand_fallback is False, "dev GPU pools stay on spot"
     assert staging.pool("l4").on_demand_fallback is True
     assert prod.pool("a10g-train").on_demand_fallback is True
-    assert not any(p.instance_families or p.single_zone or p.efa for s in (dev, prod) for p in s.gpu_pools)
+    assert (dev.autoscaler, staging.autoscaler, prod.autoscaler) == ("karpenter", "cluster-autoscaler", "karpenter")
+    assert not any(p.instance_families or p.single_zone or p.efa for p in dev.gpu_pools)
+    train = prod.pool("a10g-train")
+    assert (train.single_zone, train.efa) == (True, True), "prod's multi-node training pool: one zone, EFA"
+
+
+def test_karpenter_is_the_aws_default_unless_the_cluster_is_attached() -> None:
+    raw = stack_raw("dev")
+    raw.pop("autoscaler", None)
+    assert parse_spec(raw).autoscaler == "karpenter"
+    raw["cluster"]["existing"] = {"name": "shared-eks", "kubeconfig_secret": "kc"}
+    assert parse_spec(raw).autoscaler == "cluster-autoscaler"
+    gcp = stack_raw("gcp-dev")
+    gcp.pop("autoscaler", None)
+    assert parse_spec(gcp).autoscaler == "cluster-autoscaler"
+
+
+def test_a_karpenter_pool_with_a_minimum_says_karpenter_keeps_none() -> None:
+    with pytest.raises(SpecError) as err:
+        parse_spec(karpenter_raw(min_nodes=1))
+    assert "gpu_pools[0] (l4).min_nodes: Karpenter keeps no minimum node count" in str(err.value)
+    assert "set min_nodes to 0, or autoscaler: cluster-autoscaler" in str(err.value)
 
 
 def test_a_valid_efa_pool_parses() -> None:
@@ -39,7 +60,11 @@ def test_a_valid_efa_pool_parses() -> None:
     ("raw", "message"),
     [
         (
-            {**stack_raw("dev"), "gpu_pools": [{**stack_raw("dev")["gpu_pools"][0], "single_zone": True}]},
+            {
+                **stack_raw("dev"),
+                "autoscaler": "cluster-autoscaler",
+                "gpu_pools": [{**stack_raw("dev")["gpu_pools"][0], "single_zone": True}],
+            },
             "gpu_pools[0] (l4): single_zone shape Karpenter NodePools only: set autoscaler: karpenter (AWS) or remove",
         ),
         (

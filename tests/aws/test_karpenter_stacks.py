@@ -1,6 +1,6 @@
-"""Every AWS stack, switched to Karpenter, runs whole (``stacks/__main__.py``), passes the whole policy pack and the
-strict Kubernetes schemas; its training pods opt out of voluntary disruption and its workloads wait for the
-NodePools they land on."""
+"""Every AWS stack on Karpenter (dev and prod by default, staging switched from its node groups) runs whole
+(``stacks/__main__.py``), passes the whole policy pack and the strict Kubernetes schemas; its training pods opt out
+of voluntary disruption and its workloads wait for the NodePools they land on."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 
 def _on_karpenter(stack: str) -> Callable[[dict[str, Any]], None]:
     def change(raw: dict[str, Any]) -> None:
-        raw["autoscaler"] = "karpenter"
-        if stack == "prod":  # the multi-node training pool: one zone, EFA (g5.12xlarge has it)
-            raw["gpu_pools"][1].update({"single_zone": True, "efa": True})
+        raw["autoscaler"] = "karpenter"  # dev and prod already are: the AWS default
+        for pool in raw["gpu_pools"]:
+            pool["min_nodes"] = 0  # Karpenter keeps no node minimum (staging states one for its node groups)
 
     return change
 
@@ -61,8 +61,8 @@ def test_training_pods_opt_out_of_voluntary_disruption() -> None:
     for job in spec.training:
         annotations = templates[f"train-{job.name}"]["metadata"]["annotations"]
         assert annotations[DO_NOT_DISRUPT_ANNOTATION] == "true", job.name
-    for job in graph.of_type("kubernetes:batch/v1:Job"):
-        assert job.inputs["spec"]["template"]["metadata"]["annotations"][DO_NOT_DISRUPT_ANNOTATION] == "true"
+    for one_off in graph.of_type("kubernetes:batch/v1:Job"):
+        assert one_off.inputs["spec"]["template"]["metadata"]["annotations"][DO_NOT_DISRUPT_ANNOTATION] == "true"
     for deployment in graph.of_type("kubernetes:apps/v1:Deployment"):
         annotations = deployment.inputs["spec"]["template"]["metadata"].get("annotations") or {}
         assert DO_NOT_DISRUPT_ANNOTATION not in annotations, "serving moves between nodes within its PDB"

@@ -1,5 +1,5 @@
 """The Karpenter layer against upstream's own text at the pinned release (read where ``KARPENTER_SOURCE`` says,
-see ``karpenter_upstream``): the controller policy, node role and interruption rules of the getting-started
+see ``karpenter_upstream``): the controller policies, node role and interruption rules of the getting-started
 template, the CRD schemas of the pinned release, and the instance-type reference the NodePools' requirements are
 evaluated over."""
 
@@ -11,10 +11,19 @@ from typing import Any
 import jsonschema
 import pytest
 from aws_support import props, run_platform, stack_raw, statements
-from karpenter_upstream import admitted, crd_schema, instance_types, normalized_statements, upstream_template
+from karpenter_upstream import (
+    admitted,
+    controller_policies,
+    crd_schema,
+    instance_types,
+    normalized_statements,
+    upstream_template,
+)
 from pulumi_mlops.components.aws.karpenter import INTERRUPTION_EVENTS
+from pulumi_mlops.components.aws.karpenter_iam import CONTROLLER_POLICIES
 from pulumi_mlops.components.aws.karpenter_pools import gpu_name, gpu_node_pool
 from pulumi_mlops.components.k8s.context import GpuScheduling
+from pulumi_mlops.policies._iam import Document, Request, evaluate
 
 from pulumi_mlops.preview import ResourceGraph
 from pulumi_mlops.spec import ACCELERATORS, GpuPoolSpec
@@ -36,12 +45,20 @@ GPU_FAMILIES = sorted({f for a in ACCELERATORS["aws"].values() for f in a.famili
 
 @pytest.fixture(scope="module")
 def prod_karpenter() -> ResourceGraph:
-    """prod on Karpenter, its training pool single-zone with EFA."""
+    """prod as it is: on Karpenter, its training pool single-zone with EFA."""
     raw: dict[str, Any] = stack_raw("prod")
-    raw["autoscaler"] = "karpenter"
-    raw["gpu_pools"][1].update({"single_zone": True, "efa": True})
+    assert raw.get("autoscaler", "karpenter") == "karpenter"
+    assert [p["name"] for p in raw["gpu_pools"] if p.get("efa") and p.get("single_zone")] == ["a10g-train"]
     _, graph, _ = run_platform(raw)
     return graph
+
+
+def controller_documents(graph: ResourceGraph) -> dict[str, dict[str, Any]]:
+    """The controller role's inline policies, by the name of upstream's policy each one is."""
+    return {
+        policy: json.loads(props(graph.named(f"mlops-karpenter-controller-{suffix}"))["policy"])
+        for policy, suffix in CONTROLLER_POLICIES.items()
+    }
 
 
 def kinds(graph: ResourceGraph, kind: str) -> dict[str, dict[str, Any]]:
@@ -52,10 +69,32 @@ def kinds(graph: ResourceGraph, kind: str) -> dict[str, dict[str, Any]]:
 # --- IAM and interruption handling: the getting-started CloudFormation template --------------------------------
 
 
-def test_controller_policy_is_upstreams_statement_for_statement(prod_karpenter: ResourceGraph) -> None:
-    ours = json.loads(props(prod_karpenter.named("mlops-karpenter-controller-policy"))["policy"])
-    upstream = upstream_template(VALUES)["Resources"]["KarpenterControllerPolicy"]["Properties"]["PolicyDocument"]
-    assert normalized_statements(ours) == normalized_statements(upstream)
+def test_controller_policies_are_upstreams_statement_for_statement(prod_karpenter: ResourceGraph) -> None:
+    ours, upstream = controller_documents(prod_karpenter), controller_policies(VALUES)
+    assert set(ours) == set(upstream), "one inline policy per managed policy of the template"
+    for policy, document in upstream.items():
+        assert normalized_statements(ours[policy]) == normalized_statements(document), policy
+    controller = prod_karpenter.named("mlops-karpenter-controller")
+    inline = [r for r in prod_karpenter.of_type("aws:iam/rolePolicy:RolePolicy") if r.parent == controller.urn]
+    assert len(inline) == len(CONTROLLER_POLICIES), "no other policy on the controller role"
+
+
+def test_the_controller_may_launch_into_the_stacks_placement_group(prod_karpenter: ResourceGraph) -> None:
+    """What ``placementGroupSelector`` needs (upstream's 1.11 upgrade notes): find the group, launch into it; in
+    the stack's region only."""
+    docs = [Document(name, doc) for name, doc in controller_documents(prod_karpenter).items()]
+    group = props(prod_karpenter.named("mlops-karpenter-a10g-train-pg"))["name"]
+    arn = f"arn:aws:ec2:us-east-1:{ACCOUNT}:placement-group/{group}"
+
+    def allowed(action: str, resource: str, region: str = "us-east-1") -> bool:
+        return evaluate(Request(action, resource, context={"aws:RequestedRegion": region}), docs).allowed
+
+    assert allowed("ec2:DescribePlacementGroups", "*")
+    assert not allowed("ec2:DescribePlacementGroups", "*", region="eu-west-1")
+    for action in ("ec2:RunInstances", "ec2:CreateFleet"):
+        assert allowed(action, arn), action
+        assert not allowed(action, arn.replace("us-east-1", "eu-west-1")), action
+    assert not allowed("ec2:CreatePlacementGroup", arn), "the stack creates the group, not Karpenter"
 
 
 def test_node_role_has_upstreams_managed_policies(prod_karpenter: ResourceGraph) -> None:
@@ -113,6 +152,17 @@ def test_the_crd_schema_rejects_what_karpenter_rejects(prod_karpenter: ResourceG
     node_class = json.loads(json.dumps(kinds(prod_karpenter, "EC2NodeClass")["a10g-train"]))
     node_class["instanceStorePolicy"] = "RAID1"
     assert list(jsonschema.Draft7Validator(crd_schema(CRDS["EC2NodeClass"])).iter_errors(node_class))
+
+
+def test_the_efa_pool_selects_its_placement_group_as_the_crd_defines_it(prod_karpenter: ResourceGraph) -> None:
+    """``placementGroupSelector`` (1.11+) takes a name or a ``pg-`` ID; a malformed ID fails the schema."""
+    schema = crd_schema(CRDS["EC2NodeClass"])
+    selector = kinds(prod_karpenter, "EC2NodeClass")["a10g-train"]["placementGroupSelector"]
+    assert selector == {"name": "mlops-prod-eks-a10g-train"}
+    validator = jsonschema.Draft7Validator(schema["properties"]["placementGroupSelector"])
+    assert [e.message for e in validator.iter_errors(selector)] == []
+    assert list(validator.iter_errors({"id": "mlops-prod-eks-a10g-train"})), "an ID is pg-..."
+    assert [e.message for e in validator.iter_errors({"id": "pg-0123456789abcdef0"})] == []
 
 
 # --- the instance-type reference --------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ ADDON = "aws:eks/addon:Addon"
 REPAIR = {"enabled": True, "maxParallelNodesRepairedCount": float(NODES_REPAIRED_AT_ONCE)}
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("stack", ["dev+node-groups", "staging", "prod+node-groups"])
 def test_every_managed_node_group_repairs_its_nodes(previews: Previews, stack: str) -> None:
     result = previews(stack)
     groups = {g.name: props(g) for g in result.graph.of_type(NODE_GROUP)}

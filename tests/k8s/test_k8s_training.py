@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pulumi_mlops.runtime.config import DriftSpec, TrainingSpec
 
@@ -148,3 +150,75 @@ def test_training_namespace_has_quota_and_limit_range(built):
     assert {"requests.cpu", "requests.memory", "limits.cpu", "limits.memory"} <= set(quota)
     limits = b.one("LimitRange", "training", "mlops-training")["spec"]["limits"][0]
     assert limits["maxLimitRequestRatio"] == {"cpu": "2", "memory": "1"}
+
+
+def test_search_workers_share_a_study_on_the_tracking_database(built):
+    from sqlalchemy.engine import make_url
+
+    from .conftest import DB_PASSWORD
+
+    b = built("prod")
+    (job,) = [j for j in b.spec.training if j.training.search_workers > 1]
+    spec = _job(b.one("CronJob", f"train-{job.name}", "mlops-training"))
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == spec["parallelism"] == job.training.search_workers
+    (container,) = spec["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MLOPS_SEARCH_STORAGE"]["valueFrom"]["secretKeyRef"] == {
+        "name": "search-db",
+        "key": "url",
+        "optional": False,
+    }
+    assert env["MLOPS_SEARCH_STUDY"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.labels['batch.kubernetes.io/job-name']"
+    )
+    assert DB_PASSWORD not in json.dumps(spec), "the password stays in the Secret"
+    secret = b.one("Secret", "search-db", "mlops-training")
+    url = make_url(secret["stringData"]["url"])
+    assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == (
+        "postgresql+psycopg2",
+        "mlflow",
+        DB_PASSWORD,
+        "db.internal",
+        5432,
+        "mlflow",
+    )
+    assert url.query == {"sslmode": "require"}
+    # The workers reach the database: the training namespace's egress opens its port.
+    egress = b.one("NetworkPolicy", "allow-egress", "mlops-training")["spec"]["egress"]
+    assert any({"protocol": "TCP", "port": 5432} in rule.get("ports", []) for rule in egress)
+    # Every worker and every batch shard counts in the namespace's quota (two concurrent runs of each training job).
+    quota = b.one("ResourceQuota", "training", "mlops-training")["spec"]["hard"]
+
+    def cores(cpu: str) -> float:
+        return float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+
+    training = sum(
+        2 * (j.nodes if j.nodes > 1 else j.training.search_workers) * cores(j.resources.cpu) for j in b.spec.training
+    )
+    batch = sum(j.shards * cores(j.resources.cpu) for j in b.spec.batch_jobs)
+    drift = len(b.spec.endpoints) * 0.5
+    assert cores(quota["requests.cpu"]) == training + batch + drift
+
+
+def test_one_worker_jobs_have_no_search_storage(built):
+    b = built("dev")
+    assert all(j.training.search_workers == 1 for j in b.spec.training)
+    assert not [s for s in b.objects("Secret") if s["metadata"]["name"] == "search-db"]
+    egress = b.one("NetworkPolicy", "allow-egress", "mlops-training")["spec"]["egress"]
+    assert not any({"protocol": "TCP", "port": 5432} in rule.get("ports", []) for rule in egress)
+    spec = _job(b.one("CronJob", "train-churn"))
+    assert "MLOPS_SEARCH_STORAGE" not in {e["name"] for e in spec["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_search_workers_need_one_node_and_the_platform_database(built, build):
+    from pulumi_mlops.spec import PlatformSpec, TrainingJobSpec
+
+    with pytest.raises(ValueError, match=r"search_workers 2 with nodes 2: .* set nodes to 1"):
+        TrainingJobSpec.model_validate(
+            {"name": "x", "nodes": 2, "training": {"model": {"name": "m"}, "estimator": "mlp", "search_workers": 2,
+                                                   "search_trials": 4}}
+        )  # fmt: skip
+    base = built("prod").spec
+    with pytest.raises(ValueError, match=r"search_workers 3, whose pods share their study .*tracking_db"):
+        build(PlatformSpec.model_validate(base.model_dump()), managed=False)

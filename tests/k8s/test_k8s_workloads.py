@@ -70,8 +70,12 @@ def test_runtime_env_is_what_the_runtime_accepts(built, stack):
     assert runtime_pods
     for where, pod in runtime_pods:
         env = pod["containers"][0]["env"]
-        settings = {e["name"]: e["value"] for e in env if e["name"].startswith(ENV_PREFIX)}
-        parsed = RuntimeSettings.from_env(settings)
+        settings = {e["name"]: e["value"] for e in env if e["name"].startswith(ENV_PREFIX) and "value" in e}
+        # Settings read from Secrets or the downward API (a search's storage and study) are settings too.
+        referenced = {
+            e["name"]: "set-at-run-time" for e in env if e["name"].startswith(ENV_PREFIX) and "value" not in e
+        }
+        parsed = RuntimeSettings.from_env({**settings, **referenced})
         assert parsed.tracking_uri == "http://mlflow.mlops-platform.svc.cluster.local:5000", where
         if where.startswith("Deployment/"):
             endpoint, track = where.removeprefix("Deployment/").rsplit("-", 1)

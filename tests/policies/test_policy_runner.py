@@ -65,7 +65,14 @@ def serving_stack() -> dict[str, CapturedResource]:
                 "metadata": {**meta, "name": "churn"},
                 "spec": {
                     "selector": {"matchLabels": POD_LABELS},
-                    "template": {"metadata": {"labels": POD_LABELS}, "spec": {"containers": []}},
+                    "template": {
+                        "metadata": {"labels": POD_LABELS},
+                        "spec": {
+                            "serviceAccountName": "server",
+                            "automountServiceAccountToken": False,
+                            "containers": [],
+                        },
+                    },
                 },
             },
         ),
@@ -213,6 +220,8 @@ def test_every_stack_policy_has_a_test() -> None:
     tested = {"serving-has-servicemonitor", "serving-has-alert-rules", "prod-serving-replicas", "prod-serving-pdb"}
     tested |= {"s3-bucket-complete", "gpu-stack-max-gpus", "ecr-lifecycle-policy"}
     tested |= {"images-wait-for-their-push"}  # from real stacks' graphs in test_readiness_images.py
+    tested |= {"k8s-token-automount-needs-rbac"}  # in test_pod_specs_policies.py
+    tested |= {"rds-require-tls"}  # in test_transit.py
     readiness = {p.name for p in READINESS_POLICIES}
     assert set(STACK_POLICIES) - readiness == tested
     # Each readiness analysis is exercised from a real stack's graph in a test_readiness_*.py module.
@@ -384,7 +393,7 @@ def test_policy_config_follows_the_spec(previews: Callable[[str], PreviewResult]
 def _patched_preview(monkeypatch: pytest.MonkeyPatch, result: PreviewResult) -> None:
     import pulumi_mlops.preview as preview
 
-    monkeypatch.setattr(preview, "preview_stack", lambda stack, root=None: result)
+    monkeypatch.setattr(preview, "preview_stack", lambda stack, root=None, faithful=False: result)
 
 
 def test_cli_exits_1_on_mandatory_and_writes_sarif(

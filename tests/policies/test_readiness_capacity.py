@@ -64,13 +64,26 @@ def test_every_stack_passes_the_capacity_checks(previews: Previews, stack: str) 
     assert [f"{v.policy} {v.resource_name}: {v.message}" for v in report.violations] == []
 
 
-@pytest.mark.parametrize("stack", ["staging", "prod", "gcp-prod"])
+@pytest.mark.parametrize("stack", ["staging", "gcp-prod"])
 def test_pools_that_declare_their_floor_are_not_flagged(previews: Previews, stack: str) -> None:
     graph, spec = baseline(previews, stack)
     assert run(graph, spec, FLOOR).violations == []
 
 
-@pytest.mark.parametrize(("stack", "pool"), [("dev", "mlops-gpu-l4-nodes"), ("gcp-dev", "mlops-gpu-l4-pool")])
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_karpenter_node_pools_declare_no_minimum_to_contradict(previews: Previews, stack: str) -> None:
+    """On Karpenter the serving floor's GPU pods keep their nodes, and no pool claims to scale to zero; on node groups
+    with min 0 the same floor is flagged."""
+    graph, spec = baseline(previews, stack)
+    assert graph.of_type("kubernetes:karpenter.sh/v1:NodePool")
+    assert run(graph, spec, FLOOR).violations == []
+    on_groups, spec = baseline(previews, f"{stack}+node-groups")
+    assert {v.resource_name for v in run(on_groups, spec, FLOOR).violations} == {"mlops-gpu-l4-nodes"}
+
+
+@pytest.mark.parametrize(
+    ("stack", "pool"), [("dev+node-groups", "mlops-gpu-l4-nodes"), ("gcp-dev", "mlops-gpu-l4-pool")]
+)
 def test_dev_gpu_endpoint_keeps_one_node_of_a_scale_to_zero_pool(previews: Previews, stack: str, pool: str) -> None:
     graph, spec = baseline(previews, stack)
     found = _only(run(graph, spec, FLOOR), FLOOR)
@@ -86,7 +99,7 @@ def test_cpu_training_job_does_not_fit_a_two_vcpu_system_node(previews: Previews
     def shrink(graph: ResourceGraph) -> None:
         named(graph, "mlops-cluster-system").inputs["instanceTypes"] = ["m6i.large"]
 
-    graph, spec = broken(previews, "dev", shrink)
+    graph, spec = broken(previews, "dev+node-groups", shrink)
     report = run(graph, spec, "workload-fits-node-pool")
     found = _with_bootstrap(report, "workload-fits-node-pool", "mlops-services-training-churn-cronjob")
     assert found.mandatory
@@ -100,7 +113,7 @@ def test_gpu_training_pod_larger_than_its_gpu_node(previews: Previews) -> None:
         for res in ("mlops-services-training-churn-mlp-cronjob", "mlops-services-training-churn-mlp-bootstrap"):
             _containers(named(graph, res))[0]["resources"]["requests"]["memory"] = "32Gi"
 
-    graph, spec = broken(previews, "dev", grow)
+    graph, spec = broken(previews, "dev+node-groups", grow)
     report = run(graph, spec, "workload-fits-node-pool")
     found = _with_bootstrap(report, "workload-fits-node-pool", "mlops-services-training-churn-mlp-cronjob")
     assert found.mandatory
@@ -113,7 +126,7 @@ def test_an_untolerated_pool_taint_is_named_as_the_reason(previews: Previews) ->
         pool = named(graph, "mlops-gpu-l4-nodes")
         pool.inputs["taints"] = [*pool.inputs["taints"], {"key": "dedicated", "value": "ml", "effect": "NO_SCHEDULE"}]
 
-    graph, spec = broken(previews, "dev", taint)
+    graph, spec = broken(previews, "dev+node-groups", taint)
     report = run(graph, spec, "workload-fits-node-pool")
     assert {v.resource_name for v in report.violations} == {
         "mlops-services-endpoint-churn-gpu-stable-deployment",
@@ -132,7 +145,7 @@ def test_a_selector_no_pool_matches(previews: Previews) -> None:
         dep = named(graph, "mlops-services-endpoint-churn-gpu-stable-deployment")
         dep.inputs["spec"]["template"]["spec"]["nodeSelector"] = {"pulumi-mlops.io/gpu-pool": "a100"}
 
-    graph, spec = broken(previews, "dev", retarget)
+    graph, spec = broken(previews, "dev+node-groups", retarget)
     found = _only(run(graph, spec, "workload-fits-node-pool"), "workload-fits-node-pool")
     assert found.resource_name == "mlops-services-endpoint-churn-gpu-stable-deployment"
     assert "can land on no node pool" in found.message
@@ -157,7 +170,7 @@ def test_init_containers_count_once_not_on_top_of_the_app(previews: Previews) ->
 
 
 def test_an_init_container_larger_than_any_node(previews: Previews) -> None:
-    graph, spec = broken(previews, "dev", _with_init("4"))
+    graph, spec = broken(previews, "dev+node-groups", _with_init("4"))
     found = _only(run(graph, spec, "workload-fits-node-pool"), "workload-fits-node-pool")
     assert found.resource_name == "mlops-services-mlflow-deployment"
     assert "requests 4.00 CPU, 1024 Mi per pod" in found.message
@@ -229,7 +242,7 @@ def test_dev_pool_maximum_without_room_for_training(previews: Previews) -> None:
     def cap(graph: ResourceGraph) -> None:
         named(graph, "mlops-gpu-l4-nodes").inputs["scalingConfig"]["maxSize"] = 2.0
 
-    graph, spec = broken(previews, "dev", cap)
+    graph, spec = broken(previews, "dev+node-groups", cap)
     found = _only(run(graph, spec, "gpu-pool-demand-fits"), "gpu-pool-demand-fits")
     assert found.resource_name == "mlops-gpu-l4-nodes" and found.mandatory
     assert "max 2 nodes x 1 GPUs = 2 GPUs cannot hold its demand of 3 GPUs" in found.message
@@ -258,7 +271,7 @@ def test_pods_that_do_not_share_a_node_need_more_nodes_than_the_pool_has(preview
         requests = _containers(job)[0]["resources"]["requests"]
         requests.update({"memory": "120Gi", "nvidia.com/gpu": "2"})
 
-    graph, spec = broken(previews, "prod", resize)
+    graph, spec = broken(previews, "prod+node-groups", resize)
     found = _only(run(graph, spec, "gpu-pool-demand-fits"), "gpu-pool-demand-fits")
     assert found.resource_name == "mlops-gpu-a10g-train-nodes" and found.mandatory
     assert "needs 4 nodes for its demand but may grow to 2" in found.message
@@ -269,7 +282,7 @@ def test_pods_that_do_not_share_a_node_need_more_nodes_than_the_pool_has(preview
 
 
 def test_stack_gpu_demand_over_the_stack_cap(previews: Previews) -> None:
-    graph, spec = baseline(previews, "prod")
+    graph, spec = baseline(previews, "prod+node-groups")
     report = run(graph, spec, "gpu-stack-demand-fits", config={"gpu-stack-demand-fits": {"maxGpusPerStack": 8}})
     found = _only(report, "gpu-stack-demand-fits")
     assert found.mandatory and found.resource_name == "mlops-gpu-a10g-train-nodes"
@@ -337,6 +350,7 @@ def test_karpenter_requirements_no_table_type_satisfies(karpenter: tuple[Resourc
 
 def test_spec_taints_on_a_gpu_pool_are_tolerated_by_its_workloads() -> None:
     def taint_l4(raw: dict[str, Any]) -> None:
+        raw["autoscaler"] = "cluster-autoscaler"
         raw["gpu_pools"][0]["taints"] = [{"key": "dedicated", "value": "ml"}]
 
     graph, spec = _preview_with("dev", taint_l4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import httpx
@@ -15,7 +16,7 @@ def test_health_and_server_metadata(shared_server: LiveServer) -> None:
     assert httpx.get(f"{url}/v2/health/ready").json() == {"ready": True}
     assert httpx.get(f"{url}/").json() == {"ready": True}, "load balancers probing / see readiness"
     meta = httpx.get(f"{url}/v2").json()
-    assert meta["name"] == "pulumi-mlops" and "version" in meta and meta["extensions"] == []
+    assert meta["name"] == "pulumi-mlops" and "version" in meta and meta["extensions"] == ["binary_tensor_data"]
 
 
 def test_model_metadata_from_signature(shared_server: LiveServer) -> None:
@@ -31,6 +32,8 @@ def test_model_metadata_from_signature(shared_server: LiveServer) -> None:
             ("plan", "BYTES", [-1]),
         ]
         assert meta["outputs"] == [{"name": "probability", "datatype": "FP64", "shape": [-1]}]
+        assert meta["parameters"]["format"] == "native", "the version has no ONNX export"
+        assert "no ONNX export passed its parity check" in meta["parameters"]["format_reason"]
     assert httpx.get(f"{shared_server.url}/v2/models/{MODEL}/ready").json() == {"name": MODEL, "ready": True}
     assert httpx.get(f"{shared_server.url}/v2/models/{MODEL}/versions/{version}/ready").status_code == 200
 
@@ -142,6 +145,13 @@ def test_metrics_exposition(shared_server: LiveServer) -> None:
     assert f'mlops_requests_total{{model="{MODEL}",status="400",version="{version}"}}' in text
     assert "mlops_request_duration_seconds_bucket" in text
     assert "mlops_batch_size_bucket" in text
+    cpu = [line for line in text.splitlines() if line.startswith(f'mlops_model_cpu_seconds_total{{model="{MODEL}"}}')]
+    assert cpu and float(cpu[0].split()[-1]) > 0, "the model calls' CPU time is counted"
+    count = re.search(
+        rf'mlops_request_duration_seconds_count{{model="{MODEL}",status="200",version="{version}"}} (\S+)', text
+    )
+    total = re.search(rf'mlops_requests_total{{model="{MODEL}",status="200",version="{version}"}} (\S+)', text)
+    assert count and total and float(count.group(1)) == float(total.group(1)) >= 1
     assert 'mlops_model_load_total{outcome="success"} 1.0' in text
     assert 'mlops_prediction_bucket{le="0.5",model="churn"' in text
     assert set(FEATURES) <= set(shared_server.state.manager.current.schema.names)

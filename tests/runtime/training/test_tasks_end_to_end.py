@@ -117,7 +117,8 @@ def test_train_serve_drift_and_promote(name: str, data: Path, env: RuntimeSettin
 
     out = tmp_path / "v1.json"
     printed = _invoke(["train", "--data", str(data / f"{name}.csv"), "--label", "target", "--model", name,
-                       "--param", "max_iter=15", "--promote", "--json", str(out)])  # fmt: skip
+                       "--estimator", "gradient_boosting", "--param", "max_iter=15", "--promote",
+                       "--json", str(out)])  # fmt: skip
     assert f"task {task}: 'target'" in printed and "becomes champion" in printed
     v1 = json.loads(out.read_text())
     assert (v1["version"], v1["task"], v1["promotion_metric"]) == ("1", task, metric)

@@ -51,6 +51,10 @@ def test_spec_and_data_errors_fail_before_the_heavy_imports(tmp_path: Path) -> N
         (["--config", str(spec), "--data", str(diabetes), "--label", "target"],
          ["promotion_metric 'macro_f1' is not a regression metric", "fix TrainingSpec.promotion_metric"]),
         (["--model", "wine", "--data", str(tmp_path / "missing.csv"), "--label", "target"], ["no such file"]),
+        (["--model", "wine", "--data", str(wine), "--label", "target", "--param", "max_iter=5"],
+         ["params ['max_iter']: estimator auto picks the family and its parameters", "name an estimator"]),
+        (["--model", "wine", "--data", str(wine), "--label", "target", "--search-workers", "2"],
+         ["search_workers 2: the workers share their study through MLOPS_SEARCH_STORAGE", "journal:<shared path>"]),
     ]  # fmt: skip
     argv = [["train", *args, "--no-register"] for args, _ in cases]
     done = subprocess.run(

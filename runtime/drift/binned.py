@@ -1,0 +1,348 @@
+"""Every numeric statistic of one window column in a few linear passes, without sorting the window.
+
+The window's values are cut into ``G`` equal cells over the reference range by arithmetic alone (one
+subtract, multiply and truncate), counted and summed per cell with ``bincount``. A cell that holds no
+reference value and no PSI bin edge lies inside one interval between consecutive reference values, so its
+count and sum are all the statistics need of it. Only the values of the other cells (a few percent of the
+window, those next to a reference value) are sorted, to place them exactly against the reference values;
+and the values of the intervals where the window's ECDF crosses the reference one, which the Wasserstein
+distance splits at a rank, are sorted within those intervals.
+
+The results are those of :func:`~.stats.positions`, :func:`~.stats.binned_counts` and
+:func:`~.stats.wasserstein` on the sorted window: the counts exactly, the distance and the mean up to the
+order of floating-point summation. Cells are assigned by a monotone function, so the same function applied
+to the reference values and edges orders every value exactly against them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .stats import ReferenceECDF, binned_counts, positions, wasserstein
+
+__all__ = ["GRID_MAX", "GRID_MIN", "MAX_WORKERS", "Scratch", "WindowSummary", "summarize", "summarize_columns"]
+
+GRID_MIN = 1 << 10
+"""Fewest cells over the reference range."""
+GRID_MAX = 1 << 17
+"""Most cells over the reference range (more only cost ``bincount`` length)."""
+GRID_ROWS_PER_CELL = 2
+"""Cells grow with the window: about one per this many values, between the two bounds."""
+
+MAX_WORKERS = 4
+"""Most threads summarising columns at once (numpy releases the GIL in the array passes)."""
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+class Scratch:
+    """Work arrays reused from column to column (fresh large arrays cost a page fault per page, every time)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.offset = np.empty(0)
+        self.clipped = np.empty(0)
+        self.cell = np.empty(0, dtype=np.intp)
+        self.mask = np.empty(0, dtype=bool)
+
+    def take(self, n: int) -> tuple[FloatArray, FloatArray, NDArray[np.intp], NDArray[np.bool_]]:
+        """Arrays of ``n`` elements."""
+        if n > self.size:
+            self.size = n
+            self.offset, self.clipped = np.empty(n), np.empty(n)
+            self.cell, self.mask = np.empty(n, dtype=np.intp), np.empty(n, dtype=bool)
+        return self.offset[:n], self.clipped[:n], self.cell[:n], self.mask[:n]
+
+
+@dataclass(frozen=True)
+class WindowSummary:
+    """What the numeric tests need of one window column (finite values only)."""
+
+    n: int
+    """Values."""
+    mean: float
+    """Their mean."""
+    bin_counts: IntArray
+    """Counts in the reference's PSI bins (:func:`~.stats.binned_counts`)."""
+    below: IntArray
+    """Values ``<`` each distinct reference value."""
+    at_or_below: IntArray
+    """Values ``<=`` each distinct reference value."""
+    wasserstein: float
+    """First Wasserstein distance to the reference sample (not yet divided by its standard deviation)."""
+
+
+def _workers(columns: int) -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cpus, columns))
+
+
+@contextmanager
+def summarize_columns(
+    columns: Sequence[tuple[ReferenceECDF, FloatArray, FloatArray]],
+) -> Iterator[Callable[[], list[WindowSummary]]]:
+    """Summarise ``(reference ECDF, edges, values)`` columns on worker threads while the caller does other work;
+    the yielded function waits for the summaries, in column order. Each thread has its own work arrays."""
+    workers = _workers(len(columns))
+    if workers == 1:
+        scratch = Scratch()
+        yield lambda: [summarize(e, edges, values, scratch) for e, edges, values in columns]
+        return
+
+    def run(share: int) -> list[WindowSummary]:
+        scratch = Scratch()
+        return [summarize(e, edges, values, scratch) for e, edges, values in columns[share::workers]]
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlops-drift") as pool:
+        futures = [pool.submit(run, share) for share in range(workers)]
+
+        def collect() -> list[WindowSummary]:
+            shares = [future.result() for future in futures]
+            return [shares[i % workers][i // workers] for i in range(len(columns))]
+
+        yield collect
+
+
+def _sorted_summary(ref: ReferenceECDF, edges: FloatArray, values: FloatArray) -> WindowSummary:
+    ordered = np.sort(values)
+    below, at_or_below = positions(ref, ordered)
+    return WindowSummary(
+        n=int(ordered.size),
+        mean=float(np.mean(ordered)),
+        bin_counts=binned_counts(edges, ordered),
+        below=below,
+        at_or_below=at_or_below,
+        wasserstein=wasserstein(ref, ordered, below),
+    )
+
+
+def summarize(
+    ref: ReferenceECDF, edges: FloatArray, values: FloatArray, scratch: Scratch | None = None
+) -> WindowSummary:
+    """The summary of ``values`` (finite, in any order, at least one) against the reference ECDF and bin edges;
+    ``scratch`` lends the work arrays (one per detection, shared by its columns)."""
+    u = ref.values
+    k, m, n = u.size, ref.size, int(values.size)
+    low = min(u[0], edges[0]) if edges.size else u[0]
+    high = max(u[-1], edges[-1]) if edges.size else u[-1]
+    grid = int(min(GRID_MAX, max(GRID_MIN, 1 << max(n // GRID_ROWS_PER_CELL, 1).bit_length())))
+    scale = (grid - 0.5) / (high - low) if high > low else math.inf
+    if k < 2 or not math.isfinite(scale) or scale <= 0:
+        return _sorted_summary(ref, edges, values)
+
+    def cells(x: FloatArray, work: Scratch) -> tuple[FloatArray, NDArray[np.intp]]:
+        """Offsets from ``low`` in cell widths, and cells: 0 below ``low``, 1..grid over the range, grid+1 above."""
+        offset, clipped, cell, _ = work.take(x.size)
+        np.subtract(x, low, out=offset)
+        offset *= scale
+        np.clip(offset, -1.0, float(grid), out=clipped)
+        clipped += 1.0
+        np.copyto(cell, clipped, casting="unsafe")
+        return offset, cell
+
+    ref_cells = cells(u, Scratch())[1].copy()
+    edge_cells = cells(edges, Scratch())[1].copy()
+    pivots = np.unique(np.concatenate((u, edges)))
+    pivot_cells = cells(pivots, Scratch())[1].copy()
+    pivot_count = np.bincount(pivot_cells, minlength=grid + 2)
+    pivot_value = np.zeros(grid + 2)
+    pivot_value[pivot_cells] = pivots
+    flagged = pivot_count > 0
+    has_ref = np.zeros(grid + 2, dtype=bool)
+    has_ref[ref_cells] = True
+    work = scratch or Scratch()
+    offset, cell = cells(values, work)
+    counts = np.bincount(cell, minlength=grid + 2)
+    offsets = np.bincount(cell, weights=offset, minlength=grid + 2)
+    mask = work.take(n)[3]
+    np.take(flagged, cell, out=mask)
+    near, near_cells = values[mask], cell[mask]
+
+    # Cell c lies after interval[c] reference values: a plain cell is all in interval interval[c] (u[i-1] <= x <
+    # u[i] for interval i; 0 below u[0], k from u[k-1] on).
+    interval = np.concatenate(([0], np.cumsum(np.bincount(ref_cells, minlength=grid + 2))[:-1]))
+    plain = ~flagged
+    used = np.flatnonzero(plain & (counts > 0))
+    centre = u[k // 2]
+    weights = counts[used] * (low - centre) + offsets[used] / scale
+    in_interval = np.bincount(interval[used], weights=counts[used], minlength=k + 1).astype(np.int64)
+    sums = np.bincount(interval[used], weights=weights, minlength=k + 1).astype(np.float64)
+
+    # A value next to one pivot (a reference value or an edge) is placed by one comparison with it; the values
+    # of cells holding several are placed by binary search.
+    # Per cell: the one reference value it holds (+inf for none, NaN for several), so one gather and one
+    # comparison place each value; the edge it holds, for the PSI counts.
+    ref_pivot = np.where(has_ref, pivot_value, np.inf)
+    ref_pivot[pivot_count > 1] = np.nan
+    upper = ref_pivot[near_cells]
+    near_interval = interval[near_cells]
+    near_interval += near >= upper
+    tie_index = near_interval[near == upper] - 1
+    several = np.flatnonzero(np.isnan(upper))
+    if several.size:
+        found = np.searchsorted(u, near[several], side="right")
+        near_interval[several] = found
+        exact = found > 0
+        exact[exact] = u[found[exact] - 1] == near[several][exact]
+        tie_index = np.concatenate((tie_index, found[exact] - 1))
+    in_interval += np.bincount(near_interval, minlength=k + 1)
+    sums += np.bincount(near_interval, weights=near - centre, minlength=k + 1)
+    below = np.cumsum(in_interval)[:k]
+    at_or_below = below + np.bincount(tie_index, minlength=k)
+
+    # Values under each edge: every value of the cells before its cell, and those of its cell below it.
+    before = np.concatenate(([0], np.cumsum(counts)))
+    lone_edge = edge_cells[pivot_count[edge_cells] == 1]
+    at_edge = np.zeros(grid + 2, dtype=bool)
+    at_edge[lone_edge] = True
+    by_edge = at_edge[near_cells]
+    edge_value = pivot_value[near_cells[by_edge]]
+    single_under = np.bincount(near_cells[by_edge][near[by_edge] < edge_value], minlength=grid + 2)
+    under_edges = before[edge_cells] + single_under[edge_cells]
+    if several.size:
+        crowded = np.sort(near[several])
+        crowded_cells = cells(crowded, Scratch())[1].copy()
+        start = np.searchsorted(crowded_cells, edge_cells, side="left")
+        in_crowded = pivot_count[edge_cells] > 1
+        under_edges[in_crowded] += (np.searchsorted(crowded, edges, side="left") - start)[in_crowded]
+    bin_counts = np.diff(np.concatenate(([0], under_edges, [n]))).astype(np.int64)
+
+    distance = _wasserstein(ref, u - centre, below, in_interval, sums, n, m, values, cell, near, near_interval, plain,
+                            interval, centre, mask, at_or_below - below)  # fmt: skip
+    return WindowSummary(
+        n=n,
+        mean=float(np.mean(values)),
+        bin_counts=bin_counts,
+        below=below.astype(np.int64),
+        at_or_below=at_or_below.astype(np.int64),
+        wasserstein=distance,
+    )
+
+
+def _wasserstein(
+    ref: ReferenceECDF,
+    u: FloatArray,
+    below: IntArray,
+    in_interval: IntArray,
+    sums: FloatArray,
+    n: int,
+    m: int,
+    values: FloatArray,
+    cell: NDArray[np.intp],
+    near: FloatArray,
+    near_interval: IntArray,
+    plain: NDArray[np.bool_],
+    interval: IntArray,
+    centre: float,
+    mask: NDArray[np.bool_],
+    ties: IntArray,
+) -> float:
+    """:func:`~.stats.wasserstein` from per-interval counts and sums (``u`` and ``sums`` relative to ``centre``);
+    within the intervals where the two ECDFs cross, the value at the crossing rank is found by
+    :func:`_crossing_splits`."""
+    raw = ref.values
+    k = u.size
+    lo_j, hi_j = below[:-1], below[1:]
+    inside = hi_j - lo_j
+    cum = ref.cumulative[:-1]
+    split = np.clip(-((lo_j * m - cum * n) // m), 0, inside + 1)
+    crossing = (split >= 1) & (split <= inside)
+    total = sums[1:k]
+    before_sum = np.where(split == inside + 1, total, 0.0)
+    after_sum = np.where(split == 0, total, 0.0)
+    at_cut = np.zeros(k - 1)
+    if crossing.any():
+        rank = split[crossing] - 1
+        cut, before = _crossing_splits(
+            np.flatnonzero(crossing), rank, ties[:-1][crossing], u, raw, near, near_interval, plain, interval,
+            values, cell, mask, centre,
+        )  # fmt: skip
+        at_cut[crossing] = cut
+        before_sum[crossing] = before
+        after_sum[crossing] = total[crossing] - before - cut
+
+    def offset(t: IntArray | int) -> FloatArray:  # n * (F_cur - F_ref) on piece t
+        return ((lo_j + t) * m - cum * n) / m
+
+    z_split = np.where(split == 0, u[:-1], np.where(crossing, at_cut, u[1:]))
+    below_part = np.where(split > 0, offset(split - 1) * z_split - offset(0) * u[:-1] - before_sum, 0.0)
+    above_part = np.where(split < inside + 1, offset(inside) * u[1:] - offset(split) * z_split - after_sum, 0.0)
+    left = int(in_interval[0]) * u[0] - sums[0]
+    right = sums[k] - int(in_interval[k]) * u[-1]
+    return float(left + right + np.sum(above_part - below_part)) / n
+
+
+SUBCELLS = 64
+"""Sub-cells per crossing interval when looking for the value at the crossing rank."""
+
+
+def _crossing_splits(
+    crossing: IntArray,
+    rank: IntArray,
+    tied: IntArray,
+    u: FloatArray,
+    raw: FloatArray,
+    near: FloatArray,
+    near_interval: IntArray,
+    plain: NDArray[np.bool_],
+    interval: IntArray,
+    values: FloatArray,
+    cell: NDArray[np.intp],
+    mask: NDArray[np.bool_],
+    centre: float,
+) -> tuple[FloatArray, FloatArray]:
+    """For inner intervals ``crossing`` (between ``raw[j]`` and ``raw[j + 1]``): the value at 0-based ``rank`` in the
+    interval and the sum of the ``rank`` values below it (both relative to ``centre``), without sorting the interval.
+
+    The ``tied`` values equal to ``raw[j]`` come first; past them, the interval is cut into ``SUBCELLS`` equal
+    sub-cells by arithmetic, counted and summed, and only the sub-cell holding the rank is sorted."""
+    cut = u[crossing].copy()
+    before = rank * u[crossing]
+    rest = rank >= tied
+    if not rest.any():
+        return cut, before
+    chosen = crossing[rest]
+    slot = np.full(raw.size + 1, -1, dtype=np.intp)
+    slot[chosen + 1] = np.arange(chosen.size)
+    pick = (slot[near_interval] >= 0) & (near > raw[np.maximum(near_interval - 1, 0)])
+    parts, owners = [near[pick]], [slot[near_interval[pick]]]
+    plain_rest = plain & (slot[interval] >= 0)
+    if plain_rest.any():
+        wanted = np.take(plain_rest, cell, out=mask)
+        parts.append(values[wanted])
+        owners.append(slot[interval[cell[wanted]]])
+    gathered, owner = np.concatenate(parts), np.concatenate(owners)
+    start, width = raw[chosen][owner], (raw[chosen + 1] - raw[chosen])[owner]
+    sub = np.clip((gathered - start) * (SUBCELLS / width), 0, SUBCELLS - 1).astype(np.intp)
+    key = owner * SUBCELLS + sub
+    groups = chosen.size * SUBCELLS
+    counts = np.bincount(key, minlength=groups).reshape(chosen.size, SUBCELLS)
+    sums = np.bincount(key, weights=gathered - centre, minlength=groups).reshape(chosen.size, SUBCELLS)
+    wanted_rank = rank[rest] - tied[rest]
+    running = np.cumsum(counts, axis=1)
+    target = np.argmax(running > wanted_rank[:, None], axis=1)
+    rows = np.arange(chosen.size)
+    earlier = running[rows, target] - counts[rows, target]
+    summed = np.cumsum(sums, axis=1)[rows, target] - sums[rows, target]
+    selected = np.zeros(groups, dtype=bool)
+    selected[rows * SUBCELLS + target] = True
+    # Sub-cells follow one another in value, so sorting by value alone groups the selected ones in order.
+    ordered = np.sort(gathered[selected[key]] - centre)
+    offsets = np.concatenate(([0], np.cumsum(counts[rows, target])[:-1]))
+    within = offsets + wanted_rank - earlier
+    prefix = np.concatenate(([0.0], np.cumsum(ordered)))
+    cut[rest] = ordered[within]
+    before[rest] = tied[rest] * u[crossing][rest] + summed + prefix[within] - prefix[offsets]
+    return cut, before

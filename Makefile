@@ -6,7 +6,7 @@ DEPS_HASH := $(shell cat pyproject.toml setup.py constraints.txt | sha256sum | c
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint format bench schema image image-mlflow clean
+.PHONY: venv demo test lint format bench mutation schema image image-mlflow clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,10 @@ format: venv
 bench: venv
 	$(BIN)/python -m bench
 
+# Mutation testing of the pack's resource checks (README, "Development"); fails below 90% of mutants killed.
+mutation: venv
+	$(BIN)/python -m tools.mutation_gate
+
 schema: venv
 	$(BIN)/mlops schema > stacks/platform.schema.json
 
@@ -57,4 +61,4 @@ image-mlflow:
 	docker/build.sh mlflow $(IMAGE_REPO)/mlflow:$(MLFLOW_VERSION)
 
 clean:
-	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .mlops .mutation mutants .pytest_cache .mypy_cache .ruff_cache build *.egg-info

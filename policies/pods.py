@@ -1,5 +1,5 @@
 """Pod isolation: no host paths or host ports, an own service account, a token only where RBAC needs it, seccomp;
-and the same host access in Helm values.
+and the same host access in Helm values. Runtime containers size their thread pools to their CPU limit.
 
 The pod checks read every pod spec ``_pod_specs.pod_specs`` finds (workloads, PodTemplates, Patch types, ML custom
 resources); on a Patch they judge only the fields it sets. The Helm check reads the ``values`` the program passes:
@@ -18,6 +18,7 @@ from pulumi_policy.proxy import UnknownValueError
 from ._base import as_list, config_value, get, is_true, iter_dicts, resource_policy, stack_policy
 from ._graph import plain
 from ._pod_specs import POD_SPEC_TYPES, containers, is_partial, pod_kind, pod_specs
+from ._uses import command_key, simple_commands
 from .kubernetes import HELM_CHART, HELM_RELEASE, is_false
 from .rbac import CLUSTER_ROLE_BINDING, ROLE_BINDING
 
@@ -42,6 +43,8 @@ RESOURCE_TYPES: tuple[str, ...] = (*POD_SPEC_TYPES, SERVICE_ACCOUNT, *BINDINGS, 
 
 POLICIES: list[Policy] = []
 
+CPUS_ENV = "MLOPS_CPUS"
+"""The runtime's count of cores it may use (``pulumi_mlops.runtime.cpus``)."""
 SECCOMP_TYPES = ("RuntimeDefault", "Localhost")
 """``seccompProfile.type`` values that filter system calls (``Unconfined`` does not)."""
 
@@ -129,6 +132,50 @@ def _seccomp(args: ResourceValidationArgs, report: Report) -> None:
                 report(f"{path}.{c.label}: securityContext.seccompProfile.type is {own!r}: {fix}")
             elif own is None and pod_type is None and not partial:
                 report(f"{path}.{c.label}: no seccompProfile on the container or the pod: {fix}")
+
+
+_RUNTIME_COMMANDS = ("mlops ", "python -m pulumi_mlops")
+
+
+def _runs_runtime(container: Mapping[str, Any]) -> bool:
+    argv = [str(w) for w in [*as_list(get(container, "command")), *as_list(get(container, "args"))]]
+    return any(command_key(c).startswith(_RUNTIME_COMMANDS) for c in simple_commands(argv))
+
+
+def _cpus_from_limit(container: Mapping[str, Any], name: str) -> bool:
+    for item in iter_dicts(get(container, "env")):
+        if get(item, "name") == CPUS_ENV:
+            ref = get(item, "valueFrom.resourceFieldRef")
+            owner = get(ref, "containerName")
+            return get(ref, "resource") == "limits.cpu" and owner in (None, "", name)
+    return False
+
+
+@resource_policy(
+    "k8s-runtime-threads-follow-cpu-limit",
+    "Containers that run an mlops command set limits.cpu and take MLOPS_CPUS from it (resourceFieldRef "
+    "limits.cpu), which sizes their OpenMP, BLAS and PyTorch thread pools.",
+    POD_SPEC_TYPES,
+    registry=POLICIES,
+)
+def _runtime_threads(args: ResourceValidationArgs, report: Report) -> None:
+    if _partial(args):
+        return
+    for path, spec in pod_specs(args.resource_type, args.props):
+        for c in containers(spec):
+            if not _runs_runtime(c.spec):
+                continue
+            name = str(get(c.spec, "name", ""))
+            if get(c.spec, "resources.limits.cpu") is None:
+                report(
+                    f"{path}.{c.label}: no resources.limits.cpu: without one its thread pools size themselves to "
+                    "every core of the node; set a CPU limit"
+                )
+            elif not _cpus_from_limit(c.spec, name):
+                report(
+                    f"{path}.{c.label}: {CPUS_ENV} does not come from limits.cpu: add env {CPUS_ENV} with "
+                    "valueFrom.resourceFieldRef {resource: limits.cpu, divisor: '1'} so its thread pools fit the limit"
+                )
 
 
 # --- service-account tokens -------------------------------------------------------------------------------------

@@ -255,6 +255,7 @@ class MlflowServer(pulumi.ComponentResource):
                     args=[args.auth_database],
                     resources=ResourceSpec(cpu="100m", memory="128Mi"),
                     env=_libpq_env(db),
+                    runtime=False,
                 )
             )
             replicas = args.replicas
@@ -318,6 +319,7 @@ class MlflowServer(pulumi.ComponentResource):
             ports={"http": MLFLOW_PORT},
             probes=http_probes("http", "/health", "/health"),
             mounts=mounts,
+            runtime=False,
         )
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",

@@ -40,6 +40,7 @@ __all__ = [
     "container",
     "container_security_context",
     "cpu_limit",
+    "cpus_env",
     "cron_job",
     "http_probes",
     "http_service",
@@ -197,7 +198,10 @@ def runtime_env(**settings: pulumi.Input[str]) -> list[k8s.core.v1.EnvVarArgs]:
     if unknown:
         raise ValueError(f"unknown runtime settings {unknown}: allowed are {sorted(RuntimeSettings.model_fields)}")
     plain = {k: v for k, v in settings.items() if isinstance(v, str)}
-    env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(RuntimeSettings(**plain).to_env().items())]
+    env = [
+        k8s.core.v1.EnvVarArgs(name=k, value=v)
+        for k, v in sorted(RuntimeSettings.model_validate(plain).to_env().items())
+    ]
     for key, value in sorted(settings.items()):
         if isinstance(value, str):
             continue
@@ -207,8 +211,21 @@ def runtime_env(**settings: pulumi.Input[str]) -> list[k8s.core.v1.EnvVarArgs]:
     return env
 
 
+def cpus_env() -> list[k8s.core.v1.EnvVarArgs]:
+    """``MLOPS_CPUS``: the container's ``limits.cpu`` in whole cores, rounded up by the kubelet (Downward API,
+    divisor 1), from which the runtime sizes OpenMP, BLAS and PyTorch thread pools (``runtime/cpus.py``)."""
+    return [
+        k8s.core.v1.EnvVarArgs(
+            name=ENV_PREFIX + "CPUS",
+            value_from=k8s.core.v1.EnvVarSourceArgs(
+                resource_field_ref=k8s.core.v1.ResourceFieldSelectorArgs(resource="limits.cpu", divisor="1")
+            ),
+        )
+    ]
+
+
 def _check_setting(key: str, value: str) -> str:
-    return str(RuntimeSettings(**{key: value}).model_dump()[key])
+    return str(RuntimeSettings.model_validate({key: value}).model_dump()[key])
 
 
 def secret_value(value: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -280,13 +297,15 @@ def container(
     ports: Mapping[str, int] | None = None,
     probes: Mapping[str, k8s.core.v1.ProbeArgs] | None = None,
     mounts: Sequence[k8s.core.v1.VolumeMountArgs] = (),
+    runtime: bool = True,
 ) -> k8s.core.v1.ContainerArgs:
     """A hardened container: pinned image, requests/limits, security context, writable ``/tmp``.
 
     A plain ``image`` string is checked to be pinned; an Output (a build's ``<repository>@<digest>``) is pinned by
     construction.
 
-    ``HOME`` points at ``/tmp`` so tools that write caches work on the read-only root filesystem.
+    ``HOME`` points at ``/tmp`` so tools that write caches work on the read-only root filesystem. A ``runtime``
+    container (this package's image) also gets :func:`cpus_env`, which sizes its thread pools to its CPU limit.
     """
     if isinstance(image, str) and (
         image.endswith(":latest") or (":" not in image.rsplit("/", 1)[-1] and "@sha256:" not in image)
@@ -299,7 +318,7 @@ def container(
         image_pull_policy="IfNotPresent",
         command=list(command) if command is not None else None,
         args=list(args),
-        env=[k8s.core.v1.EnvVarArgs(name="HOME", value=TMP_DIR), *env],
+        env=[k8s.core.v1.EnvVarArgs(name="HOME", value=TMP_DIR), *(cpus_env() if runtime else ()), *env],
         ports=[
             k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port, protocol="TCP")
             for port_name, port in (ports or {}).items()

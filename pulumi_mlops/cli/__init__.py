@@ -12,7 +12,12 @@ import pkgutil
 
 import typer
 
+from pulumi_mlops.runtime.cpus import limit_threads
+
 __all__ = ["app", "main"]
+
+# Before any command imports numpy, scikit-learn or torch: their thread pools size themselves when they load.
+limit_threads()
 
 app = typer.Typer(
     name="mlops",

@@ -11,8 +11,10 @@ from rich.text import Text
 
 __all__ = ["EXIT_USAGE", "UserError", "console", "err_console", "user_errors"]
 
-console = Console()
-err_console = Console(stderr=True)
+# Messages are not wrapped at the console width: a terminal wraps them itself, and a log or a pipe keeps each
+# message on one line for grep. Tables still fit the width.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 EXIT_USAGE = 2
 
 

@@ -6,6 +6,7 @@ addresses, ports, the pod's own folders)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
@@ -19,7 +20,16 @@ from typing import Any
 
 from pulumi_mlops.preview import ResourceGraph
 
-__all__ = ["WORKLOAD_TYPES", "GraphPod", "expand", "free_port", "process_env", "run_process", "wait_for"]
+__all__ = [
+    "WORKLOAD_TYPES",
+    "GraphPod",
+    "expand",
+    "free_port",
+    "process_env",
+    "resource_field",
+    "run_process",
+    "wait_for",
+]
 
 WORKLOAD_TYPES = {
     "Deployment": "kubernetes:apps/v1:Deployment",
@@ -46,6 +56,25 @@ def expand(value: str, env: Mapping[str, str]) -> str:
         return env.get(m.group(1), m.group(0))
 
     return _REF.sub(one, value)
+
+
+def _millicores(quantity: str) -> int:
+    text = str(quantity).strip()
+    if text.endswith("m"):
+        return int(text[:-1])
+    return math.ceil(float(text) * 1000)
+
+
+def resource_field(container: Mapping[str, Any], ref: Mapping[str, Any]) -> str:
+    """A CPU ``resourceFieldRef`` as the kubelet resolves it: the request or limit over the divisor (default 1),
+    rounded up; a CPU limit that is not set reads as the node's cores, here this machine's."""
+    resource = str(ref["resource"])
+    if resource not in ("requests.cpu", "limits.cpu"):
+        raise LookupError(f"resourceFieldRef {resource!r}: only requests.cpu and limits.cpu are resolved locally")
+    kind, _, name = resource.partition(".")
+    value = (container.get("resources") or {}).get(kind, {}).get(name)
+    milli = _millicores(value) if value is not None else 1000 * (os.cpu_count() or 1)
+    return str(max(1, math.ceil(milli / _millicores(str(ref.get("divisor", "1"))))))
 
 
 def _pod_spec(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,7 +133,7 @@ class GraphPod:
 
     def env(self, container: Mapping[str, Any], fields: Mapping[str, str] | None = None) -> dict[str, str]:
         """The container's environment as the kubelet builds it: values (expanded), Secret keys, ``fieldRef``s
-        (from ``fields``, by field path)."""
+        (from ``fields``, by field path), ``resourceFieldRef``s of CPU (:func:`resource_field`)."""
         secrets = self._objects("Secret")
         env: dict[str, str] = {}
         for item in container.get("env", []):
@@ -113,6 +142,8 @@ class GraphPod:
             elif "secretKeyRef" in item["valueFrom"]:
                 ref = item["valueFrom"]["secretKeyRef"]
                 env[item["name"]] = secrets[ref["name"]][ref["key"]]
+            elif "resourceFieldRef" in item["valueFrom"]:
+                env[item["name"]] = resource_field(container, item["valueFrom"]["resourceFieldRef"])
             else:
                 path = item["valueFrom"]["fieldRef"]["fieldPath"]
                 if not fields or path not in fields:

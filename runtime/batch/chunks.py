@@ -10,9 +10,10 @@ before its own (:func:`file_rows`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -20,7 +21,7 @@ from pulumi_mlops.runtime.config import RuntimeSettings
 
 from .storage import BatchInputError, file_digest, filesystem_for
 
-__all__ = ["file_rows", "input_digest", "input_files", "iter_chunks", "iter_file_chunks"]
+__all__ = ["file_rows", "input_digest", "input_files", "iter_chunks", "iter_file_chunks", "iter_owned_chunks"]
 
 _SUFFIXES = (".parquet", ".pq", ".csv")
 
@@ -92,6 +93,45 @@ def iter_chunks(location: str, chunk_rows: int, settings: RuntimeSettings) -> It
     _check_chunk_rows(chunk_rows)
     fs, files = input_files(location, settings)
     yield from _regroup(_frames(fs, files, chunk_rows), chunk_rows)
+
+
+def iter_owned_chunks(
+    location: str, chunk_rows: int, settings: RuntimeSettings, owned: Callable[[int], bool]
+) -> Iterator[tuple[int, int, pd.DataFrame]]:
+    """``(chunk number, first input row, rows)`` of the chunks of :func:`iter_chunks` that ``owned(number)``
+    keeps. Parquet is regrouped as Arrow tables, so a chunk another shard owns is sliced but never converted
+    to pandas; CSV has to be parsed whole either way."""
+    _check_chunk_rows(chunk_rows)
+    fs, files = input_files(location, settings)
+    first_row = 0
+    if files[0].endswith(".csv"):
+        for index, chunk in enumerate(_regroup(_frames(fs, files, chunk_rows), chunk_rows)):
+            if owned(index):
+                yield index, first_row, chunk
+            first_row += len(chunk)
+        return
+    dataset = ds.dataset(files, filesystem=fs, format="parquet")
+    pending: list[pa.RecordBatch] = []
+    held = index = 0
+
+    def cut(table: pa.Table) -> Iterator[tuple[int, int, pd.DataFrame]]:
+        nonlocal index, first_row
+        if owned(index):
+            yield index, first_row, table.to_pandas()
+        index, first_row = index + 1, first_row + table.num_rows
+
+    for batch in dataset.to_batches(batch_size=chunk_rows):
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= chunk_rows:
+            table = pa.Table.from_batches(pending)
+            yield from cut(table.slice(0, chunk_rows))
+            rest = table.slice(chunk_rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield from cut(pa.Table.from_batches(pending))
 
 
 def iter_file_chunks(fs: pafs.FileSystem, path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:

@@ -29,7 +29,7 @@ import pyarrow.fs as pafs
 from pulumi_mlops.runtime.config import RuntimeSettings
 from pydantic import ValidationError
 
-from .chunks import file_rows, iter_chunks, iter_file_chunks
+from .chunks import file_rows, iter_file_chunks, iter_owned_chunks
 from .manifest import MANIFEST_NAME, SHARDS_DIR, BatchManifest, ShardRecord, shard_manifest_name
 from .storage import BatchInputError, atomic_write, read_text
 
@@ -101,11 +101,7 @@ def shard_chunks(
 ) -> Iterator[tuple[int, int, pd.DataFrame]]:
     """``(chunk number, first input row, rows)`` of every chunk the shard owns, in order."""
     if not plan.by_files:
-        first_row = 0
-        for index, chunk in enumerate(iter_chunks(plan.location, chunk_rows, settings)):
-            start, first_row = first_row, first_row + len(chunk)
-            if index % plan.shards == plan.shard:
-                yield index, start, chunk
+        yield from iter_owned_chunks(plan.location, chunk_rows, settings, lambda i: i % plan.shards == plan.shard)
         return
     last = max((i for i, owner in enumerate(plan.owners) if owner == plan.shard), default=-1)
     index = first_row = 0

@@ -58,6 +58,10 @@ class RuntimeSettings(StrictModel):
     search_study: str = ""
     """Name of the shared Optuna study (the platform sets the training Job's name); empty: a new study per run,
     ``<model>-<random>``, which suits one worker only."""
+    cpus: int | None = Field(default=None, ge=1, le=4096)
+    """Whole CPU cores the process may use; the platform sets it from the container's CPU limit. It sizes the
+    thread pools of OpenMP, BLAS and PyTorch (:mod:`pulumi_mlops.runtime.cpus`); unset: the cgroup's CPU quota,
+    else the CPUs the process may run on."""
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     """Log level of runtime processes."""
 
@@ -76,7 +80,7 @@ class RuntimeSettings(StrictModel):
                 raise SettingsError(f"unknown setting {key}: allowed are {allowed}")
             values[field] = value
         try:
-            return cls(**values)
+            return cls.model_validate(values)
         except ValidationError as exc:
             first = exc.errors()[0]
             name = ENV_PREFIX + str(first["loc"][0]).upper()

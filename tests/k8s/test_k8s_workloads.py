@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pulumi_mlops.runtime.config import ENV_PREFIX, RuntimeSettings
 
+from pulumi_mlops.local.pods import resource_field
 from pulumi_mlops.preview.graph import is_secret
 
 STACKS = ["dev", "prod"]
@@ -71,11 +72,17 @@ def test_runtime_env_is_what_the_runtime_accepts(built, stack):
     for where, pod in runtime_pods:
         env = pod["containers"][0]["env"]
         settings = {e["name"]: e["value"] for e in env if e["name"].startswith(ENV_PREFIX) and "value" in e}
-        # Settings read from Secrets or the downward API (a search's storage and study) are settings too.
+        # Settings read from Secrets or the downward API (a search's storage and study, the CPU limit) are
+        # settings too; the CPU limit resolves as the kubelet resolves it.
         referenced = {
-            e["name"]: "set-at-run-time" for e in env if e["name"].startswith(ENV_PREFIX) and "value" not in e
+            e["name"]: resource_field(pod["containers"][0], e["valueFrom"]["resourceFieldRef"])
+            if "resourceFieldRef" in e["valueFrom"]
+            else "set-at-run-time"
+            for e in env
+            if e["name"].startswith(ENV_PREFIX) and "value" not in e
         }
         parsed = RuntimeSettings.from_env({**settings, **referenced})
+        assert parsed.cpus is not None and parsed.cpus >= 1, where
         assert parsed.tracking_uri == "http://mlflow.mlops-platform.svc.cluster.local:5000", where
         if where.startswith("Deployment/"):
             endpoint, track = where.removeprefix("Deployment/").rsplit("-", 1)

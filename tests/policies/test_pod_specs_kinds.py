@@ -237,6 +237,10 @@ BREAKERS: dict[str, tuple[Callable[[Spec], None], str]] = {
         _set("securityContext", "seccompProfile", value={"type": "Unconfined"}, target=C),
         "seccompProfile.type is 'Unconfined'",
     ),
+    "k8s-runtime-threads-follow-cpu-limit": (
+        _set("args", value=["mlops", "train", "--spec", "/etc/mlops/spec.json"], target=C),
+        "no resources.limits.cpu",
+    ),
 }
 
 

@@ -60,7 +60,8 @@ EXPECTED = {
 
 def test_every_resource_policy_of_the_module_is_broken_here() -> None:
     resource_policies = {p.name for p in pods.POLICIES if isinstance(p, ResourceValidationPolicy)}
-    assert resource_policies - {"helm-values-no-host-access"} == {name for name, _ in BROKEN}
+    tested_apart = {"helm-values-no-host-access", "k8s-runtime-threads-follow-cpu-limit"}
+    assert resource_policies - tested_apart == {name for name, _ in BROKEN}
 
 
 @pytest.mark.parametrize(("policy", "mutation"), BROKEN, ids=[name for name, _ in BROKEN])
@@ -127,6 +128,69 @@ def test_host_port_zero_and_container_ports_are_not_host_ports() -> None:
 def test_other_volume_sources_are_not_host_paths() -> None:
     volumes = [{"name": "tmp", "emptyDir": {}}, {"name": "data", "persistentVolumeClaim": {"claimName": "d"}}]
     assert run("k8s-no-host-path-volumes", DEP, deployment(_set(f"{POD}.volumes", volumes)), {}) == []
+
+
+# --- runtime threads -----------------------------------------------------------------------------------------------
+
+THREADS = "k8s-runtime-threads-follow-cpu-limit"
+CPUS_FROM_LIMIT = {"name": "MLOPS_CPUS", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}}
+
+
+def runtime_server(*mutations: Callable[[str, Props], tuple[str, Props]]) -> Props:
+    """The baseline Deployment running ``mlops serve`` as the serving component builds it."""
+    return deployment(
+        _set(f"{C0}.args", ["mlops", "serve", "--spec", "/etc/mlops/spec.json"]),
+        _set(f"{C0}.resources.limits.cpu", "1"),
+        _set(f"{C0}.env", [{"name": "HOME", "value": "/tmp"}, copy.deepcopy(CPUS_FROM_LIMIT)]),
+        *mutations,
+    )
+
+
+def test_runtime_threads_silent_on_baseline_fires_on_broken_field() -> None:
+    assert run(THREADS, DEP, runtime_server(), {}) == []
+    assert run(THREADS, DEP, runtime_server(_set(f"{C0}.resources.limits.cpu", DELETE)), {}) == [
+        "spec.template.spec.containers[0] (server): no resources.limits.cpu: without one its thread pools size "
+        "themselves to every core of the node; set a CPU limit"
+    ]
+    assert run(THREADS, DEP, runtime_server(_set(f"{C0}.env", [{"name": "HOME", "value": "/tmp"}])), {}) == [
+        "spec.template.spec.containers[0] (server): MLOPS_CPUS does not come from limits.cpu: add env MLOPS_CPUS "
+        "with valueFrom.resourceFieldRef {resource: limits.cpu, divisor: '1'} so its thread pools fit the limit"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mutation", "fires"),
+    [
+        # requests.cpu is not the limit the CFS quota enforces
+        (_set(f"{C0}.env.1.valueFrom.resourceFieldRef.resource", "requests.cpu"), True),
+        # another container's limit
+        (_set(f"{C0}.env.1.valueFrom.resourceFieldRef.containerName", "sidecar"), True),
+        (_set(f"{C0}.env.1.valueFrom.resourceFieldRef.containerName", "server"), False),
+        # a literal count is not kept in step with the limit
+        (_set(f"{C0}.env.1", {"name": "MLOPS_CPUS", "value": "8"}), True),
+        # the command inside a shell script, or as python -m, is the runtime too
+        (_set(f"{C0}.args", ["sh", "-c", "set -e; exec mlops train --spec /etc/mlops/spec.json"]), False),
+        (_set(f"{C0}.command", ["python", "-m", "pulumi_mlops.runtime.training"]), False),
+    ],
+)
+def test_runtime_threads_edges(mutation: Any, fires: bool) -> None:
+    assert bool(run(THREADS, DEP, runtime_server(mutation), {})) is fires
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["mlflow", "server", "--port", "5000"],
+        ["sh", "-c", "exec feast -c /etc/feast serve"],
+        [],
+    ],
+)
+def test_runtime_threads_leave_other_programs_alone(args: list[str]) -> None:
+    props = runtime_server(_set(f"{C0}.args", args), _set(f"{C0}.env", []), _set(f"{C0}.resources.limits.cpu", DELETE))
+    assert run(THREADS, DEP, props, {}) == []
+    if args:  # the same container running mlops would be flagged
+        flagged = runtime_server(_set(f"{C0}.env", []), _set(f"{C0}.resources.limits.cpu", DELETE))
+        assert run(THREADS, DEP, flagged, {})
 
 
 # --- Helm values --------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +18,9 @@ from pulumi_mlops.runtime.batch import (
     run_batch,
     shard_manifest_name,
 )
+from pulumi_mlops.runtime.batch.chunks import iter_chunks, iter_owned_chunks
 from pulumi_mlops.runtime.batch.shards import assign_files
+from pulumi_mlops.runtime.config import RuntimeSettings
 from pulumi_mlops.runtime.data import generate_churn
 from pulumi_mlops.runtime.registry.loading import LoadedModel
 from pyarrow import fs as pafs
@@ -166,3 +169,27 @@ def test_shards_finishing_together_on_s3_write_one_complete_run(
         assert sorted(k for k in keys if "/part-" in k) == sorted(f"out/run_id=night/{c.part}" for c in run.chunks)
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_owned_chunks_are_the_unsharded_chunks_whatever_the_batches(tmp_path: Path, kind: str) -> None:
+    settings = RuntimeSettings(home=str(tmp_path / "home"))
+    folder = tmp_path / "input"
+    folder.mkdir()
+    frame = generate_churn(1234, seed=4)
+    # three files of uneven sizes, and parquet row groups that do not line up with the chunks
+    for i, part in enumerate((frame.iloc[:500], frame.iloc[500:533], frame.iloc[533:])):
+        if kind == "csv":
+            part.to_csv(folder / f"part-{i}.csv", index=False)
+        else:
+            part.to_parquet(folder / f"part-{i}.parquet", index=False, row_group_size=77)
+    whole = list(iter_chunks(str(folder), 100, settings))
+    assert [len(c) for c in whole] == [100] * 12 + [34]
+    for shards in (1, 2, 5):
+        for shard in range(shards):
+            mine = functools.partial(lambda i, n, k: i % n == k, n=shards, k=shard)
+            owned = list(iter_owned_chunks(str(folder), 100, settings, mine))
+            assert [index for index, _, _ in owned] == list(range(shard, len(whole), shards))
+            for index, first_row, chunk in owned:
+                assert first_row == 100 * index
+                pd.testing.assert_frame_equal(chunk, whole[index])

@@ -142,7 +142,7 @@ def _runs_runtime(container: Mapping[str, Any]) -> bool:
     return any(command_key(c).startswith(_RUNTIME_COMMANDS) for c in simple_commands(argv))
 
 
-def _cpus_from_limit(container: Mapping[str, Any], name: str) -> bool:
+def _cpus_from_limit(container: Mapping[str, Any], name: Any) -> bool:
     for item in iter_dicts(get(container, "env")):
         if get(item, "name") == CPUS_ENV:
             ref = get(item, "valueFrom.resourceFieldRef")
@@ -165,13 +165,12 @@ def _runtime_threads(args: ResourceValidationArgs, report: Report) -> None:
         for c in containers(spec):
             if not _runs_runtime(c.spec):
                 continue
-            name = str(get(c.spec, "name", ""))
             if get(c.spec, "resources.limits.cpu") is None:
                 report(
                     f"{path}.{c.label}: no resources.limits.cpu: without one its thread pools size themselves to "
                     "every core of the node; set a CPU limit"
                 )
-            elif not _cpus_from_limit(c.spec, name):
+            elif not _cpus_from_limit(c.spec, get(c.spec, "name")):
                 report(
                     f"{path}.{c.label}: {CPUS_ENV} does not come from limits.cpu: add env {CPUS_ENV} with "
                     "valueFrom.resourceFieldRef {resource: limits.cpu, divisor: '1'} so its thread pools fit the limit"

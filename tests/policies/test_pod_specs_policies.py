@@ -166,6 +166,7 @@ def test_runtime_threads_silent_on_baseline_fires_on_broken_field() -> None:
         # another container's limit
         (_set(f"{C0}.env.1.valueFrom.resourceFieldRef.containerName", "sidecar"), True),
         (_set(f"{C0}.env.1.valueFrom.resourceFieldRef.containerName", "server"), False),
+        (_set(f"{C0}.env.1.valueFrom.resourceFieldRef.containerName", ""), False),
         # a literal count is not kept in step with the limit
         (_set(f"{C0}.env.1", {"name": "MLOPS_CPUS", "value": "8"}), True),
         # the command inside a shell script, or as python -m, is the runtime too
@@ -175,6 +176,21 @@ def test_runtime_threads_silent_on_baseline_fires_on_broken_field() -> None:
 )
 def test_runtime_threads_edges(mutation: Any, fires: bool) -> None:
     assert bool(run(THREADS, DEP, runtime_server(mutation), {})) is fires
+
+
+def test_runtime_threads_read_the_command_and_every_container() -> None:
+    unlimited = _set(f"{C0}.resources.limits.cpu", DELETE)
+    # the program in command, its subcommand in args
+    split = runtime_server(_set(f"{C0}.command", ["mlops"]), _set(f"{C0}.args", ["train", "--spec", "/s.json"]))
+    assert run(THREADS, DEP, split, {}) == []
+    assert run(
+        THREADS, DEP, runtime_server(_set(f"{C0}.command", ["mlops"]), _set(f"{C0}.args", ["train"]), unlimited), {}
+    )
+    # a runtime container after one that runs something else
+    sidecar = {"name": "proxy", "image": "ghcr.io/pulumi-mlops/runtime:0.1.0", "args": ["envoy"]}
+    props = runtime_server(unlimited)
+    props["spec"]["template"]["spec"]["containers"].insert(0, sidecar)
+    assert [m.split(":")[0] for m in run(THREADS, DEP, props, {})] == ["spec.template.spec.containers[1] (server)"]
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,10 @@ rows in one parquet file.
   splitting does to the work itself: the whole run in this process over the slower of its two shards run one
   after the other in this process.
 
-Every path runs on ``BATCH_BENCH_THREADS`` threads (default 1: OpenMP/BLAS pools limited with
+Every path in this process runs on ``BATCH_BENCH_THREADS`` threads (default 1: OpenMP/BLAS pools limited with
 threadpoolctl, ONNX Runtime's intra-op pool set to match), so timings on a shared machine compare
-like with like. Each timing is the best of ``BATCH_BENCH_REPEATS`` (default 3). Results go to
-``bench/results/batch.json``.
+like with like; the shard processes have one core each (above). Each timing is the best of
+``BATCH_BENCH_REPEATS`` (default 3). Results go to ``bench/results/batch.json``.
 """
 
 from __future__ import annotations

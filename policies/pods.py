@@ -143,18 +143,23 @@ def _runs_runtime(container: Mapping[str, Any]) -> bool:
 
 
 def _cpus_from_limit(container: Mapping[str, Any], name: Any) -> bool:
-    for item in iter_dicts(get(container, "env")):
-        if get(item, "name") == CPUS_ENV:
-            ref = get(item, "valueFrom.resourceFieldRef")
-            owner = get(ref, "containerName")
-            return get(ref, "resource") == "limits.cpu" and owner in (None, "", name)
-    return False
+    """The container's ``MLOPS_CPUS`` (the last entry of that name, which the kubelet keeps) is its own
+    ``limits.cpu`` in whole cores (divisor unset or 1)."""
+    entries = [item for item in iter_dicts(get(container, "env")) if get(item, "name") == CPUS_ENV]
+    if not entries:
+        return False
+    ref = get(entries[-1], "valueFrom.resourceFieldRef")
+    return (
+        get(ref, "resource") == "limits.cpu"
+        and get(ref, "containerName") in (None, "", name)
+        and str(get(ref, "divisor", "1")) in ("1", "1.0")
+    )
 
 
 @resource_policy(
     "k8s-runtime-threads-follow-cpu-limit",
-    "Containers that run an mlops command set limits.cpu and take MLOPS_CPUS from it (resourceFieldRef "
-    "limits.cpu), which sizes their OpenMP, BLAS and PyTorch thread pools.",
+    "Containers that run an mlops command set limits.cpu and take MLOPS_CPUS from it in whole cores "
+    "(resourceFieldRef limits.cpu of their own container, divisor 1), which sizes their thread pools.",
     POD_SPEC_TYPES,
     registry=POLICIES,
 )

@@ -3,11 +3,11 @@
 OpenMP (scikit-learn's histogram gradient boosting, LightGBM, XGBoost), BLAS, PyTorch and ONNX Runtime size their
 thread pools from the cores the machine has, not from the container's CPU limit: a pod limited to two cores on a
 64-core node starts 64 threads per pool, and the kernel's CFS quota then throttles it. Two such processes on one
-machine measured 4x slower each than alone (``bench/batch.py``). So every ``mlops`` command calls
-:func:`limit_threads` before those libraries load; it sets ``OMP_NUM_THREADS`` and its siblings to
-:func:`available_cpus` unless they are set already.
+machine measured 4x slower each than alone (``bench/batch.py``). So every ``mlops`` command, and the training
+package torchrun starts, calls :func:`limit_threads` before those libraries load; it sets ``OMP_NUM_THREADS``
+and its siblings to :func:`available_cpus` unless they are set already.
 
-The cores are, first found: ``MLOPS_CPUS`` (the platform sets it from the container's ``limits.cpu`` through the
+The cores are the smallest of: ``MLOPS_CPUS`` (the platform sets it from the container's ``limits.cpu`` through the
 Downward API, rounded up to whole cores), the cgroup's CPU quota (cgroup v2 ``cpu.max``, or v1
 ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``, rounded up), and the CPUs the process may run on
 (``sched_getaffinity``), whichever is smallest.
@@ -108,12 +108,16 @@ def available_cpus(
 def limit_threads(
     environ: MutableMapping[str, str] | None = None, root: Path = _CGROUP, self_cgroup: Path = Path("/proc/self/cgroup")
 ) -> dict[str, str]:
-    """Set each of :data:`THREAD_VARIABLES` that is unset to :func:`available_cpus`; returns what it set.
+    """Set each of :data:`THREAD_VARIABLES` that is unset to :func:`available_cpus` (divided among torchrun's
+    ``LOCAL_WORLD_SIZE`` processes of the pod); returns what it set.
 
     Call it before numpy, scikit-learn or torch are imported: the pools read these variables once, when they load.
+    The ``mlops`` command calls it first thing, and so does ``pulumi_mlops.runtime.training`` (torchrun's entry).
     """
     env = os.environ if environ is None else environ
-    cpus = str(available_cpus(env, root, self_cgroup))
+    ranks = env.get("LOCAL_WORLD_SIZE", "1")  # torchrun: the processes of this pod share its cores
+    share = max(1, available_cpus(env, root, self_cgroup) // (int(ranks) if ranks.isdigit() and int(ranks) else 1))
+    cpus = str(share)
     chosen = {name: cpus for name in THREAD_VARIABLES if not env.get(name)}
     env.update(chosen)
     return chosen

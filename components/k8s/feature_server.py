@@ -135,6 +135,7 @@ class FeatureServer(pulumi.ComponentResource):
             ports={"http": FEAST_PORT},
             probes=http_probes("http", "/health", "/health"),
             mounts=mounts,
+            runtime=False,  # feast's own process: nothing in it reads MLOPS_CPUS
         )
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
@@ -170,6 +171,7 @@ class FeatureServer(pulumi.ComponentResource):
             resources=args.resources,
             env=env,
             mounts=mounts,
+            runtime=False,
         )
         materialize_job = k8s.batch.v1.JobSpecArgs(
             backoff_limit=2,

@@ -194,6 +194,8 @@ def runtime_env(**settings: pulumi.Input[str]) -> list[k8s.core.v1.EnvVarArgs]:
     Plain values go through ``RuntimeSettings(...).to_env()``; values that are Outputs (bucket URIs)
     are validated when they resolve. An unknown setting name is an error here, not in the pod.
     """
+    if "cpus" in settings:
+        raise ValueError("runtime setting cpus is set from the container's CPU limit (cpus_env): set the limit instead")
     unknown = sorted(set(settings) - set(RuntimeSettings.model_fields))
     if unknown:
         raise ValueError(f"unknown runtime settings {unknown}: allowed are {sorted(RuntimeSettings.model_fields)}")

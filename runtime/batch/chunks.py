@@ -117,7 +117,8 @@ def iter_owned_chunks(
     def cut(table: pa.Table) -> Iterator[tuple[int, int, pd.DataFrame]]:
         nonlocal index, first_row
         if owned(index):
-            yield index, first_row, table.to_pandas()
+            # a pandas index stored in the file is not the input's row numbering: drop it, as _regroup does
+            yield index, first_row, table.to_pandas().reset_index(drop=True)
         index, first_row = index + 1, first_row + table.num_rows
 
     for batch in dataset.to_batches(batch_size=chunk_rows):

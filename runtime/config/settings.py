@@ -59,9 +59,10 @@ class RuntimeSettings(StrictModel):
     """Name of the shared Optuna study (the platform sets the training Job's name); empty: a new study per run,
     ``<model>-<random>``, which suits one worker only."""
     cpus: int | None = Field(default=None, ge=1, le=4096)
-    """Whole CPU cores the process may use; the platform sets it from the container's CPU limit. It sizes the
-    thread pools of OpenMP, BLAS and PyTorch (:mod:`pulumi_mlops.runtime.cpus`); unset: the cgroup's CPU quota,
-    else the CPUs the process may run on."""
+    """Whole CPU cores the process may use; the platform sets it from the container's CPU limit. Read from the
+    environment when a process starts (:func:`pulumi_mlops.runtime.cpus.limit_threads`, before the libraries
+    whose thread pools it sizes load); validated here. Unset: the cgroup's CPU quota, else the CPUs the process
+    may run on."""
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     """Log level of runtime processes."""
 

@@ -17,7 +17,6 @@ to the reference values and edges orders every value exactly against them.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from ..cpus import available_cpus
 from .stats import ReferenceECDF, binned_counts, positions, wasserstein
 
 __all__ = ["GRID_MAX", "GRID_MIN", "MAX_WORKERS", "Scratch", "WindowSummary", "summarize", "summarize_columns"]
@@ -82,11 +82,8 @@ class WindowSummary:
 
 
 def _workers(columns: int) -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(MAX_WORKERS, cpus, columns))
+    """Threads for ``columns`` columns: no more than the process's cores (its CPU limit, :mod:`..cpus`)."""
+    return max(1, min(MAX_WORKERS, available_cpus(), columns))
 
 
 @contextmanager

@@ -11,6 +11,7 @@ Importing this package does not import torch: the PyTorch estimators (``TabularM
 
 from typing import TYPE_CHECKING, Any
 
+from . import _threads  # noqa: F401  (first: sizes the thread pools before numpy and torch load)
 from .distributed import DistributedContext, choose_backend, distributed_context
 from .estimators import (
     EstimatorEntry,

@@ -123,3 +123,13 @@ def test_secrets_come_only_from_kubernetes_secrets(built):
         if resource.props.get("kind") == "Secret":
             assert "stringData" in resource.inputs
             assert is_secret(resource.inputs["stringData"]), resource.name
+
+
+def test_runtime_env_refuses_what_the_platform_sets_itself():
+    from pulumi_mlops.components.k8s.workload import runtime_env
+
+    with pytest.raises(ValueError, match="cpus is set from the container's CPU limit"):
+        runtime_env(cpus="8")
+    with pytest.raises(ValueError, match=r"unknown runtime settings \['trackin_uri'\]"):
+        runtime_env(trackin_uri="http://mlflow:5000")
+    assert [e.name for e in runtime_env(tracking_uri="http://mlflow:5000")] == ["MLOPS_TRACKING_URI"]

@@ -169,6 +169,12 @@ def test_runtime_threads_silent_on_baseline_fires_on_broken_field() -> None:
         (_set(f"{C0}.env.1.valueFrom.resourceFieldRef.containerName", ""), False),
         # a literal count is not kept in step with the limit
         (_set(f"{C0}.env.1", {"name": "MLOPS_CPUS", "value": "8"}), True),
+        # millicores are not whole cores (1000 times the count, past what the settings accept)
+        (_set(f"{C0}.env.1.valueFrom.resourceFieldRef.divisor", "1m"), True),
+        (_set(f"{C0}.env.1.valueFrom.resourceFieldRef.divisor", DELETE), False),
+        # the kubelet keeps the last of two entries of one name
+        (_set(f"{C0}.env", [copy.deepcopy(CPUS_FROM_LIMIT), {"name": "MLOPS_CPUS", "value": "8"}]), True),
+        (_set(f"{C0}.env", [{"name": "MLOPS_CPUS", "value": "8"}, copy.deepcopy(CPUS_FROM_LIMIT)]), False),
         # the command inside a shell script, or as python -m, is the runtime too
         (_set(f"{C0}.args", ["sh", "-c", "set -e; exec mlops train --spec /etc/mlops/spec.json"]), False),
         (_set(f"{C0}.command", ["python", "-m", "pulumi_mlops.runtime.training"]), False),

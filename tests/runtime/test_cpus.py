@@ -83,7 +83,7 @@ def test_limit_threads_sets_only_what_the_user_left_unset(tmp_path: Path) -> Non
 
 _PROBE = """
 import json, sys
-import pulumi_mlops.cli  # what the mlops command imports first
+import {entry}  # what the process imports first
 import numpy, sklearn.ensemble  # OpenMP and BLAS load after it, as in every command
 from threadpoolctl import threadpool_info
 print(json.dumps({"pools": {i["user_api"]: i["num_threads"] for i in threadpool_info()},
@@ -91,10 +91,15 @@ print(json.dumps({"pools": {i["user_api"]: i["num_threads"] for i in threadpool_
 """
 
 
-def _probe(env: dict[str, str]) -> dict[str, object]:
+def _probe(env: dict[str, str], entry: str = "pulumi_mlops.cli") -> dict[str, object]:
     base = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES and not k.startswith("MLOPS_")}
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE], env=base | env, capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", _PROBE.replace("{entry}", entry)],
+        env=base | env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -107,6 +112,22 @@ def test_an_mlops_process_sizes_its_openmp_pool_from_mlops_cpus() -> None:
     # the user's own setting wins
     mine = _probe({"MLOPS_CPUS": "1", "OMP_NUM_THREADS": str(max(2, AFFINITY))})
     assert mine["omp"] == str(max(2, AFFINITY))
+
+
+def test_the_torchrun_entry_sizes_its_pools_before_numpy_loads() -> None:
+    # torchrun runs `python -m pulumi_mlops.runtime.training`: the package is imported before anything else
+    found = _probe({"MLOPS_CPUS": "1"}, entry="pulumi_mlops.runtime.training")
+    pools = found["pools"]
+    assert found["omp"] == "1" and isinstance(pools, dict) and pools.get("openmp") == 1, found
+
+
+def test_torchrun_ranks_of_one_pod_share_its_cores(tmp_path: Path) -> None:
+    none = (tmp_path / "none", tmp_path / "none-self")
+    assert limit_threads({"MLOPS_CPUS": "8", "LOCAL_WORLD_SIZE": "4"}, *none)["OMP_NUM_THREADS"] == str(
+        max(1, min(8, AFFINITY) // 4)
+    )
+    assert limit_threads({"MLOPS_CPUS": "1", "LOCAL_WORLD_SIZE": "4"}, *none)["OMP_NUM_THREADS"] == "1"
+    assert limit_threads({"MLOPS_CPUS": "1", "LOCAL_WORLD_SIZE": "junk"}, *none)["OMP_NUM_THREADS"] == "1"
 
 
 @pytest.mark.parametrize(

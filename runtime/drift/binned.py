@@ -165,7 +165,11 @@ def summarize(
     offsets = np.bincount(cell, weights=offset, minlength=grid + 2)
     mask = work.take(n)[3]
     np.take(flagged, cell, out=mask)
-    near, near_cells = values[mask], cell[mask]
+    if 8 * np.count_nonzero(mask) < n:  # a few percent of the window: one scan, then two small gathers
+        where = np.flatnonzero(mask)
+        near, near_cells = values[where], cell[where]
+    else:  # most of it (values on the reference values): masked copies beat gathers
+        near, near_cells = values[mask], cell[mask]
 
     # Cell c lies after interval[c] reference values: a plain cell is all in interval interval[c] (u[i-1] <= x <
     # u[i] for interval i; 0 below u[0], k from u[k-1] on).
@@ -216,8 +220,9 @@ def summarize(
         under_edges[in_crowded] += (np.searchsorted(crowded, edges, side="left") - start)[in_crowded]
     bin_counts = np.diff(np.concatenate(([0], under_edges, [n]))).astype(np.int64)
 
-    distance = _wasserstein(ref, u - centre, below, in_interval, sums, n, m, values, cell, near, near_interval, plain,
-                            interval, centre, mask, at_or_below - below)  # fmt: skip
+    layout = _Grid(counts, counts * (low - centre) + offsets / scale, plain, interval, cell, mask)
+    distance = _wasserstein(ref, u - centre, below, in_interval, sums, n, m, values, near, near_interval, near_cells,
+                            layout, centre, at_or_below - below)  # fmt: skip
     return WindowSummary(
         n=n,
         mean=float(np.mean(values)),
@@ -237,13 +242,11 @@ def _wasserstein(
     n: int,
     m: int,
     values: FloatArray,
-    cell: NDArray[np.intp],
     near: FloatArray,
     near_interval: IntArray,
-    plain: NDArray[np.bool_],
-    interval: IntArray,
+    near_cells: NDArray[np.intp],
+    layout: _Grid,
     centre: float,
-    mask: NDArray[np.bool_],
     ties: IntArray,
 ) -> float:
     """:func:`~.stats.wasserstein` from per-interval counts and sums (``u`` and ``sums`` relative to ``centre``);
@@ -263,8 +266,8 @@ def _wasserstein(
     if crossing.any():
         rank = split[crossing] - 1
         cut, before = _crossing_splits(
-            np.flatnonzero(crossing), rank, ties[:-1][crossing], u, raw, near, near_interval, plain, interval,
-            values, cell, mask, centre,
+            np.flatnonzero(crossing), rank, ties[:-1][crossing], u, raw, values, near, near_interval, near_cells,
+            layout, centre,
         )  # fmt: skip
         at_cut[crossing] = cut
         before_sum[crossing] = before
@@ -281,8 +284,17 @@ def _wasserstein(
     return float(left + right + np.sum(above_part - below_part)) / n
 
 
-SUBCELLS = 64
-"""Sub-cells per crossing interval when looking for the value at the crossing rank."""
+@dataclass(frozen=True)
+class _Grid:
+    """The window on the cell grid: per cell its count and its values' sum (relative to the centre), which cells
+    hold no pivot (``plain``) and the reference interval of each; per value its cell; a work mask of ``n``."""
+
+    counts: IntArray
+    sums: FloatArray
+    plain: NDArray[np.bool_]
+    interval: IntArray
+    cell: NDArray[np.intp]
+    mask: NDArray[np.bool_]
 
 
 def _crossing_splits(
@@ -291,55 +303,73 @@ def _crossing_splits(
     tied: IntArray,
     u: FloatArray,
     raw: FloatArray,
+    values: FloatArray,
     near: FloatArray,
     near_interval: IntArray,
-    plain: NDArray[np.bool_],
-    interval: IntArray,
-    values: FloatArray,
-    cell: NDArray[np.intp],
-    mask: NDArray[np.bool_],
+    near_cells: NDArray[np.intp],
+    layout: _Grid,
     centre: float,
 ) -> tuple[FloatArray, FloatArray]:
     """For inner intervals ``crossing`` (between ``raw[j]`` and ``raw[j + 1]``): the value at 0-based ``rank`` in the
     interval and the sum of the ``rank`` values below it (both relative to ``centre``), without sorting the interval.
 
-    The ``tied`` values equal to ``raw[j]`` come first; past them, the interval is cut into ``SUBCELLS`` equal
-    sub-cells by arithmetic, counted and summed, and only the sub-cell holding the rank is sorted."""
+    The ``tied`` values equal to ``raw[j]`` come first. Past them, the interval's values are segments in value order:
+    its plain cells of the grid (count and sum known) and, per cell holding a pivot, its near values in the interval.
+    Only the segment holding the rank is gathered and sorted."""
     cut = u[crossing].copy()
     before = rank * u[crossing]
     rest = rank >= tied
     if not rest.any():
         return cut, before
     chosen = crossing[rest]
+    cells = layout.counts.size
     slot = np.full(raw.size + 1, -1, dtype=np.intp)
     slot[chosen + 1] = np.arange(chosen.size)
+    # near values of the chosen intervals, past the ties at the interval's lower reference value
     pick = (slot[near_interval] >= 0) & (near > raw[np.maximum(near_interval - 1, 0)])
-    parts, owners = [near[pick]], [slot[near_interval[pick]]]
-    plain_rest = plain & (slot[interval] >= 0)
-    if plain_rest.any():
-        wanted = np.take(plain_rest, cell, out=mask)
-        parts.append(values[wanted])
-        owners.append(slot[interval[cell[wanted]]])
-    gathered, owner = np.concatenate(parts), np.concatenate(owners)
-    start, width = raw[chosen][owner], (raw[chosen + 1] - raw[chosen])[owner]
-    sub = np.clip((gathered - start) * (SUBCELLS / width), 0, SUBCELLS - 1).astype(np.intp)
-    key = owner * SUBCELLS + sub
-    groups = chosen.size * SUBCELLS
-    counts = np.bincount(key, minlength=groups).reshape(chosen.size, SUBCELLS)
-    sums = np.bincount(key, weights=gathered - centre, minlength=groups).reshape(chosen.size, SUBCELLS)
+    near_owner = slot[near_interval[pick]]
+    near_key = near_owner * cells + near_cells[pick]
+    near_keys, near_inverse = np.unique(near_key, return_inverse=True)
+    near_count = np.bincount(near_inverse, minlength=near_keys.size)
+    near_sum = np.bincount(near_inverse, weights=near[pick] - centre, minlength=near_keys.size)
+    # plain cells of the chosen intervals that hold values
+    owner_of_cell = np.where(layout.plain, slot[layout.interval], -1)
+    plain_cells = np.flatnonzero((owner_of_cell >= 0) & (layout.counts > 0))
+    plain_keys = owner_of_cell[plain_cells] * cells + plain_cells
+    # every segment, in value order: by interval, then by cell (a plain cell and a near segment never share a cell)
+    keys = np.concatenate((plain_keys, near_keys))
+    seg_count = np.concatenate((layout.counts[plain_cells], near_count))
+    seg_sum = np.concatenate((layout.sums[plain_cells], near_sum))
+    order = np.argsort(keys, kind="stable")
+    keys, seg_count, seg_sum = keys[order], seg_count[order], seg_sum[order]
+    seg_owner = keys // cells
+    running = np.cumsum(seg_count)
+    summed = np.cumsum(seg_sum)
+    first = np.searchsorted(seg_owner, np.arange(chosen.size), side="left")
+    base_count = np.where(first > 0, running[np.maximum(first - 1, 0)], 0)
+    base_sum = np.where(first > 0, summed[np.maximum(first - 1, 0)], 0.0)
     wanted_rank = rank[rest] - tied[rest]
-    running = np.cumsum(counts, axis=1)
-    target = np.argmax(running > wanted_rank[:, None], axis=1)
-    rows = np.arange(chosen.size)
-    earlier = running[rows, target] - counts[rows, target]
-    summed = np.cumsum(sums, axis=1)[rows, target] - sums[rows, target]
-    selected = np.zeros(groups, dtype=bool)
-    selected[rows * SUBCELLS + target] = True
-    # Sub-cells follow one another in value, so sorting by value alone groups the selected ones in order.
-    ordered = np.sort(gathered[selected[key]] - centre)
-    offsets = np.concatenate(([0], np.cumsum(counts[rows, target])[:-1]))
+    # the segment holding the rank: the first of the interval whose running count passes it
+    target = np.searchsorted(running, base_count + wanted_rank, side="right")
+    earlier = running[target] - seg_count[target] - base_count
+    before_target = summed[target] - seg_sum[target] - base_sum
+    target_cells = keys[target] % cells
+    is_near = np.isin(keys[target], near_keys)
+    # gather the target segments' values: plain cells from the window, near segments from the near values
+    parts = []
+    plain_targets = target_cells[~is_near]
+    if plain_targets.size:
+        wanted = np.zeros(cells, dtype=bool)
+        wanted[plain_targets] = True
+        parts.append(values[np.take(wanted, layout.cell, out=layout.mask)])
+    near_targets = keys[target][is_near]
+    if near_targets.size:
+        parts.append(near[pick][np.isin(near_key, near_targets)])
+    # the segments lie in different intervals, so sorting by value alone groups them in interval order
+    ordered = np.sort(np.concatenate(parts) - centre)
+    offsets = np.concatenate(([0], np.cumsum(seg_count[target])[:-1]))
     within = offsets + wanted_rank - earlier
     prefix = np.concatenate(([0.0], np.cumsum(ordered)))
     cut[rest] = ordered[within]
-    before[rest] = tied[rest] * u[crossing][rest] + summed + prefix[within] - prefix[offsets]
+    before[rest] = tied[rest] * u[crossing][rest] + before_target + prefix[within] - prefix[offsets]
     return cut, before

@@ -172,6 +172,7 @@ def test_runtime_threads_silent_on_baseline_fires_on_broken_field() -> None:
         # millicores are not whole cores (1000 times the count, past what the settings accept)
         (_set(f"{C0}.env.1.valueFrom.resourceFieldRef.divisor", "1m"), True),
         (_set(f"{C0}.env.1.valueFrom.resourceFieldRef.divisor", DELETE), False),
+        (_set(f"{C0}.env.1.valueFrom.resourceFieldRef.divisor", "1.0"), False),
         # the kubelet keeps the last of two entries of one name
         (_set(f"{C0}.env", [copy.deepcopy(CPUS_FROM_LIMIT), {"name": "MLOPS_CPUS", "value": "8"}]), True),
         (_set(f"{C0}.env", [{"name": "MLOPS_CPUS", "value": "8"}, copy.deepcopy(CPUS_FROM_LIMIT)]), False),

@@ -7,16 +7,8 @@ import pytest
 from pulumi_mlops.policies.registry import image_repository
 
 from .exact import DELETE, Exact, changed, reported
+from .test_aws_services import EBS, EBS_DEFAULT, EC2, EFS, LT, NG, NODE_CLASS, RDS_CLUSTER, RDS_INSTANCE
 
-RDS_CLUSTER = "aws:rds/cluster:Cluster"
-RDS_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
-EBS = "aws:ebs/volume:Volume"
-EBS_DEFAULT = "aws:ebs/encryptionByDefault:EncryptionByDefault"
-EFS = "aws:efs/fileSystem:FileSystem"
-LT = "aws:ec2/launchTemplate:LaunchTemplate"
-EC2 = "aws:ec2/instance:Instance"
-NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
-NG = "aws:eks/nodeGroup:NodeGroup"
 ECR = "aws:ecr/repository:Repository"
 AR = "gcp:artifactregistry/repository:Repository"
 IMG = "docker-build:index:Image"

@@ -7,7 +7,6 @@ import json
 
 import pytest
 from pulumi_mlops.policies._documents import all_resources_arn
-from pulumi_mlops.policies.ml_services import has_local_nvme
 from pulumi_mlops.policies.resource_access import resource_documents
 
 from .exact import DELETE, Exact, changed, reported
@@ -264,14 +263,6 @@ def test_the_check_reports_exactly(case: Exact) -> None:
 )
 def test_an_arn_names_every_resource_only_when_all_but_the_partition_is_wild(arn: str, expected: bool) -> None:
     assert all_resources_arn(arn) is expected
-
-
-@pytest.mark.parametrize(
-    ("instance_type", "expected"),
-    [("ml.g5.xlarge", True), ("g5.xlarge", True), ("m5d.large", True), ("ml.m5.large", False), ("m5.large", False)],
-)
-def test_local_nvme_is_read_from_the_family(instance_type: str, expected: bool) -> None:
-    assert has_local_nvme(instance_type) is expected
 
 
 def test_a_type_without_a_policy_input_has_no_document() -> None:

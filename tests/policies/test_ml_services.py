@@ -216,6 +216,10 @@ def test_baselines_pass_every_policy_of_the_pack(baselines: dict[str, Props]) ->
         ("ml.c5.xlarge", False),
         ("ml.inf2.xlarge", False),
         ("ml.g6e.xlarge", True),
+        # the family decides, with or without SageMaker's ml. prefix
+        ("g5.xlarge", True),
+        ("m5d.large", True),
+        ("m5.large", False),
     ],
 )
 def test_local_nvme_instance_types(instance_type: str, nvme: bool) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -188,14 +188,33 @@ def _label(value: object) -> str:
     return str(value)
 
 
+FACTORIZE_CHUNK = 1 << 16
+"""Values factorized per call: ``pd.factorize`` holds the GIL for a whole call (about 40 ms per million strings), so
+a long column is taken in chunks, between which the threads summarising numeric columns get to run."""
+
+
+def _factorized_counts(values: np.ndarray) -> tuple[list[Any], np.ndarray]:
+    """The distinct non-missing values in order of first appearance, and how often each occurs."""
+    if values.size <= FACTORIZE_CHUNK:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        return list(uniques), np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]
+    totals: dict[Any, int] = {}
+    for start in range(0, values.size, FACTORIZE_CHUNK):
+        codes, uniques = pd.factorize(values[start : start + FACTORIZE_CHUNK], use_na_sentinel=True)
+        counts = np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]
+        for value, count in zip(uniques, counts.tolist(), strict=True):
+            totals[value] = totals.get(value, 0) + count
+    return list(totals), np.fromiter(totals.values(), dtype=np.int64, count=len(totals))
+
+
 def categorical_values(series: pd.Series) -> pd.Series:
     """Non-missing category counts of a column with categories as strings, most frequent first."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         codes = series.cat.codes.to_numpy()
-        uniques = series.cat.categories
+        uniques: Any = series.cat.categories
+        counts = np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]
     else:
-        codes, uniques = pd.factorize(series.to_numpy(), use_na_sentinel=True)
-    counts = np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]
+        uniques, counts = _factorized_counts(series.to_numpy())
     result = pd.Series(counts, index=pd.Index([_label(u) for u in uniques], dtype=object), dtype=np.int64)
     result = result[result > 0]
     if result.index.has_duplicates:

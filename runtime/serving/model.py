@@ -16,9 +16,12 @@ from typing import Any
 import numpy as np
 
 from .protocol import Columns
-from .schema import ModelSchema
+from .schema import ModelSchema, OutputSpec
 
-__all__ = ["ServedModel", "build_frame", "merge_columns"]
+__all__ = ["SMALL_ROWS", "ServedModel", "build_frame", "merge_columns"]
+
+SMALL_ROWS = 64
+"""Predictions of up to this many rows are turned into response tensors as Python lists, larger ones with numpy."""
 
 
 def merge_columns(schema: ModelSchema, parts: Sequence[Columns]) -> Columns:
@@ -71,6 +74,8 @@ class ServedModel:
             self.platform = f"mlflow_{self.flavor}"
         if self.task in ("binary", "multiclass") and len(self.classes) < 2:
             raise ValueError(f"model {self.name} version {self.version}: a {self.task} model needs its classes")
+        self._label_values: tuple[Any, Any] = tuple(np.asarray(self.classes[:2]).tolist()) if self.classes else (0, 1)
+        """The two classes of a binary model as the JSON encoder writes them (numpy's conversion of the labels)."""
 
     def labels(self, predictions: np.ndarray) -> np.ndarray:
         """The predicted class of every row (the 0.5 threshold for binary models, the most probable class beyond)."""
@@ -87,6 +92,8 @@ class ServedModel:
         if names is not None:
             by_name = {spec.name: spec for spec in specs}
             specs = tuple(by_name[name] for name in names)
+        if predictions.ndim == 1 and predictions.size <= SMALL_ROWS:
+            return self._small_tensors(predictions, specs)
         for spec in specs:
             if self.task is None or spec.name in ("probability", "value"):
                 data: Any = predictions
@@ -101,6 +108,32 @@ class ServedModel:
             if spec.parameters:
                 tensor["parameters"] = spec.parameters
             tensor["data"] = array.ravel().tolist() if array.dtype.kind in "OUSb" else array.ravel()
+            tensors.append(tensor)
+        return tensors
+
+    def _small_tensors(self, predictions: np.ndarray, specs: Sequence[OutputSpec]) -> list[dict[str, Any]]:
+        """:meth:`output_tensors` of a few one-per-row predictions, built as Python lists (a numpy call on a tiny
+        array costs more than the list): the same values, as the JSON encoder writes them."""
+        values = predictions.tolist()
+        rows = len(values)
+        tensors = []
+        for spec in specs:
+            if self.task is None or spec.name in ("probability", "value"):
+                data: list[Any] = values
+                shape = [rows]
+            elif spec.name == "probabilities":
+                data = [v for p in values for v in (1.0 - p, p)]
+                shape = [rows, 2]
+            elif spec.name == "label":
+                negative, positive = self._label_values
+                data = [positive if p >= 0.5 else negative for p in values]
+                shape = [rows]
+            else:
+                raise ValueError(f"model {self.name} version {self.version} has no output named {spec.name!r}")
+            tensor: dict[str, Any] = {"name": spec.name, "datatype": spec.datatype, "shape": shape}
+            if spec.parameters:
+                tensor["parameters"] = spec.parameters
+            tensor["data"] = data
             tensors.append(tensor)
         return tensors
 

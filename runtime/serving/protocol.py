@@ -141,6 +141,34 @@ def _tensor_fields(
     return name, datatype, shape, data, parameters
 
 
+_PLAIN_KEYS = frozenset({"name", "datatype", "shape", "data"})
+
+
+def _plain_column(
+    tensor: Any, by_name: Mapping[str, ColumnSpec], columns: Columns, rows: int | None
+) -> tuple[str, ColumnSpec, list[Any]] | None:
+    """``(name, spec, data)`` of a tensor in the usual form (one model column, a ``datatype`` the column takes, shape
+    ``[N]``, a flat list of N values, no parameters, rows agreeing with the earlier inputs); None for any other, which
+    :func:`_tensor_fields` and :func:`_column_tensor` then check and word the error of. What this form passes, those
+    checks pass too, so both reach the column's converter with the same values."""
+    if type(tensor) is not dict or not tensor.keys() <= _PLAIN_KEYS:
+        return None
+    name = tensor.get("name")
+    if type(name) is not str or name in columns:
+        return None
+    spec = by_name.get(name)
+    shape = tensor.get("shape")
+    data = tensor.get("data")
+    if spec is None or type(shape) is not list or len(shape) != 1 or type(data) is not list:
+        return None
+    count = shape[0]
+    if type(count) is not int or count != len(data) or (rows is not None and count != rows):
+        return None
+    if tensor.get("datatype") not in spec.accepted:
+        return None
+    return name, spec, data
+
+
 def _column_tensor(
     spec: ColumnSpec, datatype: str, shape: list[int], data: list[Any] | np.ndarray, rows: int | None, rows_from: str
 ) -> tuple[np.ndarray, int]:
@@ -253,6 +281,13 @@ def decode_infer_request(
     entity_ids: list[Any] | None = None
     by_name = schema.by_name
     for index, tensor in enumerate(inputs):
+        plain = _plain_column(tensor, by_name, columns, rows)
+        if plain is not None:
+            plain_name, plain_spec, plain_data = plain
+            rows = len(plain_data)
+            rows_from = f"input {plain_name!r}"
+            columns[plain_name] = plain_spec.convert(rows_from, plain_data)
+            continue
         name, datatype, shape, data, tensor_parameters = _tensor_fields(index, tensor, binary)
         spec = by_name.get(name)
         if spec is not None:

@@ -67,8 +67,19 @@ def _float_converter(dtype: type[np.generic], required: bool) -> Converter:
                     has_null = True
                 elif type(value) not in (float, int):
                     raise InvalidInput(f"{where}: expected numbers, got {type(value).__name__} {value!r}")
-        array = np.array(values, dtype=np.float64) if has_null else np.asarray(values, dtype=dtype)
-        if float in kinds or has_null:
+        try:
+            if has_null:
+                array = np.array(values, dtype=np.float64)
+            elif dtype is np.float64:
+                array = np.asarray(values, dtype=dtype)
+            else:
+                with np.errstate(over="ignore"):  # a value beyond the type's range is refused below as infinite
+                    array = np.asarray(values, dtype=dtype)
+        except OverflowError:
+            raise InvalidInput(f"{where}: a number beyond the range of {np.dtype(dtype).name}") from None
+        if float in kinds and not has_null and dtype is np.float64 and math.isfinite(sum(values)):
+            return array  # a NaN or an infinity makes the sum one; a finite sum holds none (as float64 values)
+        if float in kinds or has_null or dtype is not np.float64:
             finite = np.isfinite(array)
             if not finite.all():
                 position = int(np.argmin(finite))
@@ -190,6 +201,11 @@ class ColumnSpec:
             converter = _string_converter(self.required)
         object.__setattr__(self, "convert", converter)
         object.__setattr__(self, "convert_array", array_converter)
+
+    @property
+    def accepted(self) -> frozenset[str]:
+        """The datatypes of tensors that can carry this column."""
+        return _ACCEPTED[self.datatype]
 
     def accepts(self, datatype: str) -> bool:
         """Whether a tensor of ``datatype`` can carry this column."""

@@ -1,5 +1,5 @@
-"""Run the model server under uvicorn (uvloop, httptools, no access log, no proxy-header rewriting), as the
-serving Deployments do."""
+"""Run the model server under uvicorn (uvloop, httptools with one write per response, no access log, no
+proxy-header rewriting), as the serving Deployments do."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pulumi_mlops.runtime.config import RuntimeSettings, ServingSpec
 
 from .app import create_app
 from .features import FeatureLookup
+from .http import OneWriteHttpToolsProtocol
 from .loader import MlflowModelSource, ModelSource
 
 __all__ = ["GRACEFUL_SHUTDOWN_SECONDS", "serve"]
@@ -38,7 +39,7 @@ def serve(
         host=host,
         port=spec.port,
         loop="uvloop",
-        http="httptools",
+        http=OneWriteHttpToolsProtocol,
         access_log=False,
         proxy_headers=False,  # nothing reads the client address; one ASGI layer less per request
         log_level=settings.log_level.lower(),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pulumi_mlops.runtime.drift import binned
 from pulumi_mlops.runtime.drift.binned import Scratch, summarize, summarize_columns
+from pulumi_mlops.runtime.drift.counted import COUNT_PREFIX, COUNT_SPAN_MAX
 from pulumi_mlops.runtime.drift.stats import ReferenceECDF, binned_counts, positions, wasserstein
 
 
@@ -76,3 +80,167 @@ def test_columns_summarised_on_threads_come_back_in_order() -> None:
     for window, summary in zip(windows, results, strict=True):
         assert summary.mean == pytest.approx(float(window.mean()), rel=1e-12)
         assert summary.wasserstein == pytest.approx(wasserstein(ecdf, np.sort(window)), rel=1e-9)
+
+
+def _check_exact(ref: np.ndarray, cur: np.ndarray, edges: np.ndarray, scratch: Scratch | None = None) -> None:
+    """``summarize`` equals the reference implementation on the sorted window: counts exactly, floats to 1e-12."""
+    ecdf = ReferenceECDF.from_sorted(np.sort(ref))
+    summary = summarize(ecdf, edges, cur, scratch)
+    expected = binned._sorted_summary(ecdf, edges, np.asarray(cur, dtype=np.float64))
+    assert summary.n == expected.n
+    np.testing.assert_array_equal(summary.below, expected.below)
+    np.testing.assert_array_equal(summary.at_or_below, expected.at_or_below)
+    np.testing.assert_array_equal(summary.bin_counts, expected.bin_counts)
+    assert summary.wasserstein == pytest.approx(expected.wasserstein, rel=1e-12, abs=1e-15)
+    assert summary.mean == pytest.approx(expected.mean, rel=1e-12, abs=1e-12)
+
+
+def _quantile_edges(ref: np.ndarray) -> np.ndarray:
+    return np.unique(np.quantile(ref, np.linspace(0.0, 1.0, 11)[1:-1]))
+
+
+def _integer_column(shape: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    ref, cur = rng.integers(0, 150, 5000).astype(float), rng.integers(0, 150, 300_000).astype(float)
+    edges = _quantile_edges(ref)
+    if shape == "poisson":
+        ref, cur = rng.poisson(3.0, 5000).astype(float), rng.poisson(3.4, 300_000).astype(float)
+        edges = _quantile_edges(ref)
+    elif shape == "shifted":
+        cur = cur + 7.0
+    elif shape == "outside on both sides":
+        cur = rng.integers(-40, 200, 300_000).astype(float)
+    elif shape == "non-integer edges":
+        edges = np.array([-3.5, 0.25, 10.5, 10.75, 74.999, 149.5, 151.2, 400.5])
+    elif shape == "edges beyond the values":
+        edges = np.array([-1e6, -200.0, -1.0, 0.0, 1.0, 75.0, 149.0, 150.0, 1e5, 1e300])
+    elif shape == "negative":
+        ref, cur = ref - 1000.0, rng.integers(-1100, -900, 300_000).astype(float)
+        edges = _quantile_edges(ref)
+    elif shape == "one reference value":
+        ref = np.full(5000, 42.0)
+        edges = np.array([41.5, 42.0, 43.0])
+    elif shape == "large offset":
+        ref, cur = ref + 1.7e9, cur + 1.7e9 + 3.0
+        edges = _quantile_edges(ref)
+    elif shape == "small window":
+        cur = cur[:7]
+    elif shape == "int64 window":
+        cur = rng.integers(0, 160, 300_000)
+    elif shape == "negative int64 window":
+        cur = rng.integers(-30, 160, 300_000)
+    elif shape == "int32 window":
+        cur = rng.integers(0, 160, 300_000).astype(np.int32)
+    return ref, cur, edges
+
+
+COUNTED_SHAPES = [
+    "uniform",
+    "poisson",
+    "shifted",
+    "outside on both sides",
+    "non-integer edges",
+    "edges beyond the values",
+    "negative",
+    "one reference value",
+    "large offset",
+    "small window",
+    "int64 window",
+    "negative int64 window",
+    "int32 window",
+]
+
+
+@pytest.fixture
+def general_path_forbidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail on any use of the general path (its Wasserstein step) or of the sorting fallback."""
+
+    def forbidden(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the counting path was not taken")
+
+    monkeypatch.setattr(binned, "_wasserstein", forbidden)
+    monkeypatch.setattr(binned, "_sorted_summary", forbidden)
+
+
+@pytest.mark.parametrize("shape", COUNTED_SHAPES)
+def test_counting_path_equals_the_sorted_statistics(shape: str) -> None:
+    ref, cur, edges = _integer_column(shape)
+    _check_exact(ref, cur, edges, Scratch())
+
+
+@pytest.mark.parametrize("shape", COUNTED_SHAPES)
+@pytest.mark.usefixtures("general_path_forbidden")
+def test_integer_columns_take_the_counting_path(shape: str) -> None:
+    ref, cur, edges = _integer_column(shape)
+    summary = summarize(ReferenceECDF.from_sorted(np.sort(ref)), edges, cur, Scratch())
+    assert summary.n == cur.size
+
+
+def test_counted_statistics_by_hand() -> None:
+    """Window 0, 2, 2, 5 against reference 1, 2: every statistic worked out on paper."""
+    ecdf = ReferenceECDF.from_sorted(np.array([1.0, 2.0]))
+    summary = summarize(ecdf, np.array([1.5, 2.0, 4.0]), np.array([5.0, 2.0, 0.0, 2.0]))
+    np.testing.assert_array_equal(summary.below, [1, 1])
+    np.testing.assert_array_equal(summary.at_or_below, [1, 3])
+    np.testing.assert_array_equal(summary.bin_counts, [1, 0, 2, 1])
+    # |F_cur - F_ref| is 1/4 on [0, 1), 1/4 on [1, 2), 1/4 on [2, 5): 0.25 + 0.25 + 0.75
+    assert summary.wasserstein == pytest.approx(1.25, rel=1e-15)
+    assert summary.mean == 2.25
+
+
+def _general_path_spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    original = binned._wasserstein
+
+    def spy(*args: Any, **kwargs: Any) -> float:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(binned, "_wasserstein", spy)
+    return calls
+
+
+@pytest.mark.parametrize("where", [COUNT_PREFIX, COUNT_PREFIX + 1, 150_000, -1])
+def test_a_fraction_after_the_checked_prefix_falls_back(monkeypatch: pytest.MonkeyPatch, where: int) -> None:
+    calls = _general_path_spy(monkeypatch)
+    ref, cur, edges = _integer_column("uniform")
+    cur = cur.copy()
+    cur[where] = 0.5
+    _check_exact(ref, cur, edges, Scratch())
+    assert calls
+
+
+@pytest.mark.parametrize("case", ["window span", "reference span", "reference fractions", "huge values"])
+def test_columns_outside_the_counting_bounds_fall_back(monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    calls = _general_path_spy(monkeypatch)
+    ref, cur, edges = _integer_column("uniform")
+    cur = cur.copy()
+    if case == "window span":
+        cur[1000] = ref.min() + COUNT_SPAN_MAX + 1.0
+    elif case == "reference span":
+        ref = np.concatenate((ref, [ref.min() - COUNT_SPAN_MAX - 1.0]))
+    elif case == "reference fractions":
+        ref = ref + 0.5
+    else:
+        ref, cur = ref + 2.0**60, cur + 2.0**60
+        edges = _quantile_edges(ref)
+    _check_exact(ref, cur, edges, Scratch())
+    assert calls
+
+
+def test_the_widest_counted_span_is_counted(general_path_forbidden: None) -> None:
+    ref, cur, edges = _integer_column("uniform")
+    cur = cur.copy()
+    cur[1000] = ref.min() + COUNT_SPAN_MAX
+    summary = summarize(ReferenceECDF.from_sorted(np.sort(ref)), edges, cur)
+    assert summary.bin_counts.sum() == cur.size
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(-300, 300).map(float), min_size=1, max_size=300),
+    st.lists(st.integers(-400, 400).map(float), min_size=1, max_size=300),
+    st.lists(st.floats(-500, 500, allow_nan=False), max_size=8),
+)
+def test_counting_path_on_any_integers(ref: list[float], cur: list[float], edges: list[float]) -> None:
+    _check_exact(np.asarray(ref), np.asarray(cur), np.unique(np.asarray(edges, dtype=np.float64)))

@@ -104,3 +104,22 @@ def test_integer_categories_survive_nulls_in_the_window() -> None:
     with_nulls = pd.Series([10, 11, None, 11], dtype="float64")
     assert categorical_values(with_nulls).to_dict() == {"11": 2, "10": 1}
     assert categorical_values(pd.Series(["b", "a", "b", None], dtype="category")).to_dict() == {"b": 2, "a": 1}
+
+
+def test_long_object_columns_are_counted_in_chunks_as_in_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunked factorizing (which lets other threads run between chunks) counts what one call counts, in the same
+    order: missing values left out, values first seen in a later chunk included, equal labels merged."""
+    from pulumi_mlops.runtime.drift import profile
+
+    rng = np.random.default_rng(5)
+    pool = np.array(["basic", "plus", "pro", None, np.nan, 3, "3"], dtype=object)
+    values = pool[rng.choice(len(pool), 20_000, p=[0.4, 0.2, 0.2, 0.05, 0.05, 0.05, 0.05])]
+    values[-1] = "late"  # seen only in the last chunk
+    series = pd.Series(values, dtype=object)
+    monkeypatch.setattr(profile, "FACTORIZE_CHUNK", 1 << 20)
+    whole = profile.categorical_values(series)
+    monkeypatch.setattr(profile, "FACTORIZE_CHUNK", 3_000)
+    chunked = profile.categorical_values(series)
+    pd.testing.assert_series_equal(chunked, whole)
+    assert chunked["late"] == 1 and "None" not in chunked.index
+    assert int(chunked.sum()) == int(pd.Series(values).notna().sum())

@@ -155,9 +155,17 @@ class LiveServer:
 
 def start_server(app: Any, port: int, ready: bool = True) -> LiveServer:
     import uvicorn
+    from pulumi_mlops.runtime.serving.http import OneWriteHttpToolsProtocol
 
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, loop="asyncio", access_log=False, log_level="warning", lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="asyncio",
+        http=OneWriteHttpToolsProtocol,
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -115,3 +115,33 @@ def test_rows_carry_their_index_and_models_their_own_folder(tmp_path: Path) -> N
     table = ds.dataset(str(tmp_path), format="parquet", partitioning="hive").to_table().to_pandas()
     for name, expected in (("alpha", [0, 1, 0, 1, 2]), ("beta", [0, 1, 2, 3, 4])):
         assert table.loc[table["model_name"] == name, "row"].tolist() == expected
+
+
+def test_files_encode_repeating_columns_by_dictionary_and_keep_statistics_for_selection(tmp_path: Path) -> None:
+    """Strings and integers are dictionary-encoded, floats plain; min/max statistics are kept for the columns
+    readers select on (time, version, score, row) and not for the features; the types read back unchanged; rows
+    logged on two days land in two date partitions."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    logger = PredictionLogger(PredictionLogSpec(), str(tmp_path), model="m")
+    plan = np.empty(4, dtype=object)
+    plan[:] = ["basic", "pro", "basic", "plus"]
+    columns = {"tenure": np.array([1.5, 2.5, 3.5, 4.5]), "calls": np.arange(4), "plan": plan}
+    names = ("tenure", "calls", "plan")
+    logger.record("2", names, columns, np.linspace(0, 1, 4), [("a", 4)])
+    logger._buffer[0].timestamp = 86400 * 20000 + 5.0  # 2024-10-04
+    logger.record("2", names, columns, np.linspace(0, 1, 4), [("b", 4)])
+    logger._buffer[1].timestamp = 86400 * 20001 + 5.0
+    assert logger.flush() == 8
+    files = sorted(tmp_path.rglob("*.parquet"))
+    assert [f.parent.parent.name for f in files] == ["date=2024-10-04", "date=2024-10-05"]
+    metadata = pq.ParquetFile(files[0]).metadata
+    chunks = {metadata.schema.column(i).name: metadata.row_group(0).column(i) for i in range(metadata.num_columns)}
+    dictionary = {name for name, chunk in chunks.items() if "RLE_DICTIONARY" in chunk.encodings}
+    assert dictionary == {"calls", "plan", "request_id", "row", "timestamp", "model_version"}
+    with_statistics = {name for name, chunk in chunks.items() if chunk.is_stats_set}
+    assert with_statistics == {"prediction", "row", "timestamp", "model_version"}
+    table = pq.read_table(files[0])
+    assert table.schema.field("plan").type == pa.string() and table.column("plan").to_pylist() == list(plan)
+    assert table.schema.field("tenure").type == pa.float64() and table.column("calls").to_pylist() == [0, 1, 2, 3]

@@ -1,0 +1,194 @@
+"""The request path's shortcuts give what the full checks give: the plain-column decoder, the float converter's
+finiteness test, and response tensors built as lists for a few rows."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from pulumi_mlops.runtime.serving import model as model_module
+from pulumi_mlops.runtime.serving import protocol
+from pulumi_mlops.runtime.serving.encoding import encode_v2
+from pulumi_mlops.runtime.serving.errors import InvalidInput
+from pulumi_mlops.runtime.serving.model import ServedModel
+from pulumi_mlops.runtime.serving.protocol import decode_infer_request, parse_json
+from pulumi_mlops.runtime.serving.schema import ColumnSpec, ModelSchema, OutputSpec
+
+SCHEMA = ModelSchema(
+    (
+        ColumnSpec("tenure", "FP64"),
+        ColumnSpec("charges", "FP32"),
+        ColumnSpec("calls", "INT64"),
+        ColumnSpec("plan", "BYTES"),
+        ColumnSpec("active", "BOOL"),
+        ColumnSpec("score", "FP64", required=False),
+    )
+)
+GOOD: dict[str, Any] = {
+    "inputs": [
+        {"name": "tenure", "datatype": "FP64", "shape": [2], "data": [1.5, 3]},
+        {"name": "charges", "datatype": "FP32", "shape": [2], "data": [20.25, 30.5]},
+        {"name": "calls", "datatype": "INT64", "shape": [2], "data": [0, 4]},
+        {"name": "plan", "datatype": "BYTES", "shape": [2], "data": ["basic", "pro"]},
+        {"name": "active", "datatype": "BOOL", "shape": [2], "data": [True, False]},
+        {"name": "score", "datatype": "FP64", "shape": [2], "data": [0.5, None]},
+    ]
+}
+
+
+def broken(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    """GOOD with the field at ``path`` set to ``value`` (removed when value is ``...``)."""
+    payload = copy.deepcopy(GOOD)
+    target = payload
+    for key in path[:-1]:
+        target = target[key]
+    if value is ...:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return payload
+
+
+CASES = {
+    "valid": GOOD,
+    "float column given ints": broken(("inputs", 0, "data"), [1, 2]),
+    "NaN in a required column": broken(("inputs", 0, "data"), [1.5, math.nan]),
+    "infinity": broken(("inputs", 0, "data"), [math.inf, 1.0]),
+    "finite values whose sum overflows": broken(("inputs", 0, "data"), [1.7e308, 1.7e308]),
+    "FP32 overflow": broken(("inputs", 1, "data"), [1e39, 1.0]),
+    "NaN in an optional column": broken(("inputs", 5, "data"), [math.nan, 1.0]),
+    "string in a number column": broken(("inputs", 0, "data"), ["1", 2.0]),
+    "int column given a float": broken(("inputs", 2, "data"), [1.5, 2]),
+    "int out of range": broken(("inputs", 2, "data"), [2**63, 1]),
+    "null in a string column": broken(("inputs", 3, "data"), ["basic", None]),
+    "number in a bool column": broken(("inputs", 4, "data"), [1, True]),
+    "wrong datatype": broken(("inputs", 0, "datatype"), "BYTES"),
+    "unknown datatype": broken(("inputs", 0, "datatype"), "FP128"),
+    "shape disagrees with data": broken(("inputs", 0, "shape"), [3]),
+    "rows disagree between inputs": broken(("inputs", 1), {**GOOD["inputs"][1], "shape": [1], "data": [1.0]}),
+    "shape [N, 1] with nested data": broken(
+        ("inputs", 0), {**GOOD["inputs"][0], "shape": [2, 1], "data": [[1.0], [2.0]]}
+    ),
+    "shape not a list": broken(("inputs", 0, "shape"), 2),
+    "negative shape": broken(("inputs", 0, "shape"), [-2]),
+    "boolean as shape": broken(("inputs", 0, "shape"), [True]),
+    "data not a list": broken(("inputs", 0, "data"), "1.5"),
+    "name not a string": broken(("inputs", 0, "name"), ["tenure"]),
+    "unknown input": broken(("inputs", 0, "name"), "tenur"),
+    "input given twice": broken(("inputs", 1), GOOD["inputs"][0]),
+    "tensor with parameters": broken(("inputs", 0, "parameters"), {"content_type": "np"}),
+    "tensor with an unknown field": broken(("inputs", 0, "extra"), 1),
+    "tensor missing its data": broken(("inputs", 0, "data"), ...),
+    "tensor not an object": broken(("inputs", 0), ["tenure"]),
+    "no rows": {"inputs": [{"name": "tenure", "datatype": "FP64", "shape": [0], "data": []}]},
+}
+
+
+def outcome(payload: dict[str, Any]) -> Any:
+    try:
+        decoded = decode_infer_request(payload, SCHEMA)
+    except InvalidInput as exc:
+        return ("error", exc.message)
+    return (
+        "ok",
+        decoded.rows,
+        decoded.missing,
+        {name: (values.dtype.str, repr(values.tolist())) for name, values in decoded.columns.items()},
+    )
+
+
+@pytest.mark.parametrize("payload", CASES.values(), ids=CASES.keys())
+def test_the_plain_column_shortcut_decodes_as_the_full_checks(
+    payload: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken: list[str] = []
+    original = protocol._plain_column
+
+    def counted(*args: Any) -> Any:
+        found = original(*args)
+        if found is not None:
+            taken.append(found[0])
+        return found
+
+    monkeypatch.setattr(protocol, "_plain_column", counted)
+    fast = outcome(payload)
+    monkeypatch.setattr(protocol, "_plain_column", lambda *args: None)
+    assert fast == outcome(payload)
+    if payload is GOOD:
+        assert taken == list(SCHEMA.names)  # every column of a usual request takes the shortcut
+
+
+def test_non_finite_and_out_of_range_values_are_refused_with_the_column_named() -> None:
+    for name, fragment in (
+        ("NaN in a required column", "input 'tenure': nan at position 1"),
+        ("infinity", "input 'tenure': inf at position 0"),
+        ("FP32 overflow", "input 'charges': inf at position 0"),
+        ("int out of range", "input 'calls': integer out of range"),
+    ):
+        result = outcome(CASES[name])
+        assert result[0] == "error" and fragment in result[1], name
+    assert outcome(CASES["finite values whose sum overflows"])[0] == "ok"
+    result = outcome(CASES["NaN in an optional column"])
+    assert result[0] == "ok" and result[3]["score"] == ("<f8", "[nan, 1.0]")
+
+
+def test_an_integer_beyond_float_range_is_a_bad_request() -> None:
+    body = json.dumps(broken(("inputs", 0, "data"), [10**400, 1.5])).replace("1.5", "NaN").encode()
+    with pytest.raises(InvalidInput, match=r"input 'tenure': a number beyond the range of float64"):
+        decode_infer_request(parse_json(body), SCHEMA)
+
+
+def served(task: str | None, classes: tuple[Any, ...], outputs: tuple[OutputSpec, ...]) -> ServedModel:
+    schema = ModelSchema((ColumnSpec("x", "FP64"),), outputs=outputs)
+    return ServedModel("m", "3", schema, predictor=lambda frame: None, task=task, classes=classes)
+
+
+BINARY_OUTPUTS = (
+    OutputSpec("probability", parameters={"class": 1}),
+    OutputSpec("probabilities", shape=(-1, 2)),
+    OutputSpec("label", "INT64"),
+)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        served("binary", (0, 1), BINARY_OUTPUTS),
+        served("binary", ("stay", "churn"), (*BINARY_OUTPUTS[:2], OutputSpec("label", "BYTES"))),
+        served("binary", (False, True), (*BINARY_OUTPUTS[:2], OutputSpec("label", "BOOL"))),
+        served("regression", (), (OutputSpec("value"),)),
+        served(None, (), (OutputSpec("prediction"),)),
+    ],
+    ids=["int-classes", "string-classes", "bool-classes", "regression", "signature-output"],
+)
+@pytest.mark.parametrize("rows", [1, 7, model_module.SMALL_ROWS])
+def test_small_responses_encode_the_bytes_numpy_would(
+    model: ServedModel, rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(rows)
+    predictions = rng.random(rows)
+    predictions[0] = 0.5  # the threshold itself is the positive class
+    if rows > 1:
+        predictions[1] = 0.1 + 0.2  # a value whose shortest repr has many digits
+    decoded = protocol.DecodedRequest({}, rows)
+    small = encode_v2(model, "req-1", predictions, decoded)
+    monkeypatch.setattr(model_module, "SMALL_ROWS", 0)
+    assert small == encode_v2(model, "req-1", predictions, decoded)
+    tensors = orjson.loads(small[0])["outputs"]
+    if model.task == "binary":
+        assert tensors[2]["data"][0] == model.classes[1]
+        assert tensors[1]["shape"] == [rows, 2]
+
+
+def test_requested_outputs_are_answered_in_the_requested_order_on_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = served("binary", (0, 1), BINARY_OUTPUTS)
+    decoded = protocol.DecodedRequest({}, 2, outputs=["label", "probability"])
+    small = encode_v2(model, "r", np.array([0.2, 0.9]), decoded)
+    assert [t["name"] for t in orjson.loads(small[0])["outputs"]] == ["label", "probability"]
+    monkeypatch.setattr(model_module, "SMALL_ROWS", 0)
+    assert small == encode_v2(model, "r", np.array([0.2, 0.9]), decoded)

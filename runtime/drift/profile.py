@@ -199,11 +199,15 @@ def _factorized_counts(values: np.ndarray) -> tuple[list[Any], np.ndarray]:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         return list(uniques), np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]
     totals: dict[Any, int] = {}
-    for start in range(0, values.size, FACTORIZE_CHUNK):
-        codes, uniques = pd.factorize(values[start : start + FACTORIZE_CHUNK], use_na_sentinel=True)
-        counts = np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]
-        for value, count in zip(uniques, counts.tolist(), strict=True):
-            totals[value] = totals.get(value, 0) + count
+    try:
+        for start in range(0, values.size, FACTORIZE_CHUNK):
+            codes, uniques = pd.factorize(values[start : start + FACTORIZE_CHUNK], use_na_sentinel=True)
+            counts = np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]
+            for value, count in zip(uniques, counts.tolist(), strict=True):
+                totals[value] = totals.get(value, 0) + count
+    except TypeError:  # values Python cannot compare across chunks (a Decimal beside a numpy integer): one call
+        codes, whole = pd.factorize(values, use_na_sentinel=True)
+        return list(whole), np.bincount(codes + 1, minlength=len(whole) + 1)[1:]
     return list(totals), np.fromiter(totals.values(), dtype=np.int64, count=len(totals))
 
 

@@ -55,6 +55,15 @@ Converter = Callable[[str, Sequence[Any]], np.ndarray]
 ArrayConverter = Callable[[str, np.ndarray], np.ndarray]
 
 
+def _finite_sum(values: Sequence[Any]) -> bool:
+    """Whether the numbers add up to a finite float; False also when the integers among them overflow a float on
+    the way (each one fitting on its own), which the caller then checks value by value."""
+    try:
+        return math.isfinite(sum(values))
+    except OverflowError:
+        return False
+
+
 def _float_converter(dtype: type[np.generic], required: bool) -> Converter:
     def convert(where: str, values: Sequence[Any]) -> np.ndarray:
         kinds = set(map(type, values))
@@ -77,7 +86,7 @@ def _float_converter(dtype: type[np.generic], required: bool) -> Converter:
                     array = np.asarray(values, dtype=dtype)
         except OverflowError:
             raise InvalidInput(f"{where}: a number beyond the range of {np.dtype(dtype).name}") from None
-        if float in kinds and not has_null and dtype is np.float64 and math.isfinite(sum(values)):
+        if float in kinds and not has_null and dtype is np.float64 and _finite_sum(values):
             return array  # a NaN or an infinity makes the sum one; a finite sum holds none (as float64 values)
         if float in kinds or has_null or dtype is not np.float64:
             finite = np.isfinite(array)

@@ -123,3 +123,14 @@ def test_long_object_columns_are_counted_in_chunks_as_in_one_call(monkeypatch: p
     pd.testing.assert_series_equal(chunked, whole)
     assert chunked["late"] == 1 and "None" not in chunked.index
     assert int(chunked.sum()) == int(pd.Series(values).notna().sum())
+
+
+def test_values_that_cannot_be_compared_across_chunks_are_counted_in_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    from decimal import Decimal
+
+    from pulumi_mlops.runtime.drift import profile
+
+    values = np.array([Decimal(1), "1", np.int64(1)] * 2000, dtype=object)
+    monkeypatch.setattr(profile, "FACTORIZE_CHUNK", 1000)
+    counts = profile.categorical_values(pd.Series(values, dtype=object))
+    assert counts.to_dict() == {"1": 6000}

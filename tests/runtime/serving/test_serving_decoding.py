@@ -61,6 +61,7 @@ CASES = {
     "infinity": broken(("inputs", 0, "data"), [math.inf, 1.0]),
     "finite values whose sum overflows": broken(("inputs", 0, "data"), [1.7e308, 1.7e308]),
     "FP32 overflow": broken(("inputs", 1, "data"), [1e39, 1.0]),
+    "FP32 integer overflow": broken(("inputs", 1, "data"), [10**39, 1]),
     "NaN in an optional column": broken(("inputs", 5, "data"), [math.nan, 1.0]),
     "string in a number column": broken(("inputs", 0, "data"), ["1", 2.0]),
     "int column given a float": broken(("inputs", 2, "data"), [1.5, 2]),
@@ -135,6 +136,17 @@ def test_non_finite_and_out_of_range_values_are_refused_with_the_column_named() 
     assert outcome(CASES["finite values whose sum overflows"])[0] == "ok"
     result = outcome(CASES["NaN in an optional column"])
     assert result[0] == "ok" and result[3]["score"] == ("<f8", "[nan, 1.0]")
+
+
+def test_integers_whose_exact_sum_overflows_a_float_are_still_accepted() -> None:
+    """Each integer fits a float64 though their exact sum does not (a body with NaN is read by the json module,
+    which keeps integers exact): the values are checked one by one, not refused."""
+    payload = {"inputs": [{"name": "tenure", "datatype": "FP64", "shape": [3], "data": [10**308, 10**308, 0.5]}]}
+    decoded = decode_infer_request(payload, SCHEMA)
+    assert decoded.columns["tenure"].tolist() == [1e308, 1e308, 0.5]
+    payload["inputs"][0]["data"] = [10**308, 10**308, math.inf]
+    with pytest.raises(InvalidInput, match=r"input 'tenure': inf at position 2"):
+        decode_infer_request(payload, SCHEMA)
 
 
 def test_an_integer_beyond_float_range_is_a_bad_request() -> None:

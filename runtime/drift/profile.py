@@ -193,30 +193,30 @@ FACTORIZE_CHUNK = 1 << 16
 a long column is taken in chunks, between which the threads summarising numeric columns get to run."""
 
 
-def _factorized_counts(values: np.ndarray) -> tuple[list[Any], np.ndarray]:
+def _counted(codes: np.ndarray, uniques: Any) -> tuple[Any, np.ndarray]:
+    """``uniques`` and how often each code occurs (``-1``, missing, left out)."""
+    return uniques, np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]
+
+
+def _factorized_counts(values: np.ndarray) -> tuple[Any, np.ndarray]:
     """The distinct non-missing values in order of first appearance, and how often each occurs."""
-    if values.size <= FACTORIZE_CHUNK:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        return list(uniques), np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]
-    totals: dict[Any, int] = {}
-    try:
-        for start in range(0, values.size, FACTORIZE_CHUNK):
-            codes, uniques = pd.factorize(values[start : start + FACTORIZE_CHUNK], use_na_sentinel=True)
-            counts = np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]
-            for value, count in zip(uniques, counts.tolist(), strict=True):
-                totals[value] = totals.get(value, 0) + count
-    except TypeError:  # values Python cannot compare across chunks (a Decimal beside a numpy integer): one call
-        codes, whole = pd.factorize(values, use_na_sentinel=True)
-        return list(whole), np.bincount(codes + 1, minlength=len(whole) + 1)[1:]
-    return list(totals), np.fromiter(totals.values(), dtype=np.int64, count=len(totals))
+    if values.size > FACTORIZE_CHUNK:
+        totals: dict[Any, int] = {}
+        try:
+            for start in range(0, values.size, FACTORIZE_CHUNK):
+                uniques, counts = _counted(*pd.factorize(values[start : start + FACTORIZE_CHUNK], use_na_sentinel=True))
+                for value, count in zip(uniques, counts.tolist(), strict=True):
+                    totals[value] = totals.get(value, 0) + count
+            return list(totals), np.fromiter(totals.values(), dtype=np.int64, count=len(totals))
+        except TypeError:  # values Python cannot compare across chunks (a Decimal beside a numpy integer): one call
+            pass
+    return _counted(*pd.factorize(values, use_na_sentinel=True))
 
 
 def categorical_values(series: pd.Series) -> pd.Series:
     """Non-missing category counts of a column with categories as strings, most frequent first."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        codes = series.cat.codes.to_numpy()
-        uniques: Any = series.cat.categories
-        counts = np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]
+        uniques, counts = _counted(series.cat.codes.to_numpy(), series.cat.categories)
     else:
         uniques, counts = _factorized_counts(series.to_numpy())
     result = pd.Series(counts, index=pd.Index([_label(u) for u in uniques], dtype=object), dtype=np.int64)

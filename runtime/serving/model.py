@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .protocol import Columns
-from .schema import ModelSchema, OutputSpec
+from .schema import ModelSchema
 
 __all__ = ["SMALL_ROWS", "ServedModel", "build_frame", "merge_columns"]
 
@@ -86,56 +86,44 @@ class ServedModel:
 
     def output_tensors(self, predictions: np.ndarray, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """The response tensors of one request's predictions: those ``names`` (checked by the decoder), else every
-        one, in the order of ``schema.outputs``."""
-        tensors = []
+        one, in the order of ``schema.outputs``. Up to :data:`SMALL_ROWS` one-per-row predictions are built as Python
+        lists (a numpy call on a tiny array costs more than the list), the same values as the JSON encoder writes."""
         specs = self.schema.outputs
         if names is not None:
             by_name = {spec.name: spec for spec in specs}
             specs = tuple(by_name[name] for name in names)
-        if predictions.ndim == 1 and predictions.size <= SMALL_ROWS:
-            return self._small_tensors(predictions, specs)
-        for spec in specs:
-            if self.task is None or spec.name in ("probability", "value"):
-                data: Any = predictions
-            elif spec.name == "probabilities":
-                data = np.column_stack([1.0 - predictions, predictions]) if predictions.ndim == 1 else predictions
-            elif spec.name == "label":
-                data = self.labels(predictions)
-            else:
-                raise ValueError(f"model {self.name} version {self.version} has no output named {spec.name!r}")
-            array = np.asarray(data)
-            tensor: dict[str, Any] = {"name": spec.name, "datatype": spec.datatype, "shape": list(array.shape)}
-            if spec.parameters:
-                tensor["parameters"] = spec.parameters
-            tensor["data"] = array.ravel().tolist() if array.dtype.kind in "OUSb" else array.ravel()
-            tensors.append(tensor)
-        return tensors
-
-    def _small_tensors(self, predictions: np.ndarray, specs: Sequence[OutputSpec]) -> list[dict[str, Any]]:
-        """:meth:`output_tensors` of a few one-per-row predictions, built as Python lists (a numpy call on a tiny
-        array costs more than the list): the same values, as the JSON encoder writes them."""
-        values = predictions.tolist()
-        rows = len(values)
+        values = predictions.tolist() if predictions.ndim == 1 and predictions.size <= SMALL_ROWS else None
         tensors = []
         for spec in specs:
-            if self.task is None or spec.name in ("probability", "value"):
-                data: list[Any] = values
-                shape = [rows]
-            elif spec.name == "probabilities":
-                data = [v for p in values for v in (1.0 - p, p)]
-                shape = [rows, 2]
-            elif spec.name == "label":
-                negative, positive = self._label_values
-                data = [positive if p >= 0.5 else negative for p in values]
-                shape = [rows]
-            else:
+            if spec.name not in ("probability", "value", "probabilities", "label") and self.task is not None:
                 raise ValueError(f"model {self.name} version {self.version} has no output named {spec.name!r}")
+            shape, data = self._output(spec.name, predictions) if values is None else self._listed(spec.name, values)
             tensor: dict[str, Any] = {"name": spec.name, "datatype": spec.datatype, "shape": shape}
             if spec.parameters:
                 tensor["parameters"] = spec.parameters
             tensor["data"] = data
             tensors.append(tensor)
         return tensors
+
+    def _output(self, name: str, predictions: np.ndarray) -> tuple[list[int], Any]:
+        """``(shape, data)`` of output ``name`` from the predictions array."""
+        if self.task is None or name in ("probability", "value"):
+            data: Any = predictions
+        elif name == "probabilities":
+            data = np.column_stack([1.0 - predictions, predictions]) if predictions.ndim == 1 else predictions
+        else:
+            data = self.labels(predictions)
+        array = np.asarray(data)
+        return list(array.shape), array.ravel().tolist() if array.dtype.kind in "OUSb" else array.ravel()
+
+    def _listed(self, name: str, values: list[float]) -> tuple[list[int], list[Any]]:
+        """``(shape, data)`` of output ``name`` from one-per-row predictions as a list."""
+        if self.task is None or name in ("probability", "value"):
+            return [len(values)], values
+        if name == "probabilities":
+            return [len(values), 2], [v for p in values for v in (1.0 - p, p)]
+        negative, positive = self._label_values
+        return [len(values)], [positive if p >= 0.5 else negative for p in values]
 
     def log_values(self, predictions: np.ndarray) -> np.ndarray:
         """What the prediction log records per row: the predicted class of a multiclass model, else the predictions."""

@@ -1,8 +1,8 @@
 """The tests of one column against its reference profile: schema checks, the statistics, the deciding test.
 
-A numeric column is summarised in a few linear passes (:mod:`.binned`), never sorted as a whole; every
-statistic then comes from that summary and the profile's arrays. A categorical column's category counts come
-from one factorization (:func:`~.profile.categorical_values`).
+A numeric column is summarised once (:mod:`.binned`: sorted where numpy sorts with SIMD, else in a few linear
+passes); every statistic then comes from that summary and the profile's arrays. A categorical column's category
+counts come from one hash-table count (:func:`~.profile.categorical_values`).
 """
 
 from __future__ import annotations
@@ -140,10 +140,11 @@ def categorical_tests(
     name: str, current: pd.Series, rows: int, prof: CategoricalProfile, limits: DriftThresholds
 ) -> dict[str, object]:
     """The partial verdict of a categorical column (chi-square, PSI, Jensen-Shannon) from its category counts."""
+    seen = dict(zip(current.index, current.to_numpy().tolist(), strict=True))
     keys = list(prof.counts)
-    keys += [k for k in current.index if k not in prof.counts]
+    keys += [k for k in seen if k not in prof.counts]
     ref_counts = np.array([prof.counts.get(k, 0) for k in keys], dtype=np.int64)
-    cur_counts = current.reindex(keys, fill_value=0).to_numpy(dtype=np.int64)
+    cur_counts = np.array([seen.get(k, 0) for k in keys], dtype=np.int64)
     chi2, p, _ = chi2_contingency(ref_counts, cur_counts)
     results = [
         verdict("chi2", chi2, p, limits),

@@ -19,9 +19,9 @@ The dataset drifts when drifted features / features >= ``drift_share``. A featur
 from the window, entirely null, or whose type changed from numeric to non-numeric counts as drifted.
 The prediction column is tested like a feature but reported separately, outside the share.
 
-The window is never sorted: each numeric column is summarised in a few linear passes against the
-profile's grids (:mod:`.binned`), with work arrays shared by the columns; the per-column tests are in
-:mod:`.columns`.
+Each numeric column is summarised once against the profile's arrays (:mod:`.binned`: sorted where numpy sorts
+with SIMD, else in a few linear passes over a grid, with work arrays shared by the columns), on worker threads
+while this one counts the categorical columns; the per-column tests are in :mod:`.columns`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import DriftSpec, DriftThresholds
-from .binned import summarize_columns
+from .binned import Scratch, on_workers, summarize
 from .columns import (
     NULL_RATE_WARNING,
     SMALL_REFERENCE,
@@ -83,22 +83,26 @@ def _test_all(
             (numeric if prof.kind == "numeric" else categorical).append(name)
 
     profiles = dict(items)
-    jobs: list[tuple[str, np.ndarray]] = []
-    if numeric:
-        frame = (
-            current[numeric].apply(pd.to_numeric, errors="coerce")
-            if any(not is_numeric(current[n]) for n in numeric)
-            else current
-        )
-        for name in numeric:
-            values = finite_values(frame[name])
-            if values.size == 0:
-                partials[name] = all_null(name, profiles[name], findings)
-            else:
-                jobs.append((name, values))
-    arrays = [profiles[name].arrays() for name, _ in jobs]  # type: ignore[union-attr]
-    with summarize_columns([(a[0], a[1], values) for a, (_, values) in zip(arrays, jobs, strict=True)]) as summaries:
-        for name in categorical:  # on this thread while the numeric columns are summarised on others
+    frame = current
+    if numeric and any(not is_numeric(current[n]) for n in numeric):
+        frame = current[numeric].apply(pd.to_numeric, errors="coerce")
+    series = {name: frame[name] for name in numeric}  # taken here: the frame is not read from the workers
+    rows = len(current)
+
+    def numeric_job(name: str, scratch: Scratch) -> tuple[dict[str, object], float, int] | None:
+        """On a worker thread: the column's finite values, their summary and its tests (None when none is finite)."""
+        values = finite_values(series[name])
+        if values.size == 0:
+            return None
+        prof = profiles[name]
+        assert isinstance(prof, NumericProfile)
+        ecdf, edges, _ = prof.arrays()
+        summary = summarize(ecdf, edges, values, scratch)
+        partial, d = numeric_tests(name, summary, rows, prof, spec.feature_overrides.get(name, spec.thresholds))
+        return partial, d, int(values.size)
+
+    with on_workers(numeric, numeric_job) as numeric_results:
+        for name in categorical:  # on this thread while the numeric columns are tested on others
             prof = profiles[name]
             assert isinstance(prof, CategoricalProfile)
             counts = categorical_values(current[name])
@@ -106,16 +110,17 @@ def _test_all(
                 partials[name] = all_null(name, prof, findings)
                 continue
             limits = spec.feature_overrides.get(name, spec.thresholds)
-            partials[name] = categorical_tests(name, counts, len(current), prof, limits)
+            partials[name] = categorical_tests(name, counts, rows, prof, limits)
         pending: list[tuple[str, float, int, int]] = []
-        rows = len(current)
-        for (name, values), summary in zip(jobs, summaries(), strict=True):
+        for name, result in zip(numeric, numeric_results(), strict=True):
             prof = profiles[name]
             assert isinstance(prof, NumericProfile)
-            limits = spec.feature_overrides.get(name, spec.thresholds)
-            partials[name], d = numeric_tests(name, summary, rows, prof, limits)
+            if result is None:
+                partials[name] = all_null(name, prof, findings)
+                continue
+            partials[name], d, size = result
             if ks_for_all or default_test(prof) == "ks":
-                pending.append((name, d, prof.arrays()[0].size, int(values.size)))
+                pending.append((name, d, prof.arrays()[0].size, size))
         if pending:
             stats_d, pvalues = ks_pvalues(
                 np.array([p[1] for p in pending]),

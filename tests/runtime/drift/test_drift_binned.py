@@ -1,4 +1,5 @@
-"""The window summary without sorting equals the statistics of the sorted window, on every kind of data."""
+"""The window summary, by either path (the sorted window or the cell passes), equals the statistics of the sorted
+window, on every kind of data."""
 
 from __future__ import annotations
 
@@ -9,9 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pulumi_mlops.runtime.drift import binned
-from pulumi_mlops.runtime.drift.binned import Scratch, summarize, summarize_columns
+from pulumi_mlops.runtime.drift.binned import Scratch, on_workers, summarize
 from pulumi_mlops.runtime.drift.counted import COUNT_PREFIX, COUNT_SPAN_MAX
 from pulumi_mlops.runtime.drift.stats import ReferenceECDF, binned_counts, positions, wasserstein
+
+SORTED_SUMMARY = binned._sorted_summary
+"""The sorted-window summary, kept before any test replaces it with a spy."""
+
+
+@pytest.fixture(autouse=True, params=["cells", "sorted"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both paths of :func:`summarize`, whichever this CPU would take."""
+    monkeypatch.setattr(binned, "SORTS_WITH_SIMD", request.param == "sorted")
+    return str(request.param)
 
 
 def _sorted_statistics(ref: np.ndarray, cur: np.ndarray, edges: np.ndarray) -> tuple[object, ...]:
@@ -24,7 +35,9 @@ def _sorted_statistics(ref: np.ndarray, cur: np.ndarray, edges: np.ndarray) -> t
 def _check(ref: np.ndarray, cur: np.ndarray, scratch: Scratch | None = None) -> None:
     edges = np.unique(np.quantile(ref, np.linspace(0.0, 1.0, 11)[1:-1]))
     ecdf = ReferenceECDF.from_sorted(np.sort(ref))
+    given = cur.copy()
     summary = summarize(ecdf, edges, cur, scratch)
+    np.testing.assert_array_equal(cur, given)  # the window is summarised, never reordered
     below, at_or_below, counts, distance, mean = _sorted_statistics(ref, cur, edges)
     assert summary.n == cur.size
     np.testing.assert_array_equal(summary.below, below)
@@ -75,7 +88,7 @@ def test_columns_summarised_on_threads_come_back_in_order() -> None:
     ecdf = ReferenceECDF.from_sorted(ref)
     edges = np.unique(np.quantile(ref, np.linspace(0.0, 1.0, 11)[1:-1]))
     windows = [rng.normal(shift, 1.0, size=30_000) for shift in np.linspace(-1, 1, 7)]
-    with summarize_columns([(ecdf, edges, w) for w in windows]) as summaries:
+    with on_workers(windows, lambda window, scratch: summarize(ecdf, edges, window, scratch)) as summaries:
         results = summaries()
     for window, summary in zip(windows, results, strict=True):
         assert summary.mean == pytest.approx(float(window.mean()), rel=1e-12)
@@ -86,7 +99,7 @@ def _check_exact(ref: np.ndarray, cur: np.ndarray, edges: np.ndarray, scratch: S
     """``summarize`` equals the reference implementation on the sorted window: counts exactly, floats to 1e-12."""
     ecdf = ReferenceECDF.from_sorted(np.sort(ref))
     summary = summarize(ecdf, edges, cur, scratch)
-    expected = binned._sorted_summary(ecdf, edges, np.asarray(cur, dtype=np.float64))
+    expected = SORTED_SUMMARY(ecdf, edges, np.asarray(cur, dtype=np.float64))
     assert summary.n == expected.n
     np.testing.assert_array_equal(summary.below, expected.below)
     np.testing.assert_array_equal(summary.at_or_below, expected.at_or_below)
@@ -188,15 +201,17 @@ def test_counted_statistics_by_hand() -> None:
     assert summary.mean == 2.25
 
 
-def _general_path_spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    original = binned._wasserstein
+def _general_path_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record each use of the general path: the cell passes' Wasserstein step or the sorted-window summary."""
+    calls: list[str] = []
+    for name in ("_wasserstein", "_sorted_summary"):
+        original = getattr(binned, name)
 
-    def spy(*args: Any, **kwargs: Any) -> float:
-        calls.append(1)
-        return original(*args, **kwargs)
+        def spy(*args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
+            calls.append(_name)
+            return _original(*args, **kwargs)
 
-    monkeypatch.setattr(binned, "_wasserstein", spy)
+        monkeypatch.setattr(binned, name, spy)
     return calls
 
 
@@ -244,3 +259,59 @@ def test_the_widest_counted_span_is_counted(general_path_forbidden: None) -> Non
 )
 def test_counting_path_on_any_integers(ref: list[float], cur: list[float], edges: list[float]) -> None:
     _check_exact(np.asarray(ref), np.asarray(cur), np.unique(np.asarray(edges, dtype=np.float64)))
+
+
+@pytest.mark.parametrize(
+    ("features", "expected"),
+    [
+        ({"AVX2": True, "AVX512_SKX": True}, True),
+        ({"AVX2": True, "AVX512_SKX": False}, True),
+        ({"ASIMD": True}, True),
+        ({"AVX2": False, "AVX512_SKX": False, "SSE42": True}, False),
+        ({}, False),
+    ],
+)
+def test_the_sorted_path_is_taken_where_numpy_sorts_with_simd(features: dict[str, bool], expected: bool) -> None:
+    assert binned.sorts_with_simd(features) is expected
+
+
+@pytest.mark.parametrize("sort", [True, False])
+def test_the_path_given_overrides_the_cpu_choice(monkeypatch: pytest.MonkeyPatch, sort: bool) -> None:
+    calls = _general_path_spy(monkeypatch)
+    rng = np.random.default_rng(8)
+    ref, cur = rng.normal(size=3000), rng.normal(0.1, 1.0, size=50_000)
+    ecdf = ReferenceECDF.from_sorted(np.sort(ref))
+    summary = summarize(ecdf, _quantile_edges(ref), cur, Scratch(), sort=sort)
+    assert calls == (["_sorted_summary"] if sort else ["_wasserstein"])
+    assert summary.wasserstein == pytest.approx(wasserstein(ecdf, np.sort(cur)), rel=1e-9)
+
+
+def test_one_scratch_serves_windows_of_every_size_on_the_sorted_path() -> None:
+    """The sorted copy lives in the scratch arrays, which grow and are reused: a smaller window after a larger one
+    reads none of the larger one's values."""
+    rng = np.random.default_rng(9)
+    ref = rng.normal(size=2000)
+    scratch = Scratch()
+    for size in (40_000, 500, 40_001, 3):
+        _check(ref, rng.normal(0.3, 2.0, size=size), scratch)
+
+
+def test_each_worker_thread_has_work_arrays_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    monkeypatch.setattr(binned, "available_cpus", lambda: 3)
+    seen: list[tuple[str, int]] = []
+
+    def work(item: int, scratch: Scratch) -> int:
+        seen.append((threading.current_thread().name, id(scratch)))
+        time.sleep(0.01)  # every thread gets items of its own
+        return item * item
+
+    with on_workers(list(range(9)), work) as results:
+        assert results() == [i * i for i in range(9)]
+    threads = {thread for thread, _ in seen}
+    assert len(threads) == 3 and all(thread.startswith("mlops-drift") for thread in threads)
+    scratch_of = {thread: {scratch for t, scratch in seen if t == thread} for thread in threads}
+    assert all(len(ids) == 1 for ids in scratch_of.values())
+    assert len({next(iter(ids)) for ids in scratch_of.values()}) == 3

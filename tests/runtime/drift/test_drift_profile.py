@@ -107,8 +107,9 @@ def test_integer_categories_survive_nulls_in_the_window() -> None:
 
 
 def test_long_object_columns_are_counted_in_chunks_as_in_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunked factorizing (which lets other threads run between chunks) counts what one call counts, in the same
-    order: missing values left out, values first seen in a later chunk included, equal labels merged."""
+    """Chunked counting (which lets other threads run between chunks) counts what one call counts, in the same
+    order: missing values left out, values first seen in a later chunk included, equal labels merged; and both
+    count what ``pd.factorize`` counts, first appearance breaking ties."""
     from pulumi_mlops.runtime.drift import profile
 
     rng = np.random.default_rng(5)
@@ -116,11 +117,18 @@ def test_long_object_columns_are_counted_in_chunks_as_in_one_call(monkeypatch: p
     values = pool[rng.choice(len(pool), 20_000, p=[0.4, 0.2, 0.2, 0.05, 0.05, 0.05, 0.05])]
     values[-1] = "late"  # seen only in the last chunk
     series = pd.Series(values, dtype=object)
-    monkeypatch.setattr(profile, "FACTORIZE_CHUNK", 1 << 20)
+    monkeypatch.setattr(profile, "COUNT_CHUNK", 1 << 20)
     whole = profile.categorical_values(series)
-    monkeypatch.setattr(profile, "FACTORIZE_CHUNK", 3_000)
+    monkeypatch.setattr(profile, "COUNT_CHUNK", 3_000)
     chunked = profile.categorical_values(series)
     pd.testing.assert_series_equal(chunked, whole)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    by_factorize: dict[str, int] = {}
+    for code in codes[codes >= 0]:
+        label = profile._label(uniques[code])
+        by_factorize[label] = by_factorize.get(label, 0) + 1
+    expected = sorted(by_factorize.items(), key=lambda item: -item[1])  # stable: first appearance breaks ties
+    assert list(chunked.items()) == expected
     assert chunked["late"] == 1 and "None" not in chunked.index
     assert int(chunked.sum()) == int(pd.Series(values).notna().sum())
 
@@ -131,6 +139,6 @@ def test_values_that_cannot_be_compared_across_chunks_are_counted_in_one_call(mo
     from pulumi_mlops.runtime.drift import profile
 
     values = np.array([Decimal(1), "1", np.int64(1)] * 2000, dtype=object)
-    monkeypatch.setattr(profile, "FACTORIZE_CHUNK", 1000)
+    monkeypatch.setattr(profile, "COUNT_CHUNK", 1000)
     counts = profile.categorical_values(pd.Series(values, dtype=object))
     assert counts.to_dict() == {"1": 6000}

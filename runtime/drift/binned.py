@@ -2,8 +2,8 @@
 
 Where numpy sorts float64 with SIMD (x86-simd-sort on AVX2 and AVX-512, Highway's VQSort on ARM's ASIMD: about
 1 ms per 100,000 values and 10 to 15 ms per million), the window is sorted and the statistics come from
-:func:`~.stats.positions`, :func:`~.stats.binned_counts` and :func:`~.stats.wasserstein` on it, in about a third of
-the time of the passes below. Where its sort is scalar (about ten times slower), the passes below take its place.
+:func:`~.stats.positions`, :func:`~.stats.binned_counts` and :func:`~.stats.wasserstein` on it, in a third to a half
+of the time of the passes below. Where its sort is scalar (about ten times slower), the passes below take its place.
 
 The window's values are cut into ``G`` equal cells over the reference range by arithmetic alone (one
 subtract, multiply and truncate), counted and summed per cell with ``bincount``. A cell that holds no
@@ -66,9 +66,11 @@ Result = TypeVar("Result")
 
 _SIMD_SORT_FEATURES = ("AVX2", "AVX512_SKX", "ASIMD")
 """CPU features on which numpy 2 dispatches its float64 sort to SIMD code (x86-simd-sort, Highway's VQSort)."""
+_SIMD_SORT_FEATURES_NUMPY_1 = ("AVX512_SKX",)
+"""Those of numpy 1.26, whose SIMD sort is AVX-512 only (its AVX2 and ARM sorts came with numpy 2.0)."""
 
 
-def sorts_with_simd(features: Mapping[str, bool] | None = None) -> bool:
+def sorts_with_simd(features: Mapping[str, bool] | None = None, numpy_version: str = np.__version__) -> bool:
     """Whether numpy sorts float64 with SIMD on this CPU (``features``: numpy's CPU feature table, read when None)."""
     if features is None:
         try:
@@ -76,7 +78,8 @@ def sorts_with_simd(features: Mapping[str, bool] | None = None) -> bool:
         except ImportError:  # a numpy without the table: take the passes, which need no fast sort
             return False
         features = __cpu_features__
-    return any(features.get(name, False) for name in _SIMD_SORT_FEATURES)
+    wanted = _SIMD_SORT_FEATURES if np.lib.NumpyVersion(numpy_version) >= "2.0.0" else _SIMD_SORT_FEATURES_NUMPY_1
+    return any(features.get(name, False) for name in wanted)
 
 
 SORTS_WITH_SIMD = sorts_with_simd()
@@ -179,8 +182,8 @@ def summarize(
     sort: bool | None = None,
 ) -> WindowSummary:
     """The summary of ``values`` (finite, in any order, at least one) against the reference ECDF and bin edges;
-    ``scratch`` lends the work arrays (one per detection, shared by its columns). ``sort`` chooses the sorted window
-    (True) or the cell passes (False); None takes :data:`SORTS_WITH_SIMD`."""
+    ``scratch`` lends the work arrays (one per worker thread, shared by the columns it summarises). ``sort`` chooses
+    the sorted window (True) or the cell passes (False); None takes :data:`SORTS_WITH_SIMD`."""
     work = scratch or Scratch()
     by_count = counted(ref, edges, values, work.take)
     if by_count is not None:

@@ -20,7 +20,7 @@ from the window, entirely null, or whose type changed from numeric to non-numeri
 The prediction column is tested like a feature but reported separately, outside the share.
 
 Each numeric column is summarised once against the profile's arrays (:mod:`.binned`: sorted where numpy sorts
-with SIMD, else in a few linear passes over a grid, with work arrays shared by the columns), on worker threads
+with SIMD, else in a few linear passes over a grid) and tested, on worker threads (each with its own work arrays)
 while this one counts the categorical columns; the per-column tests are in :mod:`.columns`.
 """
 
@@ -101,13 +101,14 @@ def _test_all(
         partial, d = numeric_tests(name, summary, rows, prof, spec.feature_overrides.get(name, spec.thresholds))
         return partial, d, int(values.size)
 
+    late: list[Finding] = []  # the categorical columns' findings, reported after the numeric ones
     with on_workers(numeric, numeric_job) as numeric_results:
         for name in categorical:  # on this thread while the numeric columns are tested on others
             prof = profiles[name]
             assert isinstance(prof, CategoricalProfile)
             counts = categorical_values(current[name])
             if counts.empty:
-                partials[name] = all_null(name, prof, findings)
+                partials[name] = all_null(name, prof, late)
                 continue
             limits = spec.feature_overrides.get(name, spec.thresholds)
             partials[name] = categorical_tests(name, counts, rows, prof, limits)
@@ -121,6 +122,7 @@ def _test_all(
             partials[name], d, size = result
             if ks_for_all or default_test(prof) == "ks":
                 pending.append((name, d, prof.arrays()[0].size, size))
+        findings.extend(late)
         if pending:
             stats_d, pvalues = ks_pvalues(
                 np.array([p[1] for p in pending]),

@@ -28,6 +28,11 @@ from ..config import StrictModel
 from .performance import performance_metrics
 from .stats import ReferenceECDF, binned_counts
 
+try:  # pandas' hash-table count behind Series.value_counts (see _chunk_counts)
+    from pandas.core.algorithms import value_counts_arraylike as _hash_counts
+except ImportError:  # pragma: no cover - a pandas that moved it: factorize instead
+    _hash_counts = None
+
 __all__ = [
     "DEFAULT_BINS",
     "DEFAULT_SAMPLE_SIZE",
@@ -201,12 +206,17 @@ def _counted(codes: np.ndarray, uniques: Any) -> tuple[Any, np.ndarray]:
 def _chunk_counts(values: np.ndarray) -> tuple[Any, np.ndarray]:
     """The distinct non-missing values of ``values`` in order of first appearance, and how often each occurs.
 
-    One hash-table pass that keeps the missing values (None, NaN, NA, NaT) as keys, dropped afterwards: asking
-    pandas to drop them tests every value for missingness, four times the cost of the count itself; ``pd.factorize``
-    also builds a codes array and takes three times as long."""
-    counts = pd.Series(values, copy=False).value_counts(sort=False, dropna=False)
-    present = ~pd.isna(counts.index)
-    return counts.index[present], counts.to_numpy()[present]
+    An object column takes pandas' hash-table count (what ``Series.value_counts`` runs, without the index it would
+    build, which infers a type from the keys and turns datetimes into Timestamps), keeping the missing values (None,
+    NaN, NA, NaT) as keys and dropping them after: asking it to drop them tests every value for missingness, four
+    times the cost of the count itself, and ``pd.factorize`` also builds a codes array and takes three times as long.
+    Other columns, and pandas versions without that function, are factorized."""
+    if values.dtype == object and _hash_counts is not None:
+        found = _hash_counts(values, dropna=False)
+        keys, counts = found[0], found[1]
+        present = ~pd.isna(keys)
+        return keys[present], counts[present]
+    return _counted(*pd.factorize(values, use_na_sentinel=True))
 
 
 def _value_counts(values: np.ndarray) -> tuple[Any, np.ndarray]:
@@ -225,8 +235,9 @@ def _value_counts(values: np.ndarray) -> tuple[Any, np.ndarray]:
 
 
 def categorical_values(series: pd.Series) -> pd.Series:
-    """Non-missing category counts of a column with categories as strings, most frequent first (first appearance
-    breaking ties; values with the same label, such as 3 and 3.0, counted as one)."""
+    """Non-missing category counts of a column with categories as strings, most frequent first (ties in order of
+    first appearance, or of the categories for a categorical column; values with the same label, such as 3 and 3.0,
+    counted as one)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         uniques, counts = _counted(series.cat.codes.to_numpy(), series.cat.categories)
     else:

@@ -262,27 +262,46 @@ def test_counting_path_on_any_integers(ref: list[float], cur: list[float], edges
 
 
 @pytest.mark.parametrize(
-    ("features", "expected"),
+    ("features", "version", "expected"),
     [
-        ({"AVX2": True, "AVX512_SKX": True}, True),
-        ({"AVX2": True, "AVX512_SKX": False}, True),
-        ({"ASIMD": True}, True),
-        ({"AVX2": False, "AVX512_SKX": False, "SSE42": True}, False),
-        ({}, False),
+        ({"AVX2": True, "AVX512_SKX": True}, "2.4.6", True),
+        ({"AVX2": True, "AVX512_SKX": False}, "2.0.0", True),
+        ({"ASIMD": True}, "2.1.3", True),
+        ({"AVX2": False, "AVX512_SKX": False, "SSE42": True}, "2.4.6", False),
+        ({}, "2.4.6", False),
+        ({"AVX2": True, "AVX512_SKX": False}, "1.26.4", False),  # numpy 1's SIMD sort is AVX-512 only
+        ({"ASIMD": True}, "1.26.4", False),
+        ({"AVX2": True, "AVX512_SKX": True}, "1.26.4", True),
     ],
 )
-def test_the_sorted_path_is_taken_where_numpy_sorts_with_simd(features: dict[str, bool], expected: bool) -> None:
-    assert binned.sorts_with_simd(features) is expected
+def test_the_sorted_path_is_taken_where_numpy_sorts_with_simd(
+    features: dict[str, bool], version: str, expected: bool
+) -> None:
+    assert binned.sorts_with_simd(features, version) is expected
 
 
-@pytest.mark.parametrize("sort", [True, False])
-def test_the_path_given_overrides_the_cpu_choice(monkeypatch: pytest.MonkeyPatch, sort: bool) -> None:
+def test_the_cpu_features_are_numpys_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    assert binned.sorts_with_simd() is binned.sorts_with_simd(dict(__cpu_features__))
+    monkeypatch.setitem(sys.modules, "numpy._core._multiarray_umath", None)  # a numpy without the table
+    assert binned.sorts_with_simd() is False
+
+
+@pytest.mark.parametrize(("sort", "flag"), [(True, False), (False, True), (None, True), (None, False)])
+def test_the_path_follows_the_cpu_choice_unless_given(
+    monkeypatch: pytest.MonkeyPatch, sort: bool | None, flag: bool
+) -> None:
+    monkeypatch.setattr(binned, "SORTS_WITH_SIMD", flag)
     calls = _general_path_spy(monkeypatch)
     rng = np.random.default_rng(8)
     ref, cur = rng.normal(size=3000), rng.normal(0.1, 1.0, size=50_000)
     ecdf = ReferenceECDF.from_sorted(np.sort(ref))
     summary = summarize(ecdf, _quantile_edges(ref), cur, Scratch(), sort=sort)
-    assert calls == (["_sorted_summary"] if sort else ["_wasserstein"])
+    sorted_path = flag if sort is None else sort
+    assert calls == (["_sorted_summary"] if sorted_path else ["_wasserstein"])
     assert summary.wasserstein == pytest.approx(wasserstein(ecdf, np.sort(cur)), rel=1e-9)
 
 

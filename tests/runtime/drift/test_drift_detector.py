@@ -88,6 +88,30 @@ def test_statistics_in_the_report_match_scipy(profile: ReferenceProfile) -> None
     assert by_name["plan"]["chi2"].p_value == pytest.approx(chi2.pvalue, rel=1e-9)
 
 
+def test_a_category_absent_from_the_window_counts_zero(profile: ReferenceProfile) -> None:
+    current = _data(3000, 9, plan_p=(0.7, 0.3, 0.0))
+    assert "team" not in set(current["plan"])
+    report = detect_drift(profile, _window(current))
+    plan = next(f for f in report.features if f.name == "plan")
+    tests = {t.test: t for t in plan.tests}
+    prof = profile.features["plan"]
+    ref = np.array([prof.counts[k] for k in prof.counts])  # type: ignore[union-attr]
+    cur = np.array([int((current["plan"] == k).sum()) for k in prof.counts])  # type: ignore[union-attr]
+    assert tests["chi2"].statistic == pytest.approx(stats.chi2_contingency(np.vstack([ref, cur])).statistic, rel=1e-9)
+    assert tests["jensen_shannon"].statistic == pytest.approx(jensenshannon(ref, cur, base=2), rel=1e-9)
+    assert plan.histogram is not None
+    assert plan.histogram.current[plan.histogram.labels.index("team")] == 0.0
+
+
+def test_all_null_columns_are_reported_in_profile_order(profile: ReferenceProfile) -> None:
+    current = _window(_data(2000, 10))
+    current["plan"] = None
+    current["tenure"] = np.nan
+    current["region"] = None
+    report = detect_drift(profile, current)
+    assert [f.column for f in report.findings if f.kind == "all_null"] == ["tenure", "plan", "region"]
+
+
 def test_small_references_are_judged_by_significance_tests() -> None:
     ref = _data(800, 4)
     small = build_profile(ref, None, CATEGORICAL)

@@ -142,3 +142,57 @@ def test_values_that_cannot_be_compared_across_chunks_are_counted_in_one_call(mo
     monkeypatch.setattr(profile, "COUNT_CHUNK", 1000)
     counts = profile.categorical_values(pd.Series(values, dtype=object))
     assert counts.to_dict() == {"1": 6000}
+
+
+def _factorized_labels(series: pd.Series) -> dict[str, int]:
+    """The counts the labels of ``pd.factorize``'s uniques give (how every stored profile was written)."""
+    from pulumi_mlops.runtime.drift import profile
+
+    codes, uniques = pd.factorize(series.to_numpy(), use_na_sentinel=True)
+    counts: dict[str, int] = {}
+    for code in codes[codes >= 0]:
+        label = profile._label(uniques[code])
+        counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["datetime64", "datetime64[s]", "timedelta64", "object datetimes", "object timedeltas", "datetimes and text"],
+)
+@pytest.mark.parametrize("chunk", [4, 1 << 16])
+def test_category_labels_are_those_of_the_values_themselves(
+    monkeypatch: pytest.MonkeyPatch, kind: str, chunk: int
+) -> None:
+    """Labels are ``str`` of each distinct value, whatever else the column or its chunk holds: profiles written
+    earlier keep matching (pandas' own counting would turn datetimes into Timestamps, labelled otherwise)."""
+    import datetime
+
+    from pulumi_mlops.runtime.drift import profile
+
+    days = pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-01", None, "2020-01-01", "2020-01-02"])
+    series = {
+        "datetime64": pd.Series(days),
+        "datetime64[s]": pd.Series(days.astype("datetime64[s]")),
+        "timedelta64": pd.Series(pd.to_timedelta([1, 2, 1, None, 1, 1], unit="D")),
+        "object datetimes": pd.Series(
+            np.array([np.datetime64("2020-01-01"), np.datetime64("2020-01-02"), None] * 3, dtype=object)
+        ),
+        "object timedeltas": pd.Series(
+            np.array([datetime.timedelta(days=1), datetime.timedelta(hours=5), np.nan] * 3, dtype=object)
+        ),
+        "datetimes and text": pd.Series(np.array([np.datetime64("2020-01-01")] * 5 + ["x"] * 3, dtype=object)),
+    }[kind]
+    monkeypatch.setattr(profile, "COUNT_CHUNK", chunk)
+    counts = profile.categorical_values(series)
+    assert counts.to_dict() == _factorized_labels(series)
+
+
+def test_ties_keep_the_order_of_first_appearance(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Equal counts are listed in the order their values first appear, across chunks too (not by label)."""
+    from pulumi_mlops.runtime.drift import profile
+
+    values = pd.Series(["pro", "basic", "pro", "basic", "zeta", "alpha", "zeta", "alpha", None], dtype=object)
+    for chunk in (3, 1 << 16):
+        monkeypatch.setattr(profile, "COUNT_CHUNK", chunk)
+        assert list(profile.categorical_values(values).items()) == [("pro", 2), ("basic", 2), ("zeta", 2), ("alpha", 2)]

@@ -216,9 +216,10 @@ class PredictionLogger:
                 data["prediction"] = np.concatenate(
                     [e.predictions.reshape(len(e.predictions), -1)[:, 0] for e in group]
                 )
-                ids = np.array([i for e in group for i, _ in e.requests], dtype=object)
+                ids = pa.array([i for e in group for i, _ in e.requests], pa.string())
                 per_request = [n for e in group for _, n in e.requests]
-                data["request_id"] = pa.array(np.repeat(ids, per_request), pa.string())
+                # each request's id converted once, then repeated per row by Arrow
+                data["request_id"] = ids.take(np.repeat(np.arange(len(ids), dtype=np.int32), per_request))
                 starts = np.repeat(np.cumsum(per_request) - per_request, per_request)
                 data["row"] = pa.array(np.arange(rows, dtype=np.int64) - starts, pa.int64())
                 stamps = np.repeat(np.array([int(e.timestamp * 1e6) for e in group], np.int64), counts)

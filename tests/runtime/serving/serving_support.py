@@ -154,20 +154,11 @@ class LiveServer:
 
 
 def start_server(app: Any, port: int, ready: bool = True) -> LiveServer:
+    """The app served on a thread with the serving Deployments' uvicorn settings (but the asyncio loop)."""
     import uvicorn
-    from pulumi_mlops.runtime.serving.http import OneWriteHttpToolsProtocol
+    from pulumi_mlops.runtime.serving.server import server_config
 
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="asyncio",
-        http=OneWriteHttpToolsProtocol,
-        access_log=False,
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -120,3 +120,33 @@ def test_a_held_head_is_written_before_the_connection_closes() -> None:
     closing = run(b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     assert closing.closed
     assert len(closing.writes) == 1 and closing.writes[0].endswith(b"\r\n\r\n" + BODY)
+
+
+def test_serve_runs_the_deployments_uvicorn_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mlops serve`` hands uvicorn the settings :func:`server_config` gives (which the live test servers use too)."""
+    from pulumi_mlops.runtime.config import RuntimeSettings, ServingSpec
+    from pulumi_mlops.runtime.serving import server
+
+    started: list[uvicorn.Config] = []
+
+    class Recording:
+        def __init__(self, config: uvicorn.Config) -> None:
+            started.append(config)
+
+        def run(self) -> None:
+            return None
+
+    monkeypatch.setattr(uvicorn, "Server", Recording)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # what serve() sets, undone after the test
+    spec = ServingSpec.model_validate({"model": {"name": "churn"}, "port": 9123})
+    settings = RuntimeSettings.model_validate({"log_level": "WARNING"})
+    server.serve(spec, host="127.0.0.1", settings=settings, source=object())  # type: ignore[arg-type]
+    (config,) = started
+    assert (config.host, config.port, config.loop) == ("127.0.0.1", 9123, "uvloop")
+    assert config.http is OneWriteHttpToolsProtocol
+    assert config.access_log is False and config.proxy_headers is False
+    assert config.timeout_graceful_shutdown == server.GRACEFUL_SHUTDOWN_SECONDS
+    assert config.log_level == "warning" and config.lifespan == "on"
+    on_a_thread = server.server_config(config.app, host="127.0.0.1", port=1, log_level="INFO", loop="asyncio")
+    same = ("http", "access_log", "proxy_headers", "timeout_graceful_shutdown", "lifespan")
+    assert {k: getattr(on_a_thread, k) for k in same} == {k: getattr(config, k) for k in same}

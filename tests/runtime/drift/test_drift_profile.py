@@ -196,3 +196,15 @@ def test_ties_keep_the_order_of_first_appearance(monkeypatch: pytest.MonkeyPatch
     for chunk in (3, 1 << 16):
         monkeypatch.setattr(profile, "COUNT_CHUNK", chunk)
         assert list(profile.categorical_values(values).items()) == [("pro", 2), ("basic", 2), ("zeta", 2), ("alpha", 2)]
+
+
+def test_without_pandas_hash_count_object_columns_are_factorized(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pandas that moved its hash-table count still counts object columns, to the same result."""
+    from pulumi_mlops.runtime.drift import profile
+
+    values = pd.Series(np.array(["b", None, 3, 3.0, "a", np.nan, "b", True] * 50, dtype=object))
+    counted = profile.categorical_values(values)
+    monkeypatch.setattr(profile, "_hash_counts", None)
+    factorized = profile.categorical_values(values)
+    pd.testing.assert_series_equal(factorized, counted)
+    assert factorized.to_dict() == _factorized_labels(values)

@@ -203,8 +203,35 @@ def _matrix_tensor(
         raise InvalidInput(f"{where}: parameters.columns must be a list of column names")
     if shape[1] != len(names):
         raise InvalidInput(f"{where}: shape {shape} has {shape[1]} columns, expected {len(names)} ({', '.join(names)})")
-    specs: dict[str, ColumnSpec] = {}
     rows, width = shape
+    if order is None or tuple(order) == schema.names:  # the usual form: checked once per datatype
+        known = schema.matrix_specs.get(datatype)
+        if known is None:
+            known = schema.matrix_specs[datatype] = _matrix_specs(schema, where, datatype, names)
+        checked, block_type = known
+    else:  # an order the client chose: checked every time, never kept
+        checked, block_type = _matrix_specs(schema, where, datatype, names)
+    if isinstance(data, np.ndarray):
+        matrix = data.reshape(rows, width)
+        items = enumerate(checked.items())
+        return {c: spec.convert_array(f"{where} column {c!r}", matrix[:, i]) for i, (c, spec) in items}, rows
+    block = _float_block(block_type, data, rows, width)
+    if block is not None:
+        return dict(zip(names, block.T, strict=True)), rows
+    columns: Columns = {}
+    for offset, (column, spec) in enumerate(checked.items()):
+        values = data[offset::width] if width > 1 else data
+        columns[column] = spec.convert(f"{where} column {column!r}", values)
+    return columns, rows
+
+
+def _matrix_specs(
+    schema: ModelSchema, where: str, datatype: str, names: Sequence[str]
+) -> tuple[dict[str, ColumnSpec], str | None]:
+    """The spec of each column a ``datatype`` matrix tensor carries, in its order, and the float datatype the whole
+    tensor converts to at once (None unless every column is of one float datatype); raises on a column that is not
+    the model's, is given twice, or cannot travel as ``datatype``."""
+    specs: dict[str, ColumnSpec] = {}
     for column in names:
         spec = schema.by_name.get(column)
         if spec is None:
@@ -217,30 +244,20 @@ def _matrix_tensor(
                 "send one tensor per column for mixed types"
             )
         specs[column] = spec
-    if isinstance(data, np.ndarray):
-        matrix = data.reshape(rows, width)
-        items = enumerate(specs.items())
-        return {c: spec.convert_array(f"{where} column {c!r}", matrix[:, i]) for i, (c, spec) in items}, rows
-    block = _float_block(specs, data, rows, width)
-    if block is not None:
-        return {column: block[:, offset] for offset, column in enumerate(names)}, rows
-    columns: Columns = {}
-    for offset, (column, spec) in enumerate(specs.items()):
-        values = data[offset::width] if width > 1 else data
-        columns[column] = spec.convert(f"{where} column {column!r}", values)
-    return columns, rows
-
-
-def _float_block(specs: Mapping[str, ColumnSpec], data: list[Any], rows: int, width: int) -> np.ndarray | None:
-    """The whole tensor converted at once when every column is a float column and every value a finite number;
-    None sends the tensor through the per-column checks (which also word the errors)."""
     datatypes = {spec.datatype for spec in specs.values()}
-    if len(datatypes) != 1 or not datatypes <= {"FP64", "FP32"} or not set(map(type, data)) <= {float, int}:
+    block_type = next(iter(datatypes)) if len(datatypes) == 1 and datatypes <= {"FP64", "FP32"} else None
+    return specs, block_type
+
+
+def _float_block(block_type: str | None, data: list[Any], rows: int, width: int) -> np.ndarray | None:
+    """The whole tensor converted at once when every column is of the float datatype ``block_type`` and every value a
+    finite number; None sends the tensor through the per-column checks (which also word the errors)."""
+    if block_type is None or not set(map(type, data)) <= {float, int}:
         return None
     block = np.asarray(data, dtype=np.float64).reshape(rows, width)
     if not np.isfinite(block).all():
         return None
-    return block.astype(np.float32) if "FP32" in datatypes else block
+    return block.astype(np.float32) if block_type == "FP32" else block
 
 
 def _entity_ids(where: str, value: Any, rows: int | None) -> list[Any]:

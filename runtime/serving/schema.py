@@ -259,6 +259,11 @@ class ModelSchema:
     outputs: tuple[OutputSpec, ...] = ()
     by_name: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
     names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    matrix_specs: dict[str, tuple[dict[str, ColumnSpec], str | None]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Per datatype, the checked column specs of a matrix tensor in schema order and the float datatype it converts to
+    at once (filled by the decoder on the first such tensor; a failed check keeps nothing)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {c.name: c for c in self.inputs})

@@ -204,3 +204,64 @@ def test_requested_outputs_are_answered_in_the_requested_order_on_both_paths(mon
     assert [t["name"] for t in orjson.loads(small[0])["outputs"]] == ["label", "probability"]
     monkeypatch.setattr(model_module, "SMALL_ROWS", 0)
     assert small == encode_v2(model, "r", np.array([0.2, 0.9]), decoded)
+
+
+NUMERIC = ModelSchema((ColumnSpec("a", "FP64"), ColumnSpec("b", "FP64"), ColumnSpec("c", "INT64")))
+
+
+def _matrix(datatype: str, data: list[Any], columns: list[str] | None = None) -> dict[str, Any]:
+    tensor: dict[str, Any] = {"name": "x", "datatype": datatype, "shape": [len(data) // 3, 3], "data": data}
+    if columns is not None:
+        tensor["parameters"] = {"columns": columns}
+    return {"inputs": [tensor]}
+
+
+def _decode_error(payload: dict[str, Any], schema: ModelSchema) -> str:
+    with pytest.raises(InvalidInput) as caught:
+        decode_infer_request(payload, schema)
+    return caught.value.message
+
+
+def test_matrix_tensors_in_schema_order_are_checked_once_per_datatype() -> None:
+    schema = ModelSchema(NUMERIC.inputs)
+    message = _decode_error(_matrix("BYTES", ["1", "2", "3"]), schema)
+    assert "datatype BYTES cannot carry column 'a'" in message
+    assert "cannot carry column 'c'" in _decode_error(_matrix("FP64", [1.5, 2.5, 3.0]), schema)
+    assert schema.matrix_specs == {}  # a failed check keeps nothing
+    assert _decode_error(_matrix("BYTES", ["1", "2", "3"]), schema) == message  # and is made again
+    first = decode_infer_request(_matrix("INT64", [1, 2, 3, 4, 5, 6]), schema)
+    assert set(schema.matrix_specs) == {"INT64"}
+    again = decode_infer_request(_matrix("INT64", [1, 2, 3, 4, 5, 6]), schema)
+    for decoded in (first, again):
+        np.testing.assert_array_equal(decoded.columns["a"], [1.0, 4.0])
+        np.testing.assert_array_equal(decoded.columns["c"], [3, 6])
+        assert decoded.columns["c"].dtype == np.int64 and decoded.columns["a"].dtype == np.float64
+    # the kept specs still check every value
+    assert "expected integers" in _decode_error(_matrix("INT64", [1, 2, 3.5]), schema)
+    assert "null at position 0" in _decode_error(_matrix("INT64", [None, 2, 3]), schema)
+    assert "cannot carry column 'c'" in _decode_error(_matrix("FP64", [1.5, 2.5, 3.0]), schema)  # per datatype
+
+
+def test_matrix_tensors_in_a_client_order_are_checked_every_time_and_not_kept() -> None:
+    schema = ModelSchema(NUMERIC.inputs)
+    decoded = decode_infer_request(_matrix("INT64", [3, 1, 2], columns=["c", "a", "b"]), schema)
+    assert (decoded.columns["a"][0], decoded.columns["b"][0], decoded.columns["c"][0]) == (1.0, 2.0, 3)
+    assert schema.matrix_specs == {}
+    assert "appears twice" in _decode_error(_matrix("INT64", [3, 1, 2], columns=["c", "a", "a"]), schema)
+    assert "not a model feature" in _decode_error(_matrix("INT64", [3, 1, 2], columns=["c", "a", "z"]), schema)
+    same = decode_infer_request(_matrix("INT64", [1, 2, 3], columns=["a", "b", "c"]), schema)
+    assert same.columns["c"][0] == 3 and set(schema.matrix_specs) == {"INT64"}  # the schema's own order is kept
+
+
+def test_an_all_float_matrix_is_converted_at_once_to_the_columns_datatype() -> None:
+    schema = ModelSchema((ColumnSpec("a", "FP32"), ColumnSpec("b", "FP32"), ColumnSpec("c", "FP32")))
+    for _ in range(2):
+        decoded = decode_infer_request(_matrix("FP64", [1.5, 2.5, 3.0, 4.5, 5.5, 6.0]), schema)
+        assert all(decoded.columns[n].dtype == np.float32 for n in "abc")
+        np.testing.assert_array_equal(decoded.columns["b"], np.array([2.5, 5.5], dtype=np.float32))
+    assert schema.matrix_specs["FP64"][1] == "FP32"
+    assert "finite numbers only" in _decode_error(_matrix("FP64", [1.5, math.inf, 3.0]), schema)
+    mixed = ModelSchema((ColumnSpec("a", "FP64"), ColumnSpec("b", "FP32"), ColumnSpec("c", "FP64")))
+    decoded = decode_infer_request(_matrix("FP64", [1.5, 2.5, 3.0]), mixed)  # column by column
+    assert (decoded.columns["a"].dtype, decoded.columns["b"].dtype) == (np.float64, np.float32)
+    assert mixed.matrix_specs["FP64"][1] is None

@@ -259,9 +259,12 @@ def test_an_all_float_matrix_is_converted_at_once_to_the_columns_datatype() -> N
         decoded = decode_infer_request(_matrix("FP64", [1.5, 2.5, 3.0, 4.5, 5.5, 6.0]), schema)
         assert all(decoded.columns[n].dtype == np.float32 for n in "abc")
         np.testing.assert_array_equal(decoded.columns["b"], np.array([2.5, 5.5], dtype=np.float32))
+        first, last = decoded.columns["a"], decoded.columns["c"]
+        assert first.base is not None and first.base is last.base  # views of one converted block
     assert schema.matrix_specs["FP64"][1] == "FP32"
     assert "finite numbers only" in _decode_error(_matrix("FP64", [1.5, math.inf, 3.0]), schema)
     mixed = ModelSchema((ColumnSpec("a", "FP64"), ColumnSpec("b", "FP32"), ColumnSpec("c", "FP64")))
     decoded = decode_infer_request(_matrix("FP64", [1.5, 2.5, 3.0]), mixed)  # column by column
     assert (decoded.columns["a"].dtype, decoded.columns["b"].dtype) == (np.float64, np.float32)
+    assert decoded.columns["a"].base is None or decoded.columns["a"].base is not decoded.columns["c"].base
     assert mixed.matrix_specs["FP64"][1] is None

@@ -155,13 +155,10 @@ def on_workers(items: Sequence[Item], work: Callable[[Item, Scratch], Result]) -
 def _sorted_summary(
     ref: ReferenceECDF, edges: FloatArray, values: FloatArray, scratch: Scratch | None = None
 ) -> WindowSummary:
-    """The summary from the sorted window, sorted in a work array of ``scratch`` when given."""
-    if scratch is None:
-        ordered = np.sort(values)
-    else:
-        ordered = scratch.take(values.size)[1]
-        np.copyto(ordered, values)
-        ordered.sort()
+    """The summary from the sorted window, sorted in a work array of ``scratch`` (the window is left as it is)."""
+    ordered = (scratch or Scratch()).take(values.size)[1]
+    np.copyto(ordered, values)
+    ordered.sort()
     below, at_or_below = positions(ref, ordered)
     return WindowSummary(
         n=int(ordered.size),

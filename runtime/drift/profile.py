@@ -194,8 +194,14 @@ def _label(value: object) -> str:
 
 
 COUNT_CHUNK = 1 << 16
-"""Values counted per call: pandas' hash-table count holds the GIL for a whole call (about 10 ms per million
+"""Values counted per call: pandas' hash-table count holds the GIL for a whole call (15 to 20 ms per million
 strings), so a long column is taken in chunks, between which the threads summarising numeric columns get to run."""
+
+
+def _add_counts(totals: dict[Any, int], keys: Any, counts: list[int]) -> None:
+    """Add ``counts[i]`` to ``totals[keys[i]]`` (a new key goes last, so first appearance orders the keys)."""
+    for key, count in zip(keys, counts, strict=True):
+        totals[key] = totals.get(key, 0) + count
 
 
 def _counted(codes: np.ndarray, uniques: Any) -> tuple[Any, np.ndarray]:
@@ -226,8 +232,7 @@ def _value_counts(values: np.ndarray) -> tuple[Any, np.ndarray]:
         try:
             for start in range(0, values.size, COUNT_CHUNK):
                 uniques, counts = _chunk_counts(values[start : start + COUNT_CHUNK])
-                for value, count in zip(uniques, counts.tolist(), strict=True):
-                    totals[value] = totals.get(value, 0) + count
+                _add_counts(totals, uniques, counts.tolist())
             return list(totals), np.fromiter(totals.values(), dtype=np.int64, count=len(totals))
         except TypeError:  # values Python cannot compare across chunks (a Decimal beside a numpy integer): one call
             pass
@@ -242,11 +247,9 @@ def categorical_values(series: pd.Series) -> pd.Series:
         uniques, counts = _counted(series.cat.codes.to_numpy(), series.cat.categories)
     else:
         uniques, counts = _value_counts(series.to_numpy())
+    present = [(_label(value), count) for value, count in zip(uniques, counts.tolist(), strict=True) if count > 0]
     totals: dict[str, int] = {}
-    for value, count in zip(uniques, counts.tolist(), strict=True):
-        if count > 0:
-            label = _label(value)
-            totals[label] = totals.get(label, 0) + count
+    _add_counts(totals, [label for label, _ in present], [count for _, count in present])
     ordered = sorted(totals.items(), key=lambda item: -item[1])
     return pd.Series(
         [count for _, count in ordered], index=pd.Index([label for label, _ in ordered], dtype=object), dtype=np.int64

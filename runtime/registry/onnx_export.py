@@ -156,10 +156,18 @@ class OnnxModel:
 
     def run_columns(self, columns: Mapping[str, np.ndarray]) -> list[Any]:
         """The graph's outputs for one array per input column."""
-        arrays = [_column_input(columns[i.name], i.kind) for i in self.inputs]
         if self.matrix:
-            return list(self.session.run(None, {self.graph_inputs[0]: np.hstack(arrays)}))
+            return list(self.session.run(None, {self.graph_inputs[0]: self._block(columns)}))
+        arrays = [_column_input(columns[i.name], i.kind) for i in self.inputs]
         return list(self.session.run(None, dict(zip(self.graph_inputs, arrays, strict=True))))
+
+    def _block(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The ``[N, K]`` float32 input of a one-input graph: numeric arrays converted in one call, other columns
+        (objects, with nulls) each through :func:`_column_input`."""
+        values = [columns[i.name] for i in self.inputs]
+        if all(v.dtype.kind in "fiub" for v in values):
+            return np.ascontiguousarray(np.array(values, dtype=np.float32).T)
+        return np.hstack([_column_input(v, "numeric") for v in values])
 
     def predict_proba_columns(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """``[N, classes]`` class probabilities of one array per column."""

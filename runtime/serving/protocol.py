@@ -199,7 +199,7 @@ def _matrix_tensor(
             f"must be 2-D [N, K], got shape {shape}"
         )
     names = schema.names if order is None else order
-    if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+    if order is not None and (not isinstance(order, list | tuple) or not all(isinstance(n, str) for n in order)):
         raise InvalidInput(f"{where}: parameters.columns must be a list of column names")
     if shape[1] != len(names):
         raise InvalidInput(f"{where}: shape {shape} has {shape[1]} columns, expected {len(names)} ({', '.join(names)})")

@@ -58,3 +58,31 @@ def test_a_mismatch_keeps_no_artifact(frames: tuple[pd.DataFrame, pd.DataFrame])
     report, payload = export_onnx(pipeline, holdout, tolerance=0.0)
     assert payload is None and report.status == "mismatch" and report.sha256 is None
     assert "differ from the native ones" in report.reason
+
+
+def test_a_one_input_graph_takes_the_numeric_columns_as_one_block() -> None:
+    from pulumi_mlops.runtime.registry.onnx_export import OnnxInput
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    fitted = LogisticRegression().fit(frame, frame["a"] + frame["b"] > 0)
+    graph = convert_sklearn(
+        fitted, initial_types=[("input", FloatTensorType([None, 3]))], options={id(fitted): {"zipmap": False}}
+    ).SerializeToString()
+    model = OnnxModel(graph, [OnnxInput(name=n, kind="numeric") for n in ("a", "b", "c")])
+    assert model.matrix
+    head = frame.head(6)
+    expected = fitted.predict_proba(head)
+    block = head.to_numpy()
+    as_views = {n: block[:, i] for i, n in enumerate(("a", "b", "c"))}  # strided views, as the decoder makes them
+    mixed = {"a": head["a"].to_numpy(), "b": head["b"].to_numpy(np.float32), "c": np.arange(6, dtype=np.int64)}
+    np.testing.assert_allclose(model.predict_proba_columns(as_views), expected, atol=1e-5)
+    mixed_frame = pd.DataFrame({k: v.astype(np.float64) for k, v in mixed.items()})
+    np.testing.assert_allclose(model.predict_proba_columns(mixed), fitted.predict_proba(mixed_frame), atol=1e-5)
+    # an object column (nulls from a feature lookup) goes through the per-column conversion: nulls become NaN
+    objects = {**as_views, "c": np.array([None, 1.0, 2, 3.5, None, 0], dtype=object)}
+    nan_frame = head.assign(c=[np.nan, 1.0, 2, 3.5, np.nan, 0])
+    np.testing.assert_allclose(model.predict_proba_columns(objects), model.predict_proba(nan_frame), atol=1e-6)

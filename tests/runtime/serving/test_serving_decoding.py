@@ -249,6 +249,10 @@ def test_matrix_tensors_in_a_client_order_are_checked_every_time_and_not_kept() 
     assert schema.matrix_specs == {}
     assert "appears twice" in _decode_error(_matrix("INT64", [3, 1, 2], columns=["c", "a", "a"]), schema)
     assert "not a model feature" in _decode_error(_matrix("INT64", [3, 1, 2], columns=["c", "a", "z"]), schema)
+    for order in ("a,b,c", ["a", "b", 3]):
+        assert "parameters.columns must be a list of column names" in _decode_error(
+            _matrix("INT64", [1, 2, 3], order), schema
+        )  # type: ignore[arg-type]
     same = decode_infer_request(_matrix("INT64", [1, 2, 3], columns=["a", "b", "c"]), schema)
     assert same.columns["c"][0] == 3 and set(schema.matrix_specs) == {"INT64"}  # the schema's own order is kept
 

@@ -2,7 +2,7 @@
 # no S3 or GCS client, no basic-auth extra); this one adds what the platform's server uses: the PostgreSQL
 # backend and auth store (psycopg2), artifacts proxied to S3 (boto3) or GCS (google-cloud-storage), and
 # `--app-name basic-auth` (the `auth` extra). MLflow and its libraries are the versions in constraints.txt,
-# and the tag (pulumi_mlops/spec/platform.py ImagesSpec.mlflow) is the MLflow version.
+# and the tag (pulumi_mlops/spec/services.py ImagesSpec.mlflow) is the MLflow version.
 #
 #   make image-mlflow [BASE=local]
 ARG BASE=python:3.11-slim-bookworm

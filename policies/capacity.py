@@ -29,6 +29,7 @@ from pulumi_mlops.spec.instances import INSTANCE_TABLE, Allocatable
 
 from ._base import ADVISORY, config_value, stack_policy
 from ._graph import CRON_JOB, DAEMON_SET, DEPLOYMENT, HELM_RELEASE, JOB, STATEFUL_SET, StackGraph
+from ._node_shapes import NodePool, NodeShape
 from ._pods import LIMIT_RANGE, PodDemand, limit_defaults, pod_demand
 from ._pools import (
     EKS_CLUSTER,
@@ -37,8 +38,6 @@ from ._pools import (
     GKE_NODE_POOL,
     KARPENTER_NODE_CLASS,
     KARPENTER_NODE_POOL,
-    NodePool,
-    NodeShape,
     daemon_overhead,
     node_pools,
 )

@@ -27,20 +27,8 @@ from pulumi_mlops.runtime.config import BatchSpec
 from pulumi_mlops.spec import BatchJobSpec
 
 from .context import ClusterContext
-from .workload import (
-    MODEL_LABEL,
-    SPEC_DIR,
-    SPEC_FILE,
-    GpuPlacement,
-    child_opts,
-    container,
-    cron_job,
-    labels,
-    pod_spec,
-    spec_checksum,
-    spec_config_map,
-    spec_volume,
-)
+from .runtime_config import SPEC_DIR, SPEC_FILE, spec_checksum, spec_config_map, spec_volume
+from .workload import MODEL_LABEL, GpuPlacement, child_opts, container, cron_job, labels, pod_spec
 
 __all__ = [
     "BATCH_JOB_LABEL",

@@ -22,19 +22,8 @@ from pulumi_mlops.runtime.config import DriftSpec, ResourceSpec
 from pulumi_mlops.spec import EndpointSpec
 
 from .context import ClusterContext
-from .workload import (
-    MODEL_LABEL,
-    SPEC_DIR,
-    SPEC_FILE,
-    child_opts,
-    container,
-    cron_job,
-    labels,
-    pod_spec,
-    spec_checksum,
-    spec_config_map,
-    spec_volume,
-)
+from .runtime_config import SPEC_DIR, SPEC_FILE, spec_checksum, spec_config_map, spec_volume
+from .workload import MODEL_LABEL, child_opts, container, cron_job, labels, pod_spec
 
 __all__ = [
     "DRIFT_EXIT_CODE",

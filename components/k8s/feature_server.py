@@ -17,18 +17,8 @@ from pulumi_mlops.runtime.config import ResourceSpec
 
 from .context import ClusterContext, RedisRef
 from .namespaces import FEAST_PORT
-from .workload import (
-    child_opts,
-    container,
-    cron_job,
-    http_probes,
-    http_service,
-    labels,
-    pod_spec,
-    secret_env,
-    secret_value,
-    selector_labels,
-)
+from .runtime_config import secret_env, secret_value
+from .workload import child_opts, container, cron_job, http_probes, http_service, labels, pod_spec, selector_labels
 
 __all__ = ["FEAST_CONFIG_DIR", "FeatureServer", "FeatureServerArgs", "feature_store_yaml"]
 

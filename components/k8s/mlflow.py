@@ -25,17 +25,8 @@ from pulumi_mlops.runtime.config import ResourceSpec
 
 from .context import ClusterContext, DatabaseRef
 from .namespaces import MLFLOW_PORT
-from .workload import (
-    child_opts,
-    container,
-    http_probes,
-    http_service,
-    labels,
-    pod_spec,
-    secret_env,
-    secret_value,
-    selector_labels,
-)
+from .runtime_config import secret_env, secret_value
+from .workload import child_opts, container, http_probes, http_service, labels, pod_spec, selector_labels
 
 __all__ = [
     "CREATE_DATABASE_SCRIPT",

@@ -1,9 +1,7 @@
 """``Monitoring``: kube-prometheus-stack, Pushgateway, alert rules, Grafana dashboards, alert receivers.
 
-Alert rules read the runtime's metrics (``mlops_request_duration_seconds`` histogram and
-``mlops_requests_total`` counter with labels ``model``, ``version``, ``status``; the drift job's
-``mlops_drift_share`` pushed through the Pushgateway), kube-state-metrics and the NVIDIA DCGM
-exporter. Receiver URLs and keys live in a Secret that an ``AlertmanagerConfig`` references.
+The rule groups come from :mod:`.alert_rules`, the dashboards from :mod:`.dashboards`. Receiver URLs
+and keys live in a Secret that an ``AlertmanagerConfig`` references.
 """
 
 from __future__ import annotations
@@ -19,10 +17,12 @@ from pulumi_mlops.runtime.config import DriftThresholds
 
 from pulumi_mlops.spec import EndpointSpec, MonitoringSpec
 
+from .alert_rules import endpoint_rules, platform_rules
 from .context import ClusterContext
+from .dashboards import dashboards
 from .namespaces import PUSHGATEWAY_PORT
-from .serving import tracks
-from .workload import POD_USER, child_opts, labels, secret_value
+from .runtime_config import secret_value
+from .workload import POD_USER, child_opts, labels
 
 __all__ = [
     "ALERTMANAGER_CONFIG_LABEL",
@@ -31,9 +31,6 @@ __all__ = [
     "PUSHGATEWAY_CHART_VERSION",
     "Monitoring",
     "MonitoringArgs",
-    "dashboards",
-    "endpoint_rules",
-    "platform_rules",
 ]
 
 PROMETHEUS_CHARTS_REPO = "https://prometheus-community.github.io/helm-charts"
@@ -46,238 +43,6 @@ ALERTMANAGER_CONFIG_LABEL = "pulumi-mlops.io/alertmanager-config"
 """Label selecting the platform's AlertmanagerConfig."""
 _RELEASE = "kps"
 _RECEIVERS_SECRET = "alert-receivers"
-
-_GPU_PODS_PENDING = (
-    'sum(max by (namespace, pod) (kube_pod_status_phase{phase="Pending"}) '
-    "* on (namespace, pod) group_left() "
-    'max by (namespace, pod) (kube_pod_container_resource_requests{resource="nvidia_com_gpu"}))'
-)
-"""Number of pending pods that request GPUs (kube-state-metrics)."""
-
-
-def _svc_regex(endpoint: EndpointSpec) -> str:
-    return "|".join(f"{endpoint.name}-{t.name}" for t in tracks(endpoint))
-
-
-def endpoint_rules(
-    endpoint: EndpointSpec, serving_namespace: str, monitoring: MonitoringSpec, drift: DriftThresholds
-) -> list[dict[str, Any]]:
-    """Alert rule groups of one endpoint: p99 latency, 5xx share, drift share above threshold."""
-    sel = f'namespace="{serving_namespace}", service=~"{_svc_regex(endpoint)}"'
-    latency_s = monitoring.p99_latency_ms / 1000
-    model = str(endpoint.serving.model)  # the drift job labels its gauges with name@alias
-    summary = {"endpoint": endpoint.name}
-    return [
-        {
-            "name": f"mlops-serving-{endpoint.name}",
-            "rules": [
-                {
-                    "alert": "MlopsServingHighLatencyP99",
-                    "expr": (
-                        "histogram_quantile(0.99, sum by (le, model, version) "
-                        f"(rate(mlops_request_duration_seconds_bucket{{{sel}}}[5m]))) > {latency_s:g}"
-                    ),
-                    "for": "10m",
-                    "labels": {"severity": "warning", **summary},
-                    "annotations": {
-                        "summary": f"{endpoint.name}: p99 latency above {monitoring.p99_latency_ms:g} ms",
-                        "description": "Model {{ $labels.model }} version {{ $labels.version }} p99 is {{ $value }}s.",
-                    },
-                },
-                {
-                    "alert": "MlopsServingErrorRate",
-                    "expr": (
-                        f'sum by (model, version) (rate(mlops_requests_total{{{sel}, status=~"5.."}}[5m])) '
-                        f"/ sum by (model, version) (rate(mlops_requests_total{{{sel}}}[5m]))"
-                        f" > {monitoring.error_rate:g}"
-                    ),
-                    "for": "5m",
-                    "labels": {"severity": "critical", **summary},
-                    "annotations": {
-                        "summary": f"{endpoint.name}: 5xx share above {monitoring.error_rate:g}",
-                        "description": "Model {{ $labels.model }} v{{ $labels.version }}: 5xx share {{ $value }}.",
-                    },
-                },
-            ],
-        },
-        {
-            "name": f"mlops-drift-{endpoint.name}",
-            "rules": [
-                {
-                    "alert": "MlopsDataDrift",
-                    "expr": f'max by (model) (mlops_drift_share{{model="{model}"}}) > {drift.drift_share:g}',
-                    "labels": {"severity": "warning", **summary},
-                    "annotations": {
-                        "summary": f"{endpoint.name}: drifted feature share above {drift.drift_share:g}",
-                        "description": "{{ $value }} of the features of {{ $labels.model }} drifted.",
-                    },
-                }
-            ],
-        },
-    ]
-
-
-def platform_rules(training_namespace: str) -> list[dict[str, Any]]:
-    """Alert rule groups of the platform: failed training jobs, idle GPUs, XID errors, pending GPU pods."""
-    return [
-        {
-            "name": "mlops-training",
-            "rules": [
-                {
-                    "alert": "MlopsTrainingJobFailed",
-                    "expr": f'kube_job_status_failed{{namespace="{training_namespace}"}} > 0',
-                    "labels": {"severity": "warning"},
-                    "annotations": {"summary": "Training job {{ $labels.job_name }} failed."},
-                }
-            ],
-        },
-        {
-            "name": "mlops-gpu",
-            "rules": [
-                {
-                    "alert": "MlopsGpuIdle",
-                    "expr": "avg by (Hostname, gpu) (avg_over_time(DCGM_FI_DEV_GPU_UTIL[30m])) < 5",
-                    "for": "1h",
-                    "labels": {"severity": "warning"},
-                    "annotations": {"summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} idle for an hour."},
-                },
-                {
-                    "alert": "MlopsGpuXidError",
-                    "expr": "max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0",
-                    "labels": {"severity": "critical"},
-                    "annotations": {
-                        "summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}."
-                    },
-                },
-                {
-                    "alert": "MlopsGpuPodsPending",
-                    "expr": f"{_GPU_PODS_PENDING} > 0",
-                    "for": "15m",
-                    "labels": {"severity": "warning"},
-                    "annotations": {
-                        "summary": "Pods requesting GPUs pending for 15 minutes (pool at max or no quota)."
-                    },
-                },
-            ],
-        },
-    ]
-
-
-def _panel(pid: int, title: str, exprs: Sequence[tuple[str, str]], unit: str, x: int, y: int) -> dict[str, Any]:
-    return {
-        "id": pid,
-        "type": "timeseries",
-        "title": title,
-        "datasource": {"type": "prometheus", "uid": "prometheus"},
-        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
-        "targets": [
-            {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend} for i, (expr, legend) in enumerate(exprs)
-        ],
-    }
-
-
-def _dashboard(uid: str, title: str, panels: Sequence[tuple[str, Sequence[tuple[str, str]], str]]) -> dict[str, Any]:
-    return {
-        "uid": uid,
-        "title": title,
-        "tags": ["pulumi-mlops"],
-        "timezone": "utc",
-        "schemaVersion": 39,
-        "version": 1,
-        "editable": False,
-        "refresh": "30s",
-        "time": {"from": "now-6h", "to": "now"},
-        "templating": {"list": []},
-        "annotations": {"list": []},
-        "panels": [
-            _panel(i + 1, t, exprs, unit, (i % 2) * 12, (i // 2) * 8) for i, (t, exprs, unit) in enumerate(panels)
-        ],
-    }
-
-
-def dashboards(serving_namespace: str) -> dict[str, dict[str, Any]]:
-    """Grafana dashboards by file name: serving, drift and GPU."""
-    ns = f'namespace="{serving_namespace}"'
-    return {
-        "mlops-serving.json": _dashboard(
-            "mlops-serving",
-            "MLOps / Serving",
-            [
-                (
-                    "Requests per second",
-                    [(f"sum by (model, version) (rate(mlops_requests_total{{{ns}}}[5m]))", "{{model}} v{{version}}")],
-                    "reqps",
-                ),
-                (
-                    "p99 latency",
-                    [
-                        (
-                            "histogram_quantile(0.99, sum by (le, model, version) "
-                            f"(rate(mlops_request_duration_seconds_bucket{{{ns}}}[5m])))",
-                            "{{model}} v{{version}}",
-                        )
-                    ],
-                    "s",
-                ),
-                (
-                    "5xx share",
-                    [
-                        (
-                            f'sum by (model, version) (rate(mlops_requests_total{{{ns}, status=~"5.."}}[5m])) '
-                            f"/ sum by (model, version) (rate(mlops_requests_total{{{ns}}}[5m]))",
-                            "{{model}} v{{version}}",
-                        )
-                    ],
-                    "percentunit",
-                ),
-                (
-                    "Ready pods",
-                    [(f"sum by (deployment) (kube_deployment_status_replicas_ready{{{ns}}})", "{{deployment}}")],
-                    "short",
-                ),
-            ],
-        ),
-        "mlops-drift.json": _dashboard(
-            "mlops-drift",
-            "MLOps / Drift",
-            [
-                ("Drifted feature share", [("max by (model) (mlops_drift_share)", "{{model}}")], "percentunit"),
-                (
-                    "Drift job failures",
-                    [('sum by (job_name) (kube_job_status_failed{job_name=~"drift-.*"})', "{{job_name}}")],
-                    "short",
-                ),
-            ],
-        ),
-        "mlops-gpu.json": _dashboard(
-            "mlops-gpu",
-            "MLOps / GPUs",
-            [
-                (
-                    "GPU utilization",
-                    [("avg by (Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL)", "{{Hostname}} gpu{{gpu}}")],
-                    "percent",
-                ),
-                (
-                    "GPU memory used",
-                    [("sum by (Hostname, gpu) (DCGM_FI_DEV_FB_USED)", "{{Hostname}} gpu{{gpu}}")],
-                    "decmbytes",
-                ),
-                (
-                    "XID errors",
-                    [("max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS)", "{{Hostname}} gpu{{gpu}}")],
-                    "short",
-                ),
-                (
-                    "Pending GPU pods",
-                    [(_GPU_PODS_PENDING, "pending")],
-                    "short",
-                ),
-            ],
-        ),
-    }
 
 
 @dataclass

@@ -26,10 +26,11 @@ from .mlflow import MlflowServer, MlflowServerArgs, mlflow_client_env
 from .monitoring import Monitoring, MonitoringArgs
 from .namespaces import Namespaces, NamespacesArgs
 from .queueing import TrainingQueue, TrainingQueueArgs
+from .runtime_config import join_uri, runtime_env
 from .search_store import SEARCH_SECRET, search_storage_secret
 from .serving import ServingEndpoint, ServingEndpointArgs, prediction_log_uri
 from .training import TrainingJob, TrainingJobArgs
-from .workload import join_uri, labels, runtime_env
+from .workload import labels
 
 __all__ = [
     "ARTIFACT_ROOT",

@@ -26,7 +26,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .context import DatabaseRef
-from .workload import secret_env, secret_value
+from .runtime_config import secret_env, secret_value
 
 __all__ = [
     "SEARCH_SECRET",

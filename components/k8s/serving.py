@@ -27,26 +27,28 @@ from pulumi_mlops.spec import EndpointSpec
 
 from .context import ClusterContext
 from .gateway import GATEWAY_API_VERSION, GatewayRef, health_check_policy
+from .runtime_config import (
+    SPEC_DIR,
+    SPEC_FILE,
+    join_uri,
+    runtime_env,
+    secret_value,
+    spec_checksum,
+    spec_config_map,
+    spec_volume,
+)
 from .workload import (
     AWAIT_TIMEOUT_ANNOTATION,
     MODEL_LABEL,
     SKIP_AWAIT_ANNOTATION,
-    SPEC_DIR,
-    SPEC_FILE,
     GpuPlacement,
     child_opts,
     container,
     http_probes,
     http_service,
-    join_uri,
     labels,
     pod_spec,
-    runtime_env,
-    secret_value,
     selector_labels,
-    spec_checksum,
-    spec_config_map,
-    spec_volume,
 )
 
 __all__ = [

@@ -37,13 +37,12 @@ from .context import EFA_RESOURCE, ClusterContext, EfaDevices
 from .datasets_volume import datasets_mount, datasets_pod_volume
 from .namespaces import RDZV_PORT
 from .queueing import QUEUE_LABEL
+from .runtime_config import SPEC_DIR, SPEC_FILE, spec_checksum, spec_config_map, spec_volume
 from .search_store import search_env
 from .workload import (
     AWAIT_TIMEOUT_ANNOTATION,
     MODEL_LABEL,
     REPLACE_UNREADY_ANNOTATION,
-    SPEC_DIR,
-    SPEC_FILE,
     GpuPlacement,
     child_opts,
     container,
@@ -53,9 +52,6 @@ from .workload import (
     resource_requirements,
     selector_labels,
     shm_mount,
-    spec_checksum,
-    spec_config_map,
-    spec_volume,
 )
 
 __all__ = [

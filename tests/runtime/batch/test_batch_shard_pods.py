@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pulumi_mlops.components.k8s.batch import JOB_NAME_ENV, batch_command
-from pulumi_mlops.components.k8s.workload import SPEC_FILE
+from pulumi_mlops.components.k8s.runtime_config import SPEC_FILE
 from pulumi_mlops.runtime.batch import MANIFEST_NAME, BatchManifest, run_batch_shard, shard_manifest_name
 from pulumi_mlops.runtime.config import ModelRef, RuntimeSettings, TrainingSpec
 from pulumi_mlops.runtime.data import generate_churn

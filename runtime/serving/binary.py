@@ -54,7 +54,7 @@ _LENGTH = struct.Struct("<I")
 
 def split_body(body: bytes, header_length: str) -> tuple[bytes, memoryview]:
     """``(JSON part, binary part)`` of a body whose ``Inference-Header-Content-Length`` is ``header_length``."""
-    if not header_length.isdigit():
+    if not (header_length.isascii() and header_length.isdigit()):
         raise InvalidInput(
             f"Inference-Header-Content-Length must be the byte length of the JSON part, got {header_length!r}"
         )
@@ -112,6 +112,11 @@ class BinaryInputs:
         self.offset += size
         count = math.prod(shape)
         if datatype == "BYTES":
+            if count * _LENGTH.size > size:  # checked before an array of `count` objects is allocated
+                raise InvalidInput(
+                    f"{where}: shape {shape} of BYTES has {count} elements, which take at least {count * _LENGTH.size} "
+                    f"bytes (a 4-byte length each), but parameters.binary_data_size is {size}"
+                )
             return _bytes_elements(where, raw, count)
         dtype = BINARY_DTYPES[datatype]
         if size != count * dtype.itemsize:
@@ -146,7 +151,10 @@ def wants_binary(payload: Mapping[str, Any]) -> tuple[bool, dict[str, bool]]:
     for index, item in enumerate(payload.get("outputs") or ()):
         if not isinstance(item, dict):
             continue
-        flag = (item.get("parameters") or {}).get("binary_data")
+        parameters = item.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise InvalidInput(f"outputs[{index}].parameters must be an object, got {parameters!r}")
+        flag = parameters.get("binary_data")
         if flag is None:
             continue
         if type(flag) is not bool:

@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope
 
 from .batching import MicroBatcher
 from .binary import HEADER_LENGTH, BinaryInputs, split_body
+from .compression import inflate
 from .encoding import Answer, encode_v1, encode_v2
 from .errors import (
     FeatureLookupFailed,
@@ -57,11 +58,13 @@ log = logging.getLogger(__name__)
 class RequestHeaders:
     """The request headers the inference path reads, found in one pass."""
 
-    __slots__ = ("content_length", "content_type", "header_length", "request_id")
+    __slots__ = ("content_encoding", "content_length", "content_type", "header_length", "request_id")
 
     def __init__(self, scope: Scope) -> None:
         self.content_type: str | None = None
         self.content_length: str | None = None
+        self.content_encoding: str | None = None
+        """``Content-Encoding``: the body is compressed (gzip or deflate)."""
         self.header_length: str | None = None
         """``Inference-Header-Content-Length``: binary tensor data follows this many bytes of JSON."""
         self.request_id: str | None = None
@@ -74,6 +77,8 @@ class RequestHeaders:
                 self.header_length = value.decode("latin-1").strip()
             elif key == b"x-request-id":
                 self.request_id = value.decode("latin-1")
+            elif key == b"content-encoding":
+                self.content_encoding = value.decode("latin-1")
 
 
 class ServerState:
@@ -142,7 +147,8 @@ class ServerState:
 
     async def read_body(self, receive: Receive, headers: RequestHeaders) -> bytes:
         """The body, refused with 415 unless JSON (or JSON and binary tensor data), with 413 beyond
-        ``max_payload_bytes``, and with 408 when its next part takes longer than ``body_timeout_seconds``."""
+        ``max_payload_bytes`` (as sent, and once inflated when it is compressed), and with 408 when its next part
+        takes longer than ``body_timeout_seconds``."""
         content_type = headers.content_type
         if content_type is not None and "json" not in content_type and headers.header_length is None:
             raise UnsupportedMediaType(
@@ -172,7 +178,8 @@ class ServerState:
                 raise PayloadTooLarge(f"request body exceeds max_payload_bytes ({limit})")
             chunks.append(chunk)
             if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                return body if headers.content_encoding is None else inflate(body, headers.content_encoding, limit)
 
     async def enrich(self, model: ServedModel, decoded: DecodedRequest) -> None:
         """Look up the features the request left out, by its entity keys."""

@@ -4,8 +4,10 @@ them, and bad binary input answered 400 naming the field."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import struct
+import zlib
 from typing import Any
 
 import httpx
@@ -206,6 +208,21 @@ BAD: list[tuple[str, Any, tuple[str, ...]]] = [
     ),
     ("text that is not UTF-8", _non_utf8, ("input 'plan'", "element 0", "UTF-8")),
     (
+        "header length in digits that are not ASCII",
+        lambda: (lambda b, h: (b, {"Inference-Header-Content-Length": b"\xb2"}))(*_whole()),
+        ("Inference-Header-Content-Length", "byte length"),
+    ),
+    (
+        "more text elements than their bytes could hold",
+        lambda: _edited(lambda r: r["inputs"][3].update(shape=[10**12])),
+        ("input 'plan'", "at least 4000000000000 bytes", "binary_data_size is"),
+    ),
+    (
+        "output parameters that are not an object",
+        lambda: _edited(lambda r: r.update(outputs=[{"name": "probability", "parameters": "yes"}])),
+        ("outputs[0].parameters", "object"),
+    ),
+    (
         "size without the header",
         lambda: (lambda b, h: (b[: int(h["Inference-Header-Content-Length"])], {}))(*_whole()),
         ("input 'tenure'", "Inference-Header-Content-Length"),
@@ -223,3 +240,48 @@ def test_bad_binary_input_is_400_naming_the_field(
     message = response.json()["error"]
     for needle in needles:
         assert needle in message, (case, message)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+def test_a_compressed_request_is_inflated_as_tritonclient_compresses_it(
+    shared_server: LiveServer, registry: Registry, coding: str
+) -> None:
+    """``request_compression_algorithm``: ``gzip.compress`` or ``zlib.compress`` of the whole body, the header
+    length still that of the inflated JSON part."""
+    records = rows(5, seed=8)
+    body, headers = triton_request(_columns(records))
+    packed = gzip.compress(body) if coding == "gzip" else zlib.compress(body)
+    response = httpx.post(
+        f"{shared_server.url}/v2/models/{MODEL}/infer", content=packed, headers={**headers, "Content-Encoding": coding}
+    )
+    assert response.status_code == 200, response.text
+    version = shared_server.state.manager.current.version
+    expected = registry.expected(
+        version, [r | {"monthly_charges": float(np.float32(r["monthly_charges"]))} for r in records]
+    )
+    np.testing.assert_allclose(read_response(response)["probability"], expected, rtol=1e-12)
+
+
+def _post_encoded(server: LiveServer, body: bytes, coding: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/v2/models/{MODEL}/infer",
+        content=body,
+        headers={"Content-Type": "application/json", "Content-Encoding": coding},
+    )
+
+
+def test_bad_compressed_bodies_are_refused_naming_content_encoding(shared_server: LiveServer) -> None:
+    request = json.dumps({"inputs": [{"name": "tenure", "datatype": "FP64", "shape": [1], "data": [1.0]}]}).encode()
+    unknown = _post_encoded(shared_server, request, "br")
+    assert unknown.status_code == 415, unknown.text
+    assert "Content-Encoding 'br'" in unknown.json()["error"]
+    corrupt = _post_encoded(shared_server, b"not gzip at all", "gzip")
+    assert corrupt.status_code == 400, corrupt.text
+    assert "not gzip data" in corrupt.json()["error"]
+    cut = _post_encoded(shared_server, gzip.compress(request)[:-12], "gzip")
+    assert cut.status_code == 400, cut.text
+    assert "cut short" in cut.json()["error"]
+    limit = shared_server.state.spec.max_payload_bytes
+    bomb = _post_encoded(shared_server, gzip.compress(b" " * (limit + 1)), "gzip")
+    assert bomb.status_code == 413, bomb.text
+    assert "inflates to more than max_payload_bytes" in bomb.json()["error"]

@@ -38,6 +38,7 @@ def register_raw(home: Path) -> Model:
         OnnxExport,
         OnnxInput,
         OnnxModel,
+        record_inputs,
     )
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
@@ -47,13 +48,15 @@ def register_raw(home: Path) -> Model:
     frame = pd.DataFrame(rng.normal(size=(4000, len(FEATURES))), columns=FEATURES)
     label = (frame["f0"] + frame["f1"] * frame["f2"] + rng.normal(scale=0.5, size=len(frame)) > 0).astype(int)
     model = GradientBoostingClassifier(n_estimators=100, random_state=0).fit(frame, label)
-    graph = convert_sklearn(
+    proto = convert_sklearn(
         model,
         initial_types=[("input", FloatTensorType([None, len(FEATURES)]))],
         target_opset={"": 17, "ai.onnx.ml": 3},
         options={id(model): {"zipmap": False}},
-    ).SerializeToString()
+    )
     inputs = [OnnxInput(name=f, kind="numeric") for f in FEATURES]
+    record_inputs(proto, inputs)
+    graph = proto.SerializeToString()
     check = frame.head(1000)
     diff = float(np.max(np.abs(OnnxModel(graph, inputs).predict_proba(check) - model.predict_proba(check))))
     report = OnnxExport(

@@ -5,7 +5,8 @@ constant-imputed, one-hot-encoded categorical columns, then a scikit-learn class
 convert with skl2onnx. Each DataFrame column becomes one ONNX input of shape ``[N, 1]``, in column
 order: ``float32`` for numeric columns, ``string`` for categorical ones (a null category is fed as
 ``""``, which the graph imputes as the pipeline does). skl2onnx may rewrite a column name into a
-graph input name (spaces and '/' become '_'); inputs are fed by position, so any column name works.
+graph input name (spaces and '/' become '_'); inputs are fed by position, so any column name works, and the
+column list is recorded in the graph's own metadata (``mlops.inputs``), which ``model.onnx``'s sha256 covers.
 The export is kept only when ONNX Runtime agrees with the native model on the holdout within
 ``tolerance``: every class probability of a classifier (absolute difference), the value of a
 regressor (difference divided by ``max(1, |native value|)``, since values carry their target's
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -27,6 +29,7 @@ from pulumi_mlops.runtime.config import StrictModel
 from pydantic import Field
 
 __all__ = [
+    "INPUTS_METADATA",
     "ONNX_ARTIFACT",
     "ONNX_REPORT_ARTIFACT",
     "ONNX_SHA_TAG",
@@ -35,6 +38,7 @@ __all__ = [
     "OnnxInput",
     "OnnxModel",
     "export_onnx",
+    "record_inputs",
 ]
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,8 @@ ONNX_SHA_TAG = "mlops.onnx_sha256"
 """Model-version tag: sha256 of ``model.onnx`` (present only when the export was kept)."""
 ONNX_STATUS_TAG = "mlops.onnx"
 """Model-version tag: ``exported``, or ``unsupported: <reason>`` / ``mismatch: <reason>``."""
+INPUTS_METADATA = "mlops.inputs"
+"""Key of the graph's metadata that lists its input columns in order (JSON list of :class:`OnnxInput`)."""
 OPSET = {"": 17, "ai.onnx.ml": 3}
 
 
@@ -85,6 +91,15 @@ class OnnxExport(StrictModel):
 
     def tag(self) -> str:
         return "exported" if self.status == "exported" else f"{self.status}: {self.reason}"[:250]
+
+
+def record_inputs(model: Any, inputs: list[OnnxInput]) -> None:
+    """Write ``inputs`` into an ONNX ``ModelProto``'s metadata (:data:`INPUTS_METADATA`), replacing any earlier list."""
+    kept = [(entry.key, entry.value) for entry in model.metadata_props if entry.key != INPUTS_METADATA]
+    del model.metadata_props[:]
+    for key, value in [*kept, (INPUTS_METADATA, json.dumps([i.model_dump() for i in inputs]))]:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
 
 
 def _inputs(pipeline: Any) -> tuple[list[OnnxInput], str | None]:
@@ -133,6 +148,10 @@ class OnnxModel:
     The graph takes one ``[N, 1]`` input per column (trainer pipelines), or one ``[N, K]`` float input holding
     every numeric column in order (a single estimator converted on its own). ``threads`` sets ONNX Runtime's
     intra-op threads (0: its default); ``spinning=False`` lets idle pool threads sleep instead of spinning.
+
+    ``recorded_inputs`` is the column list the graph's metadata records (``None`` for a graph exported without
+    it); ``inputs`` that differ from it are refused, so a report that does not belong to the graph cannot feed
+    columns to the wrong inputs.
     """
 
     def __init__(self, payload: bytes, inputs: list[OnnxInput], *, threads: int = 0, spinning: bool = True) -> None:
@@ -145,6 +164,15 @@ class OnnxModel:
         if not spinning:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(payload, options, providers=["CPUExecutionProvider"])
+        recorded = self.session.get_modelmeta().custom_metadata_map.get(INPUTS_METADATA)
+        self.recorded_inputs = (
+            [OnnxInput.model_validate(item) for item in json.loads(recorded)] if recorded is not None else None
+        )
+        if self.recorded_inputs is not None and self.recorded_inputs != inputs:
+            raise ValueError(
+                f"the inputs given, {[(i.name, i.kind) for i in inputs]}, differ from those the graph records, "
+                f"{[(i.name, i.kind) for i in self.recorded_inputs]}"
+            )
         self.inputs = inputs
         self.signature_columns = [i.name for i in inputs]
         self.graph_inputs = [i.name for i in self.session.get_inputs()]
@@ -213,6 +241,7 @@ def _convert(pipeline: Any, inputs: list[OnnxInput], task: str) -> bytes:
     estimator = exportable.steps[-1][1]
     options = {} if task == "regression" else {id(estimator): {"zipmap": False}}
     graph = convert_sklearn(exportable, initial_types=types, target_opset=OPSET, options=options)
+    record_inputs(graph, inputs)
     return bytes(graph.SerializeToString())
 
 

@@ -3,7 +3,9 @@
 ``model_format`` chooses what predicts: ``native`` (the MLflow flavor), ``onnx`` (the version's ``model.onnx``
 under ONNX Runtime, refused when there is none) or ``auto``: ONNX when the version's export passed its parity
 check at registration (``mlops.onnx`` is ``exported``), the native flavor otherwise. An ONNX model is fed the
-decoded columns directly, with no DataFrame; under ``auto`` the native model is loaded too, for explanations.
+decoded columns directly, with no DataFrame; under ``auto`` the native model is loaded too, for explanations, and
+serves instead when the ONNX export cannot be downloaded (tried again later), fails its checks or fails its
+warm-up prediction.
 """
 
 from __future__ import annotations
@@ -148,46 +150,64 @@ class MlflowModelSource:
             task = recorded.get("task")
             schema = schema_from_signature(mlmodel.signature, outputs_from_metadata(recorded.get("outputs", [])))
             chosen, reason = choose_format(self.model_format, tags)
-            columns_predictor = None
+            onnx, retry_format = None, False
             if chosen == "onnx":
                 try:
                     onnx = self._load_onnx(name, version, tags, workdir)
                 except ModelLoadError as exc:
                     if self.model_format == "onnx":
                         raise
-                    chosen, reason = "native", f"--format auto: the ONNX export could not be used ({exc})"
+                    retry_format = not isinstance(exc, ModelRefused)  # a download that may work next time
+                    later = "; trying it again later" if retry_format else ""
+                    chosen, reason = "native", f"--format auto: the ONNX export could not be used ({exc}){later}"
                     log.warning("%s version %s: %s", name, version, reason)
-                else:
-                    regression = task == "regression"
-                    predictor = onnx.predict if regression else onnx.predict_proba
-                    columns_predictor = onnx.predict_columns if regression else onnx.predict_proba_columns
-            explainer = None
-            if chosen == "native":
-                predictor = self._load_native(flavor, local)
-                explainer = occlusion_explainer(getattr(predictor, "__self__", None), recorded.get("reference"))
-            elif self.model_format == "auto":
+            native = None
+            if chosen == "native" or self.model_format == "auto":
                 try:
                     native = self._load_native(flavor, local)
                 except ModelRefused as exc:
+                    if chosen == "native":
+                        raise
                     log.warning("%s version %s: no per-request explanations: %s", name, version, exc)
-                else:
-                    explainer = occlusion_explainer(getattr(native, "__self__", None), recorded.get("reference"))
-            if chosen == "onnx":
-                flavor = "onnx"
+            explainer = None
+            if native is not None:
+                explainer = occlusion_explainer(getattr(native, "__self__", None), recorded.get("reference"))
             example = _input_example(mlmodel, local, schema)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        try:
-            model = ServedModel(
-                name, version, schema, predictor, flavor=flavor, digest=expected, source=str(local),
-                explainer=explainer, task=task, classes=tuple(recorded.get("classes", ())),
-                column_predictor=columns_predictor, model_format=chosen, format_reason=reason,
-            )  # fmt: skip
-        except ValueError as exc:
-            raise ModelRefused(str(exc)) from exc
+
+        def build(predictor: Any, columns: Any, model_format: str, why: str, retry: bool = False) -> ServedModel:
+            try:
+                return ServedModel(
+                    name, version, schema, predictor, flavor="onnx" if model_format == "onnx" else flavor,
+                    digest=expected, source=str(local), explainer=explainer, task=task,
+                    classes=tuple(recorded.get("classes", ())), column_predictor=columns, model_format=model_format,
+                    format_reason=why, retry_format=retry,
+                )  # fmt: skip
+            except ValueError as exc:
+                raise ModelRefused(str(exc)) from exc
+
+        if onnx is not None:
+            regression = task == "regression"
+            model = build(
+                onnx.predict if regression else onnx.predict_proba,
+                onnx.predict_columns if regression else onnx.predict_proba_columns,
+                "onnx",
+                reason,
+            )
+            try:
+                warm_up(model, example)
+            except ModelRefused as exc:
+                if self.model_format == "onnx" or native is None:
+                    raise
+                reason = f"--format auto: the ONNX export failed its warm-up prediction ({exc})"
+                log.warning("%s version %s: %s", name, version, reason)
+            else:
+                log.info("%s version %s loads with ONNX Runtime (%s)", name, version, reason)
+                return model
+        model = build(native, None, "native", reason, retry_format)
         warm_up(model, example)
-        engine = "ONNX Runtime" if chosen == "onnx" else f"the native {flavor} flavor"
-        log.info("%s version %s loads with %s (%s)", name, version, engine, reason)
+        log.info("%s version %s loads with the native %s flavor (%s)", name, version, flavor, reason)
         return model
 
     def _load_onnx(self, name: str, version: str, tags: dict[str, str], workdir: Path) -> Any:
@@ -195,6 +215,7 @@ class MlflowModelSource:
         import hashlib
 
         from pulumi_mlops.runtime.registry.onnx_export import (
+            INPUTS_METADATA,
             ONNX_ARTIFACT,
             ONNX_REPORT_ARTIFACT,
             ONNX_SHA_TAG,
@@ -222,9 +243,20 @@ class MlflowModelSource:
         if hashlib.sha256(payload).hexdigest() != expected:
             raise ModelRefused(f"{name} version {version}: model.onnx does not match {ONNX_SHA_TAG}")
         try:
-            return OnnxModel(payload, report.inputs, threads=ONNX_THREADS, spinning=False)
+            model = OnnxModel(payload, report.inputs, threads=ONNX_THREADS, spinning=False)
+        except ValueError as exc:
+            raise ModelRefused(
+                f"{name} version {version}: {ONNX_REPORT_ARTIFACT} does not fit model.onnx: {exc}"
+            ) from exc
         except Exception as exc:
             raise ModelRefused(f"{name} version {version}: ONNX Runtime cannot load model.onnx: {exc}") from exc
+        if model.recorded_inputs is None and (model.matrix or model.graph_inputs != model.signature_columns):
+            raise ModelRefused(
+                f"{name} version {version}: model.onnx does not record its input columns ({INPUTS_METADATA}) and its "
+                f"input names {model.graph_inputs} are not the columns of {ONNX_REPORT_ARTIFACT}, so the column order "
+                "cannot be checked; register the version again to export it with them"
+            )
+        return model
 
     @staticmethod
     def _load_native(flavor: str, local: Path) -> Any:

@@ -4,7 +4,9 @@ A new version is loaded, verified and warmed up on a worker thread, then swapped
 assignment; requests already holding the old model finish on it. A failed load leaves the current
 model serving and is counted in ``mlops_model_load_total{outcome="failure"}``. Until the alias points at
 a version (a new cluster before its first promotion) the process stays up, answers not-ready and checks
-again every few seconds, so the pod neither crash-loops nor needs a restart once the version appears.
+again every few seconds, so the pod neither crash-loops nor needs a restart once the version appears. A version
+served natively because its ONNX export could not be downloaded is loaded again, with a growing delay, until it
+loads with ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 
 from pulumi_mlops.runtime.config import ModelRef
 
@@ -21,7 +24,10 @@ from .loader import ModelSource
 from .metrics import ServingMetrics
 from .model import ServedModel
 
-__all__ = ["ModelManager"]
+__all__ = ["MAX_FORMAT_RETRY_SECONDS", "ModelManager"]
+
+MAX_FORMAT_RETRY_SECONDS = 900.0
+"""Longest delay between loads of a version that waits for its ONNX export (the delay doubles from the poll)."""
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,8 @@ class ModelManager:
         self.current: ServedModel | None = None
         self.last_error: str | None = None
         self._refused: set[str] = set()
+        self._retry_delay = poll_seconds
+        self._retry_at = 0.0
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -62,6 +70,8 @@ class ModelManager:
         """
         previous = self.current
         self.current = model
+        if model.retry_format:
+            self._retry_at = time.monotonic() + self._retry_delay
         gc.freeze()
         self.metrics.model_version.labels(model.name).set(float(model.version) if model.version.isdigit() else 0.0)
         if previous is None:
@@ -80,7 +90,11 @@ class ModelManager:
                 log.warning("%s; not ready, checking again every %.0f s", exc, self._delay())
             self.last_error = str(exc)
             return False
-        if (self.current is not None and self.current.version == version) or version in self._refused:
+        if self.current is not None and self.current.version == version:
+            if self.current.retry_format and time.monotonic() >= self._retry_at:
+                return await self._retry_format(loop, self.current)
+            return False
+        if version in self._refused:
             return False
         try:
             model = await loop.run_in_executor(None, self.source.load, self.ref.name, version)
@@ -94,6 +108,28 @@ class ModelManager:
             return False
         self.metrics.model_loads.labels("success").inc()
         self.last_error = None
+        self.install(model)
+        return True
+
+    async def _retry_format(self, loop: asyncio.AbstractEventLoop, current: ServedModel) -> bool:
+        """Load the served version again for its ONNX export; True when the new load was swapped in."""
+        model: ServedModel | None = None
+        try:
+            model = await loop.run_in_executor(None, self.source.load, self.ref.name, current.version)
+            why = model.format_reason
+        except Exception as exc:
+            why = str(exc)
+        if model is None or model.retry_format:
+            self._retry_delay = min(self._retry_delay * 2, MAX_FORMAT_RETRY_SECONDS)
+            self._retry_at = time.monotonic() + self._retry_delay
+            log.warning(
+                "%s version %s still serves with its native flavor (%s); trying its ONNX export again in %.0f s",
+                current.name, current.version, why, self._retry_delay,
+            )  # fmt: skip
+            return False
+        self._retry_delay = self.poll_seconds
+        self.metrics.model_loads.labels("success").inc()
+        log.info("%s version %s now serves in format %s (%s)", model.name, model.version, model.model_format, why)
         self.install(model)
         return True
 

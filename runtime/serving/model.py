@@ -68,6 +68,8 @@ class ServedModel:
     """``native`` (the MLflow flavor) or ``onnx`` (the version's ONNX export under ONNX Runtime)."""
     format_reason: str = ""
     """Why this format was chosen (``--format auto``), as the model metadata and the load log line say."""
+    retry_format: bool = False
+    """Served natively because the ONNX export could not be downloaded: the manager loads the version again later."""
 
     def __post_init__(self) -> None:
         if not self.platform:

@@ -143,7 +143,7 @@ class BinaryInputs:
 
 def wants_binary(payload: Mapping[str, Any]) -> tuple[bool, dict[str, bool]]:
     """``(binary_data_output of the request, binary_data per requested output name)``; the second overrides."""
-    parameters = payload.get("parameters") or {}
+    parameters = payload.get("parameters")
     default = parameters.get("binary_data_output", False) if isinstance(parameters, dict) else False
     if type(default) is not bool:
         raise InvalidInput(f"parameters.binary_data_output must be true or false, got {default!r}")
@@ -151,7 +151,9 @@ def wants_binary(payload: Mapping[str, Any]) -> tuple[bool, dict[str, bool]]:
     for index, item in enumerate(payload.get("outputs") or ()):
         if not isinstance(item, dict):
             continue
-        parameters = item.get("parameters") or {}
+        parameters = item.get("parameters")
+        if parameters is None:  # absent or null
+            continue
         if not isinstance(parameters, dict):
             raise InvalidInput(f"outputs[{index}].parameters must be an object, got {parameters!r}")
         flag = parameters.get("binary_data")

@@ -20,18 +20,16 @@ bytes with whole-array checks, never element by element.
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import orjson
 
 from .binary import BinaryInputs, wants_binary
 from .errors import InvalidInput
 from .schema import ColumnSpec, ModelSchema
+from .tensors import INT_RANGES, check_declared, tensor_fields
 
 __all__ = [
     "Columns",
@@ -40,13 +38,9 @@ __all__ = [
     "columns_from_records",
     "decode_infer_request",
     "decode_predict_request",
-    "parse_json",
 ]
 
 Columns = dict[str, np.ndarray]
-_DATATYPES = frozenset(
-    {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"}
-)
 _CONTENT_TYPES = frozenset({"np", "pd"})
 
 
@@ -71,86 +65,16 @@ class DecodedRequest:
         return self.binary_outputs.get(name, self.binary_output)
 
 
-def parse_json(body: bytes) -> Any:
-    """Parse a request body; JSON that orjson refuses only for ``NaN``/``Infinity`` literals is still read."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        if b"NaN" in body or b"Infinity" in body:
-            import json
-
-            try:
-                return json.loads(body)
-            except ValueError:
-                pass
-        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
-
-
-def _flatten(where: str, data: Any, depth: int) -> list[Any]:
-    if not isinstance(data, list):
-        raise InvalidInput(f"{where}: 'data' must be a list, got {type(data).__name__}")
-    if depth <= 1 or not data or not isinstance(data[0], list):
-        return data
-    if depth == 2 and set(map(type, data)) == {list}:
-        return list(itertools.chain.from_iterable(data))
-    flat: list[Any] = []
-    for item in data:
-        if not isinstance(item, list):
-            raise InvalidInput(f"{where}: 'data' mixes nested lists and scalars")
-        flat.extend(_flatten(where, item, depth - 1))
-    return flat
-
-
-def _check_shape(where: str, shape: Any) -> list[int]:
-    if not isinstance(shape, list) or not shape or not all(type(d) is int and d >= 0 for d in shape):
-        raise InvalidInput(f"{where}: 'shape' must be a non-empty list of non-negative integers, got {shape!r}")
-    return shape
-
-
-def _tensor_fields(
-    index: int, tensor: Any, binary: BinaryInputs | None
-) -> tuple[str, str, list[int], list[Any] | np.ndarray, Mapping[str, Any]]:
-    if not isinstance(tensor, dict):
-        raise InvalidInput(f"inputs[{index}]: expected an object with name, datatype, shape and data")
-    name = tensor.get("name")
-    if not isinstance(name, str) or not name:
-        raise InvalidInput(f"inputs[{index}]: 'name' must be a non-empty string")
-    where = f"input {name!r}"
-    datatype = tensor.get("datatype")
-    if datatype not in _DATATYPES:
-        raise InvalidInput(f"{where}: 'datatype' must be one of {', '.join(sorted(_DATATYPES))}, got {datatype!r}")
-    shape = _check_shape(where, tensor.get("shape"))
-    parameters = tensor.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        raise InvalidInput(f"{where}: 'parameters' must be an object")
-    if "binary_data_size" in parameters:
-        if "data" in tensor:
-            raise InvalidInput(f"{where}: give either 'data' or parameters.binary_data_size, not both")
-        if binary is None:
-            raise InvalidInput(
-                f"{where}: parameters.binary_data_size is set but the request has no Inference-Header-Content-Length "
-                "header giving the length of its JSON part"
-            )
-        return name, datatype, shape, binary.take(where, datatype, shape, parameters["binary_data_size"]), parameters
-    if "data" not in tensor:
-        raise InvalidInput(f"{where}: 'data' is missing")
-    data = _flatten(where, tensor["data"], len(shape))
-    expected = math.prod(shape)
-    if len(data) != expected:
-        raise InvalidInput(f"{where}: shape {shape} needs {expected} values, 'data' holds {len(data)}")
-    return name, datatype, shape, data, parameters
-
-
 _PLAIN_KEYS = frozenset({"name", "datatype", "shape", "data"})
 
 
 def _plain_column(
     tensor: Any, by_name: Mapping[str, ColumnSpec], columns: Columns, rows: int | None
-) -> tuple[str, ColumnSpec, list[Any]] | None:
-    """``(name, spec, data)`` of a tensor in the usual form (one model column, a ``datatype`` the column takes, shape
-    ``[N]``, a flat list of N values, no parameters, rows agreeing with the earlier inputs); None for any other, which
-    :func:`_tensor_fields` and :func:`_column_tensor` then check and word the error of. What this form passes, those
-    checks pass too, so both reach the column's converter with the same values."""
+) -> tuple[str, ColumnSpec, str, list[Any]] | None:
+    """``(name, spec, datatype, data)`` of a tensor in the usual form (one model column, a ``datatype`` the column
+    takes, shape ``[N]``, a flat list of N values, no parameters, rows agreeing with the earlier inputs); None for any
+    other, which :func:`tensor_fields` and :func:`_column_tensor` then check and word the error of. What this form
+    passes, those checks pass too, so both reach the column's converter with the same values."""
     if type(tensor) is not dict or not tensor.keys() <= _PLAIN_KEYS:
         return None
     name = tensor.get("name")
@@ -164,9 +88,10 @@ def _plain_column(
     count = shape[0]
     if type(count) is not int or count != len(data) or (rows is not None and count != rows):
         return None
-    if tensor.get("datatype") not in spec.accepted:
+    datatype = tensor.get("datatype")
+    if type(datatype) is not str or datatype not in spec.accepted:
         return None
-    return name, spec, data
+    return name, spec, datatype, data
 
 
 def _column_tensor(
@@ -181,7 +106,9 @@ def _column_tensor(
         raise InvalidInput(f"{where}: {shape[0]} rows, but {rows_from} has {rows}; all inputs need the same N")
     if isinstance(data, np.ndarray):
         return spec.convert_array(where, data), shape[0]
-    return spec.convert(where, data), shape[0]
+    array = spec.convert(where, data)
+    check_declared(where, datatype, spec.datatype, array)
+    return array, shape[0]
 
 
 def _matrix_tensor(
@@ -217,11 +144,15 @@ def _matrix_tensor(
         return {c: spec.convert_array(f"{where} column {c!r}", matrix[:, i]) for i, (c, spec) in items}, rows
     block = _float_block(block_type, data, rows, width)
     if block is not None:
+        if datatype != block_type:
+            check_declared(where, datatype, str(block_type), block)
         return dict(zip(names, block.T, strict=True)), rows
     columns: Columns = {}
     for offset, (column, spec) in enumerate(checked.items()):
         values = data[offset::width] if width > 1 else data
         columns[column] = spec.convert(f"{where} column {column!r}", values)
+        if datatype != spec.datatype:
+            check_declared(f"{where} column {column!r}", datatype, spec.datatype, columns[column])
     return columns, rows
 
 
@@ -257,16 +188,22 @@ def _float_block(block_type: str | None, data: list[Any], rows: int, width: int)
     block = np.asarray(data, dtype=np.float64).reshape(rows, width)
     if not np.isfinite(block).all():
         return None
-    return block.astype(np.float32) if block_type == "FP32" else block
+    if block_type == "FP32":
+        with np.errstate(over="ignore"):
+            narrow = block.astype(np.float32)
+        return narrow if np.isfinite(narrow).all() else None  # beyond float32: the per-column checks refuse it
+    return block
 
 
-def _entity_ids(where: str, value: Any, rows: int | None) -> list[Any]:
+def _entity_ids(where: str, value: Any, rows: int | None, kind: type | None = None) -> list[Any]:
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if not isinstance(value, list) or not value:
         raise InvalidInput(f"{where} must be a non-empty list of entity keys")
     if not all(type(v) in (str, int) for v in value):
         raise InvalidInput(f"{where} must hold strings or integers")
+    if kind is not None and not all(type(v) is kind for v in value):
+        raise InvalidInput(f"{where} must hold {'strings' if kind is str else 'integers'}, as its datatype says")
     if rows is not None and len(value) != rows:
         raise InvalidInput(f"{where} has {len(value)} keys for {rows} rows")
     return value
@@ -285,11 +222,13 @@ def decode_infer_request(
     request_id = payload.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidInput("'id' must be a string")
-    parameters = payload.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        raise InvalidInput("'parameters' must be an object")
+    parameters = payload.get("parameters")
+    if parameters is None:  # absent or null
+        parameters = {}
+    elif not isinstance(parameters, dict):
+        raise InvalidInput(f"'parameters' must be an object, got {parameters!r}")
     content_type = parameters.get("content_type")
-    if content_type is not None and content_type not in _CONTENT_TYPES:
+    if content_type is not None and (type(content_type) is not str or content_type not in _CONTENT_TYPES):
         raise InvalidInput(f"parameters.content_type must be 'np' or 'pd', got {content_type!r}")
 
     columns: Columns = {}
@@ -300,12 +239,14 @@ def decode_infer_request(
     for index, tensor in enumerate(inputs):
         plain = _plain_column(tensor, by_name, columns, rows)
         if plain is not None:
-            plain_name, plain_spec, plain_data = plain
+            plain_name, plain_spec, plain_type, plain_data = plain
             rows = len(plain_data)
             rows_from = f"input {plain_name!r}"
             columns[plain_name] = plain_spec.convert(rows_from, plain_data)
+            if plain_type != plain_spec.datatype:
+                check_declared(rows_from, plain_type, plain_spec.datatype, columns[plain_name])
             continue
-        name, datatype, shape, data, tensor_parameters = _tensor_fields(index, tensor, binary)
+        name, datatype, shape, data, tensor_parameters = tensor_fields(index, tensor, binary)
         spec = by_name.get(name)
         if spec is not None:
             if name in columns:
@@ -313,9 +254,13 @@ def decode_infer_request(
             columns[name], rows = _column_tensor(spec, datatype, shape, data, rows, rows_from)
             rows_from = f"input {name!r}"
         elif entity_key is not None and name == entity_key:
+            if entity_ids is not None:
+                raise InvalidInput(f"input {name!r} is given twice")
             if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
                 raise InvalidInput(f"input {name!r}: entity keys need shape [N] or [N, 1], got {shape}")
-            entity_ids = _entity_ids(f"input {name!r}", data, rows)
+            if datatype != "BYTES" and datatype not in INT_RANGES:
+                raise InvalidInput(f"input {name!r}: entity keys are BYTES or integers, got datatype {datatype}")
+            entity_ids = _entity_ids(f"input {name!r}", data, rows, str if datatype == "BYTES" else int)
         elif (len(shape) == 2 and shape[1] != 1) or tensor_parameters.get("columns") is not None:
             order = tensor_parameters.get("columns", parameters.get("columns"))
             matrix, count = _matrix_tensor(schema, name, datatype, shape, data, order)
@@ -331,6 +276,10 @@ def decode_infer_request(
             raise InvalidInput(f"unexpected input {name!r}: the model takes {', '.join(schema.names)}")
 
     if "entity_ids" in parameters:
+        if entity_ids is not None:
+            raise InvalidInput(
+                f"entity keys are given twice, in input {entity_key!r} and in parameters.entity_ids: give one of them"
+            )
         entity_ids = _entity_ids("parameters.entity_ids", parameters["entity_ids"], rows)
     if rows is None:
         rows = len(entity_ids) if entity_ids else 0

@@ -101,21 +101,36 @@ def _float_converter(dtype: type[np.generic], required: bool) -> Converter:
     return convert
 
 
+_EXACT_FLOAT_INT = float(1 << 53)
+"""Integers a float holds exactly; an integer-valued float beyond (one orjson read from an integer beyond 64 bits)
+is not taken for an integer."""
+
+
 def _int_converter(dtype: type[np.generic], required: bool) -> Converter:
+    integer: Any = dtype
+    limits = np.iinfo(integer)
+    name = np.dtype(dtype).name
+
     def convert(where: str, values: Sequence[Any]) -> np.ndarray:
         if set(map(type, values)) <= {int}:
             try:
                 return np.asarray(values, dtype=dtype)
             except OverflowError:
-                raise InvalidInput(f"{where}: integer out of range for {np.dtype(dtype).name}") from None
+                raise InvalidInput(f"{where}: integer out of range for {name}") from None
         for position, value in enumerate(values):
             if value is None:
                 if required:
                     raise InvalidInput(f"{where}: null at position {position} but the column is required")
             elif type(value) is float and value.is_integer():
-                continue
+                if not -_EXACT_FLOAT_INT <= value <= _EXACT_FLOAT_INT or not limits.min <= value <= limits.max:
+                    raise InvalidInput(
+                        f"{where}: {value!r} at position {position} is out of range for {name} (or beyond 2**53 as a "
+                        "float); send integers as JSON integers"
+                    )
             elif type(value) is not int:
                 raise InvalidInput(f"{where}: expected integers, got {type(value).__name__} {value!r}")
+            elif not limits.min <= value <= limits.max:
+                raise InvalidInput(f"{where}: {value!r} at position {position} is out of range for {name}")
         if None in values:
             return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
         return np.asarray(values, dtype=dtype)

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from pulumi_mlops.runtime.config import RuntimeSettings, ServingSpec
@@ -45,8 +46,8 @@ from .protocol import (
     check_columns_complete,
     decode_infer_request,
     decode_predict_request,
-    parse_json,
 )
+from .tensors import parse_json
 
 __all__ = ["OTHER_MODEL", "RequestHeaders", "ServerState"]
 
@@ -212,7 +213,13 @@ class ServerState:
             label_version = model.version
             headers = RequestHeaders(scope)
             body = await self.read_body(receive, headers)
+            explain = _wants_explanations(scope)
             if v2:
+                if explain:
+                    raise InvalidInput(
+                        f"explanations are answered on POST /v1/models/{name}:predict?explain=true; "
+                        "the v2 infer route has none"
+                    )
                 binary = None
                 if headers.header_length is not None:
                     body, rest = split_body(body, headers.header_length)
@@ -223,13 +230,15 @@ class ServerState:
             await self.enrich(model, decoded)
             self.arriving -= 1
             arriving = False
-            request_id = decoded.request_id or headers.request_id or next(self._request_ids)
+            request_id = decoded.request_id
+            if request_id is None:
+                request_id = headers.request_id or next(self._request_ids)
             predictions = await self.batcher.predict(model, decoded.columns, decoded.rows, request_id)
             if v2:
                 body, json_length = encode_v2(model, request_id, predictions, decoded)
                 return 200, body, json_length
             explained = None
-            if _wants_explanations(scope):
+            if explain:
                 try:
                     explained = await asyncio.get_running_loop().run_in_executor(
                         None, model.explain_columns, decoded.columns
@@ -261,7 +270,21 @@ class ServerState:
         await self.prediction_log.close()
 
 
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no", ""})
+
+
 def _wants_explanations(scope: Scope) -> bool:
-    """``?explain=true`` on the request."""
+    """``?explain=true`` (or ``1``, ``yes``, any case) on the request; ``false``, ``0``, ``no`` or no flag: False."""
     query = scope.get("query_string", b"")
-    return b"explain=true" in query.split(b"&") if query else False
+    if not query:
+        return False
+    wanted = False
+    for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if key != "explain":
+            continue
+        flag = value.strip().lower()
+        if flag not in _TRUE and flag not in _FALSE:
+            raise InvalidInput(f"query parameter explain must be true or false, got {value!r}")
+        wanted = flag in _TRUE
+    return wanted

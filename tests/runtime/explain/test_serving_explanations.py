@@ -81,3 +81,26 @@ def test_onnx_format_serves_the_onnx_artifact(server: Any, trained: tuple[Runtim
     np.testing.assert_allclose(body["predictions"], native, atol=1e-4)
     refused = httpx.post(url + "?explain=true", json={"instances": instances[:1]})
     assert refused.status_code == 400 and "(onnx) has no per-request explanations" in refused.json()["error"]
+
+
+def test_the_explain_flag_takes_boolean_spellings_and_refuses_others(server: Any) -> None:
+    base = server()
+    url = f"{base}/v1/models/{NAME}:predict"
+    instances = _instances(2)
+    for flag in ("True", "1", "yes", "true"):
+        body = httpx.post(f"{url}?explain={flag}", json={"instances": instances}).json()
+        assert len(body["explanations"]) == 2, flag
+    for flag in ("false", "0", "No"):
+        assert "explanations" not in httpx.post(f"{url}?explain={flag}", json={"instances": instances}).json()
+    refused = httpx.post(f"{url}?explain=maybe", json={"instances": instances})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "query parameter explain must be true or false, got 'maybe'"
+    kinds = {str: "BYTES", int: "INT64", float: "FP64"}
+    tensors = [{"name": k, "datatype": kinds[type(v)], "shape": [1], "data": [v]} for k, v in instances[0].items()]
+    v2 = {"inputs": tensors}
+    on_v2 = httpx.post(f"{base}/v2/models/{NAME}/infer?explain=true", json=v2)
+    assert on_v2.status_code == 400
+    assert f"explanations are answered on POST /v1/models/{NAME}:predict?explain=true" in on_v2.json()["error"]
+    empty_id = httpx.post(f"{base}/v2/models/{NAME}/infer", json={**v2, "id": ""})
+    assert empty_id.status_code == 200, empty_id.text
+    assert empty_id.json()["id"] == "", "the request's own id is echoed, even an empty one"

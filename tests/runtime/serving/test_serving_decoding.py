@@ -16,8 +16,9 @@ from pulumi_mlops.runtime.serving import protocol
 from pulumi_mlops.runtime.serving.encoding import encode_v2
 from pulumi_mlops.runtime.serving.errors import InvalidInput
 from pulumi_mlops.runtime.serving.model import ServedModel
-from pulumi_mlops.runtime.serving.protocol import decode_infer_request, parse_json
+from pulumi_mlops.runtime.serving.protocol import decode_infer_request
 from pulumi_mlops.runtime.serving.schema import ColumnSpec, ModelSchema, OutputSpec
+from pulumi_mlops.runtime.serving.tensors import parse_json
 
 SCHEMA = ModelSchema(
     (
@@ -151,7 +152,7 @@ def test_integers_whose_exact_sum_overflows_a_float_are_still_accepted() -> None
 
 def test_an_integer_beyond_float_range_is_a_bad_request() -> None:
     body = json.dumps(broken(("inputs", 0, "data"), [10**400, 1.5])).replace("1.5", "NaN").encode()
-    with pytest.raises(InvalidInput, match=r"input 'tenure': a number beyond the range of float64"):
+    with pytest.raises(InvalidInput, match=r"input 'tenure': inf at position 0; the column takes finite numbers only"):
         decode_infer_request(parse_json(body), SCHEMA)
 
 
@@ -272,3 +273,113 @@ def test_an_all_float_matrix_is_converted_at_once_to_the_columns_datatype() -> N
     assert (decoded.columns["a"].dtype, decoded.columns["b"].dtype) == (np.float64, np.float32)
     assert decoded.columns["a"].base is None or decoded.columns["a"].base is not decoded.columns["c"].base
     assert mixed.matrix_specs["FP64"][1] is None
+
+
+def _with_matrix(columns: list[str], datatype: str, data: list[Any]) -> dict[str, Any]:
+    """GOOD with its first column replaced by a matrix tensor carrying ``columns``."""
+    rest = [t for t in GOOD["inputs"] if t["name"] not in columns]
+    tensor = {"name": "m", "datatype": datatype, "shape": [2, len(columns)], "data": data}
+    return {"inputs": [{**tensor, "parameters": {"columns": columns}}, *rest]}
+
+
+REFUSED = {
+    "datatype a list": (broken(("inputs", 0, "datatype"), ["FP64"]), "input 'tenure': 'datatype' must be one of"),
+    "content_type a list": ({**GOOD, "parameters": {"content_type": ["np"]}}, "parameters.content_type must be"),
+    "request parameters a falsy list": ({**GOOD, "parameters": []}, "'parameters' must be an object, got []"),
+    "tensor parameters a falsy list": (
+        broken(("inputs", 0, "parameters"), []),
+        "input 'tenure': 'parameters' must be an object",
+    ),
+    "output parameters a falsy list": (
+        {**GOOD, "outputs": [{"name": "probability", "parameters": []}]},
+        "outputs[0].parameters must be an object",
+    ),
+    "int given a float beyond int64": (broken(("inputs", 2, "data"), [1e20, 1]), "out of range for int64"),
+    "int beyond 64 bits beside a float": (broken(("inputs", 2, "data"), [2**64, 1.0]), "out of range for int64"),
+    "int below int64 read as a float": (
+        broken(("inputs", 2, "data"), [-9.223372036854776e18, 1]),
+        "out of range for int64",
+    ),
+    "ragged rows of a column": (
+        broken(("inputs", 0), {**GOOD["inputs"][0], "shape": [2, 1], "data": [[1.0, 2.0], []]}),
+        "input 'tenure': data[0] holds 2 values but shape [2, 1] needs 1 on axis 1",
+    ),
+    "ragged rows of a matrix": (
+        _with_matrix(["tenure", "score"], "FP64", [[1.0, 2.0, 3.0], [4.0]]),
+        "input 'm': data[0] holds 3 values but shape [2, 2] needs 2 on axis 1",
+    ),
+    "too few rows, nested": (
+        _with_matrix(["tenure", "score"], "FP64", [[1.0, 2.0]]),
+        "input 'm': data holds 1 items but shape [2, 2] needs 2 on axis 0",
+    ),
+    "FP32 matrix beyond float32": (_with_matrix(["charges"], "FP32", [[1e39], [1.0]]), "inf at position 0"),
+    "INT8 carrying 1000": (
+        broken(("inputs", 2), {**GOOD["inputs"][2], "datatype": "INT8", "data": [1000, 1]}),
+        "input 'calls': values from 1 to 1000 do not fit the tensor's datatype INT8",
+    ),
+    "UINT8 carrying -5": (
+        broken(("inputs", 2), {**GOOD["inputs"][2], "datatype": "UINT8", "data": [-5, 1]}),
+        "do not fit the tensor's datatype UINT8",
+    ),
+    "INT64 carrying 1.5 into a float column": (
+        broken(("inputs", 0, "datatype"), "INT64"),
+        "input 'tenure': 1.5 is not an integer, but the tensor's datatype is INT64",
+    ),
+    "FP16 carrying 1e10": (
+        broken(("inputs", 0), {**GOOD["inputs"][0], "datatype": "FP16", "data": [1e10, 1.0]}),
+        "do not fit the tensor's datatype FP16",
+    ),
+    "INT64 matrix carrying floats": (
+        _with_matrix(["tenure", "score"], "INT64", [[1.5, 2.0], [3.0, 4.0]]),
+        "1.5 is not an integer, but the tensor's datatype is INT64",
+    ),
+}
+
+
+@pytest.mark.parametrize(("payload", "fragment"), REFUSED.values(), ids=REFUSED.keys())
+def test_values_that_do_not_fit_what_the_request_declares_are_refused(payload: dict[str, Any], fragment: str) -> None:
+    result = outcome(payload)
+    assert result[0] == "error", result
+    assert fragment in result[1], result[1]
+
+
+def test_narrower_declared_datatypes_that_fit_and_null_parameters_are_accepted() -> None:
+    payload = broken(("inputs", 2, "datatype"), "INT8")
+    payload["inputs"][0] = {**GOOD["inputs"][0], "datatype": "FP32", "parameters": None}
+    payload["parameters"] = None
+    assert outcome(payload) == outcome(GOOD)
+    matrix = outcome(_with_matrix(["tenure", "score"], "INT32", [[1, 2], [3, 4]]))
+    assert matrix[0] == "ok" and matrix[3]["tenure"] == ("<f8", "[1.0, 3.0]")
+
+
+def test_entity_keys_given_twice_or_of_the_wrong_datatype_are_refused() -> None:
+    keys = {"name": "customer_id", "datatype": "BYTES", "shape": [2], "data": ["c1", "c2"]}
+    decoded = decode_infer_request({"inputs": [*GOOD["inputs"], keys]}, SCHEMA, "customer_id")
+    assert decoded.entity_ids == ["c1", "c2"]
+    for payload, fragment in (
+        ({"inputs": [*GOOD["inputs"], keys, keys]}, "input 'customer_id' is given twice"),
+        (
+            {"inputs": [*GOOD["inputs"], keys], "parameters": {"entity_ids": ["c3", "c4"]}},
+            "entity keys are given twice, in input 'customer_id' and in parameters.entity_ids",
+        ),
+        ({"inputs": [*GOOD["inputs"], {**keys, "datatype": "FP64"}]}, "entity keys are BYTES or integers"),
+        ({"inputs": [*GOOD["inputs"], {**keys, "datatype": "INT64"}]}, "must hold integers, as its datatype says"),
+    ):
+        with pytest.raises(InvalidInput) as raised:
+            decode_infer_request(payload, SCHEMA, "customer_id")
+        assert fragment in raised.value.message
+
+
+def test_a_body_read_for_its_nan_literals_is_held_to_orjsons_limits() -> None:
+    deep = b'{"p": NaN, "inputs": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with pytest.raises(InvalidInput, match="nested deeper than 1024 levels"):
+        parse_json(deep)
+    surrogate = b'{"p": NaN, "id": "\\ud800"}'
+    with pytest.raises(InvalidInput, match="lone surrogate"):
+        parse_json(surrogate)
+    with pytest.raises(InvalidInput, match="not valid JSON"):
+        parse_json(b'{"id": "\\ud800"}')
+    assert parse_json(b'{"a": [NaN, 18446744073709551616, 18446744073709551615]}')["a"][1:] == [
+        1.8446744073709552e19,
+        18446744073709551615,
+    ]

@@ -313,18 +313,20 @@ class BatchSpec(StrictModel):
 
 
 class DriftThresholds(StrictModel):
-    """Per-test thresholds above which a feature is drifted (p-values: below)."""
+    """Per-test thresholds at which a feature is drifted, compared as Evidently compares them."""
 
     ks_pvalue: float = Field(default=0.05, gt=0, lt=1)
-    """Kolmogorov-Smirnov: drift when the p-value is below this."""
+    """Kolmogorov-Smirnov: drift when the p-value is at most this."""
     chi2_pvalue: float = Field(default=0.05, gt=0, lt=1)
-    """Chi-square (categorical): drift when the p-value is below this."""
+    """Chi-square (categories, and numbers with at most 5 values): drift when the p-value is below this."""
+    z_pvalue: float = Field(default=0.05, gt=0, lt=1)
+    """Z-test of two categories (or two values): drift when the p-value is below this."""
     psi: float = Field(default=0.2, gt=0)
-    """Population stability index: drift when above this."""
+    """Population stability index: drift when at least this."""
     wasserstein: float = Field(default=0.1, gt=0)
-    """Normalized Wasserstein distance: drift when above this."""
+    """Normalized Wasserstein distance: drift when at least this."""
     jensen_shannon: float = Field(default=0.1, gt=0, le=1)
-    """Jensen-Shannon distance: drift when above this."""
+    """Jensen-Shannon distance (natural logarithm, as Evidently): drift when at least this."""
     drift_share: float = Field(default=0.3, gt=0, le=1)
     """Dataset drift when at least this share of features drift."""
     performance_drop: float = Field(default=0.05, gt=0)
@@ -339,7 +341,7 @@ class DriftSpec(StrictModel):
     """Cron schedule of the drift job."""
     window_hours: int = Field(default=24, ge=1, le=24 * 90)
     """Size of the current window of prediction logs."""
-    min_rows: int = Field(default=500, ge=10)
+    min_rows: int = Field(default=500, ge=1)
     """Windows with fewer rows are reported as insufficient, not as drift."""
     thresholds: DriftThresholds = Field(default_factory=DriftThresholds)
     """Test thresholds."""

@@ -15,9 +15,9 @@ import pandas as pd
 
 from ..config import DriftThresholds
 from .binned import WindowSummary
-from .profile import CategoricalProfile, FeatureProfile, NumericProfile
+from .profile import LOW_CARDINALITY, CategoricalProfile, FeatureProfile, NumericProfile
 from .report import FeatureDrift, Finding, Histogram, StatResult, TestName
-from .stats import chi2_contingency, jensen_shannon, ks_from_positions, psi
+from .stats import chi2_goodness_of_fit, jensen_shannon, ks_from_positions, psi, z_proportions
 
 __all__ = [
     "MAX_CATEGORY_BARS",
@@ -27,11 +27,13 @@ __all__ = [
     "all_null",
     "categorical_tests",
     "check_column",
+    "count_tests",
     "default_test",
     "finish",
     "finite_values",
     "is_numeric",
     "numeric_tests",
+    "value_tests",
     "verdict",
 ]
 
@@ -44,24 +46,68 @@ NULL_RATE_WARNING = 0.1
 """A rise of the null rate by more than this (absolute) is reported as a warning finding."""
 
 
-def default_test(profile: FeatureProfile) -> TestName:
-    """The deciding test of a feature: see the table in the module documentation."""
+def default_test(profile: FeatureProfile, n_values: int | None = None) -> TestName:
+    """The deciding test of a feature, as Evidently's DataDriftPreset chooses it: by kind, by the reference's size
+    and by ``n_values``, the distinct values of reference and window together (None: more than
+    :data:`LOW_CARDINALITY` for a numeric column). See the table in :mod:`.detector`."""
     small = profile.count <= SMALL_REFERENCE
-    if profile.kind == "numeric":
+    if profile.kind == "numeric" and (n_values is None or n_values > LOW_CARDINALITY):
         return "ks" if small else "wasserstein"
-    return "chi2" if small else "jensen_shannon"
+    if not small:
+        return "jensen_shannon"
+    return "chi2" if n_values is None or n_values > 2 else "z"
+
+
+_AT_MOST = frozenset({"ks"})
+"""p-value tests that drift at ``p <= threshold`` (Evidently's KS); the others drift at ``p < threshold``, and the
+distances at ``statistic >= threshold``."""
 
 
 def verdict(test: TestName, statistic: float, p_value: float | None, limits: DriftThresholds) -> StatResult:
     threshold = {
         "ks": limits.ks_pvalue,
         "chi2": limits.chi2_pvalue,
+        "z": limits.z_pvalue,
         "psi": limits.psi,
         "wasserstein": limits.wasserstein,
         "jensen_shannon": limits.jensen_shannon,
     }[test]
-    drifted = (p_value < threshold) if p_value is not None else (statistic > threshold)
+    if p_value is None:
+        drifted = statistic >= threshold
+    else:
+        drifted = p_value <= threshold if test in _AT_MOST else p_value < threshold
     return StatResult(test=test, statistic=statistic, p_value=p_value, threshold=threshold, drifted=drifted)
+
+
+def count_tests(ref_counts: np.ndarray, cur_counts: np.ndarray, limits: DriftThresholds) -> list[StatResult]:
+    """Chi-square (goodness of fit), the Z-test when there are at most two categories, and Jensen-Shannon, over the
+    counts of the same categories (or values) in the reference and the window."""
+    chi2, p, _ = chi2_goodness_of_fit(ref_counts, cur_counts)
+    results = [verdict("chi2", chi2, p, limits)]
+    if ref_counts.size <= 2:
+        z, p_z = z_proportions(ref_counts, cur_counts) if ref_counts.size == 2 else (0.0, 1.0)
+        results.append(verdict("z", z, p_z, limits))
+    results.append(verdict("jensen_shannon", jensen_shannon(ref_counts, cur_counts), None, limits))
+    return results
+
+
+def value_tests(
+    values: np.ndarray, prof: NumericProfile, limits: DriftThresholds
+) -> tuple[list[StatResult], int] | None:
+    """The tests of a numeric column over its values as categories, and how many distinct values reference and window
+    hold together, when that is at most :data:`LOW_CARDINALITY`; None otherwise."""
+    if prof.values is None:
+        return None
+    distinct, counts = np.unique(values, return_counts=True)
+    if distinct.size > LOW_CARDINALITY:
+        return None
+    current = {repr(float(v)): int(c) for v, c in zip(distinct, counts, strict=True)}
+    keys = sorted({*prof.values, *current}, key=float)
+    if len(keys) > LOW_CARDINALITY:
+        return None
+    ref_counts = np.array([prof.values.get(k, 0) for k in keys], dtype=np.int64)
+    cur_counts = np.array([current.get(k, 0) for k in keys], dtype=np.int64)
+    return count_tests(ref_counts, cur_counts, limits), len(keys)
 
 
 def _severity(result: StatResult) -> float:
@@ -145,12 +191,8 @@ def categorical_tests(
     keys += [k for k in seen if k not in prof.counts]
     ref_counts = np.array([prof.counts.get(k, 0) for k in keys], dtype=np.int64)
     cur_counts = np.array([seen.get(k, 0) for k in keys], dtype=np.int64)
-    chi2, p, _ = chi2_contingency(ref_counts, cur_counts)
-    results = [
-        verdict("chi2", chi2, p, limits),
-        verdict("psi", psi(ref_counts, cur_counts), None, limits),
-        verdict("jensen_shannon", jensen_shannon(ref_counts, cur_counts), None, limits),
-    ]
+    results = count_tests(ref_counts, cur_counts, limits)
+    results.insert(-1, verdict("psi", psi(ref_counts, cur_counts), None, limits))
     n = int(cur_counts.sum())
     ref_share = ref_counts / max(int(ref_counts.sum()), 1)
     cur_share = cur_counts / max(n, 1)
@@ -172,15 +214,17 @@ def categorical_tests(
         "reference_null_rate": prof.null_rate,
         "current_null_rate": 1.0 - n / rows if rows else 0.0,
         "histogram": Histogram(labels=labels, reference=ref_bars, current=cur_bars),
+        "n_values": len(keys),
     }
 
 
 def finish(partial: dict[str, object], prof: FeatureProfile) -> FeatureDrift:
     """Pick the deciding test and build the feature verdict."""
     tests: list[StatResult] = partial.get("tests", [])  # type: ignore[assignment]
+    n_values = partial.pop("n_values", None)
     if partial["status"] != "tested":
         return FeatureDrift.model_validate(partial)
-    chosen = default_test(prof)
+    chosen = default_test(prof, n_values if isinstance(n_values, int) else None)
     decide = next(t for t in tests if t.test == chosen)
     tests.sort(key=lambda t: t.test != chosen)
     return FeatureDrift.model_validate(
@@ -194,6 +238,14 @@ def finish(partial: dict[str, object], prof: FeatureProfile) -> FeatureDrift:
             "severity": _severity(decide),
         }
     )
+
+
+def _numeric_dtype(name: str) -> bool:
+    """Whether a recorded pandas dtype name is numeric (a boolean reference column counts as one)."""
+    try:
+        return bool(pd.api.types.is_numeric_dtype(pd.api.types.pandas_dtype(name)))
+    except TypeError:
+        return False
 
 
 def is_numeric(series: pd.Series) -> bool:
@@ -217,6 +269,16 @@ def check_column(
         message = f"column {name!r} has no non-missing values in the reference data, so it cannot be compared"
         findings.append(Finding(kind="no_reference", column=name, severity="warning", message=message))
         return _untested(name, prof, "no_reference", message, float(series.isna().mean()) if len(series) else None)
+    if prof.kind == "categorical" and is_numeric(series) and not _numeric_dtype(prof.dtype):
+        findings.append(
+            Finding(
+                kind="dtype_changed",
+                column=name,
+                severity="info",
+                message=f"column {name!r} is {series.dtype} in the window ({prof.dtype} in the reference); its "
+                "values were compared with the reference's categories as text",
+            )
+        )
     if prof.kind == "numeric" and not is_numeric(series):
         coerced = pd.to_numeric(series, errors="coerce")
         if int(coerced.notna().sum()) < int(series.notna().sum()):

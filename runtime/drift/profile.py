@@ -36,6 +36,7 @@ except ImportError:  # pragma: no cover - a pandas that moved it: factorize inst
 __all__ = [
     "DEFAULT_BINS",
     "DEFAULT_SAMPLE_SIZE",
+    "LOW_CARDINALITY",
     "PREDICTION",
     "PROFILE_FILENAME",
     "CategoricalProfile",
@@ -52,6 +53,9 @@ PROFILE_FILENAME = "reference_profile.json"
 PREDICTION = "prediction"
 DEFAULT_BINS = 10
 DEFAULT_SAMPLE_SIZE = 5000
+LOW_CARDINALITY = 5
+"""A numeric column whose reference and window hold at most this many distinct values together is tested as
+categories (Evidently's default test choice)."""
 
 
 class ProfileError(ValueError):
@@ -85,6 +89,9 @@ class NumericProfile(StrictModel):
     """Reference values per bin (one more entry than ``bin_edges``)."""
     sample: list[float] = Field(default_factory=list)
     """Sorted reference values (all of them, or evenly spaced order statistics) for KS and Wasserstein."""
+    values: dict[str, int] | None = None
+    """Count per distinct value (``repr`` of the float) when the reference has at most ``LOW_CARDINALITY`` of them:
+    the column is then tested as categories while the window adds no value beyond that many, as Evidently does."""
 
     _arrays: tuple[ReferenceECDF, NDArray[np.float64], NDArray[np.int64]] | None = PrivateAttr(default=None)
 
@@ -257,7 +264,13 @@ def categorical_values(series: pd.Series) -> pd.Series:
 
 
 def _is_numeric(series: pd.Series) -> bool:
-    return bool(pd.api.types.is_numeric_dtype(series.dtype)) and not isinstance(series.dtype, pd.CategoricalDtype)
+    """Profiled as numeric: a numeric dtype other than boolean (a boolean column is categorical, as Evidently infers
+    it). Integer columns are numeric, as when Evidently is told so; Evidently's own inference would make one of at
+    most 10 values categorical, which ``build_profile(categorical=...)`` asks for by name."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(dtype):
+        return False
+    return not pd.api.types.is_bool_dtype(dtype)
 
 
 def _numeric_profile(series: pd.Series, bins: int, sample_size: int) -> NumericProfile:
@@ -274,11 +287,16 @@ def _numeric_profile(series: pd.Series, bins: int, sample_size: int) -> NumericP
         sample = finite[picks]
     else:
         sample = finite
+    few = None
+    if 1 + int(np.count_nonzero(np.diff(finite))) <= LOW_CARDINALITY:
+        distinct, counts = np.unique(finite, return_counts=True)
+        few = {repr(float(v)): int(c) for v, c in zip(distinct, counts, strict=True)}
     return NumericProfile(
         dtype=str(series.dtype),
         count=count,
         null_count=nulls,
         null_rate=rate,
+        values=few,
         mean=float(np.mean(finite)),
         std=float(np.std(finite)),
         min=float(finite[0]),
@@ -327,6 +345,19 @@ def build_profile(
     model quality, so performance drift can be measured when labels of the current window arrive. ``task`` and
     ``classes`` are recorded; a multiclass ``prediction`` (the predicted class) is profiled as categorical.
     """
+    if not isinstance(df, pd.DataFrame):
+        raise ProfileError(
+            f"the reference data must be a pandas DataFrame, one column per model input, got {type(df).__name__}"
+        )
+    if df.shape[1] == 0 or len(df) == 0:
+        raise ProfileError(
+            f"the reference data has {len(df)} rows and {df.shape[1]} columns: profile the training data (or a "
+            "sample of it), one column per model input"
+        )
+    names = [str(c) for c in df.columns]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ProfileError(f"the reference data has columns {twice} more than once: give each column once")
     if bins < 2:
         raise ProfileError(f"bins must be at least 2, got {bins}")
     if sample_size < 10:

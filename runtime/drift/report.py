@@ -28,7 +28,7 @@ __all__ = [
 
 REPORT_FILENAME = "drift_report.json"
 
-TestName = Literal["ks", "chi2", "psi", "wasserstein", "jensen_shannon"]
+TestName = Literal["ks", "chi2", "z", "psi", "wasserstein", "jensen_shannon"]
 FeatureStatus = Literal["tested", "missing", "all_null", "dtype_changed", "no_reference"]
 FindingKind = Literal[
     "insufficient_data",
@@ -40,6 +40,7 @@ FindingKind = Literal[
     "null_rate",
     "performance_unavailable",
     "labels_by_position",
+    "unknown_override",
 ]
 ReportStatus = Literal["ok", "drift", "insufficient_data"]
 
@@ -48,12 +49,13 @@ class StatResult(StrictModel):
     """One statistical test of one feature."""
 
     test: TestName
-    """ks: Kolmogorov-Smirnov; chi2: chi-square contingency; psi: population stability index;
-    wasserstein: Wasserstein distance / reference std; jensen_shannon: Jensen-Shannon distance (base 2)."""
+    """ks: Kolmogorov-Smirnov; chi2: chi-square goodness of fit to the reference's shares; z: two-proportion Z-test;
+    psi: population stability index; wasserstein: Wasserstein distance / reference std; jensen_shannon:
+    Jensen-Shannon distance (natural logarithm)."""
     statistic: float
     """The test statistic (KS D, chi-square, PSI or distance)."""
     p_value: float | None = None
-    """P-value for ks and chi2; null for the distances."""
+    """P-value for ks, chi2 and z; null for the distances."""
     threshold: float
     """Drift when the p-value is below it (ks, chi2) or the statistic above it (the others)."""
     drifted: bool

@@ -12,10 +12,10 @@ Each function matches its SciPy counterpart on the same inputs to 1e-9 or better
   else ``kstwo.sf(d, round(n1 * n2 / (n1 + n2)))``; the statistic is rounded to the lattice of the exact
   test the way SciPy rounds it.
 * :func:`wasserstein` — ``scipy.stats.wasserstein_distance(reference, current)``.
-* :func:`jensen_shannon` — ``scipy.spatial.distance.jensenshannon(p, q, base=2)``: base 2 bounds the
-  distance to [0, 1], so one threshold reads the same for every feature.
-* :func:`chi2_contingency` — ``scipy.stats.chi2_contingency([reference_counts, current_counts])``
-  including Yates' correction when there is one degree of freedom.
+* :func:`jensen_shannon` — ``scipy.spatial.distance.jensenshannon(p, q)`` (natural logarithm), as Evidently.
+* :func:`chi2_goodness_of_fit` — ``scipy.stats.chisquare(current, reference * n_current / n_reference)``, the
+  test Evidently's ``chisquare`` stattest runs.
+* :func:`z_proportions` — Evidently's ``z`` stattest, the two-proportion Z-test of a two-category column.
 * :func:`psi` — the population stability index with empty bins counted as 0.0001 (the convention of
   Evidently and most PSI tables), so a category absent on one side gives a large finite value.
 """
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats as _stats
-from scipy.special import chdtrc
+from scipy.special import chdtrc, ndtr
 
 __all__ = [
     "JS_BASE",
@@ -36,7 +36,7 @@ __all__ = [
     "PSI_EMPTY_BIN",
     "ReferenceECDF",
     "binned_counts",
-    "chi2_contingency",
+    "chi2_goodness_of_fit",
     "jensen_shannon",
     "ks_from_positions",
     "ks_pvalues",
@@ -44,10 +44,12 @@ __all__ = [
     "positions",
     "psi",
     "wasserstein",
+    "z_proportions",
 ]
 
-JS_BASE = 2.0
-"""Logarithm base of the Jensen-Shannon distance."""
+JS_BASE = math.e
+"""Logarithm base of the Jensen-Shannon distance: natural, as Evidently computes it (so its 0.1 threshold reads the
+same here); the distance lies in [0, sqrt(ln 2)]."""
 KS_EXACT_MAX_N = 10_000
 """SciPy's ``ks_2samp(method="auto")`` uses the exact distribution up to this many values per sample."""
 PSI_EMPTY_BIN = 1e-4
@@ -219,7 +221,7 @@ def psi(ref_counts: NDArray[np.integer], cur_counts: NDArray[np.integer]) -> flo
 
 
 def jensen_shannon(ref_counts: NDArray[np.integer], cur_counts: NDArray[np.integer]) -> float:
-    """Jensen-Shannon distance (base 2, in [0, 1]) between two count vectors over the same bins."""
+    """Jensen-Shannon distance (natural logarithm, in [0, sqrt(ln 2)]) between two count vectors over the same bins."""
     p = ref_counts / ref_counts.sum()
     q = cur_counts / cur_counts.sum()
     mid = (p + q) / 2.0
@@ -229,20 +231,32 @@ def jensen_shannon(ref_counts: NDArray[np.integer], cur_counts: NDArray[np.integ
     return math.sqrt(max(js, 0.0) / 2.0)
 
 
-def chi2_contingency(ref_counts: NDArray[np.integer], cur_counts: NDArray[np.integer]) -> tuple[float, float, int]:
-    """Pearson chi-square test of the 2 x K table ``[reference, current]``: ``(statistic, p-value, dof)``.
-
-    Categories empty on both sides must be dropped by the caller (their expected count is zero).
+def chi2_goodness_of_fit(ref_counts: NDArray[np.integer], cur_counts: NDArray[np.integer]) -> tuple[float, float, int]:
+    """Evidently's chi-square test: the current counts against the reference shares scaled to the current size,
+    ``scipy.stats.chisquare(f_obs=current, f_exp=reference * n_current / n_reference)``: ``(statistic, p-value,
+    dof)``. A category the reference lacks has an expected count of zero, which makes the statistic infinite
+    (p-value 0) as in SciPy; a single category gives ``(0, 1, 0)``.
     """
-    observed = np.vstack([ref_counts, cur_counts]).astype(np.float64)
-    row = observed.sum(axis=1, keepdims=True)
-    col = observed.sum(axis=0, keepdims=True)
-    expected = row * col / observed.sum()
-    dof = observed.shape[1] - 1
-    if dof == 0:
+    current = cur_counts.astype(np.float64)
+    expected = ref_counts * (current.sum() / ref_counts.sum())
+    dof = current.size - 1
+    if dof <= 0:
         return 0.0, 1.0, 0
-    if dof == 1:
-        diff = expected - observed
-        observed = observed + np.minimum(0.5, np.abs(diff)) * np.sign(diff)
-    statistic = float(np.sum((observed - expected) ** 2 / expected))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(expected > 0, (current - expected) ** 2 / expected, np.where(current > 0, np.inf, 0.0))
+    statistic = float(terms.sum())
     return statistic, float(chdtrc(dof, statistic)), dof  # what chi2.sf calls, without its argument checks
+
+
+def z_proportions(ref_counts: NDArray[np.integer], cur_counts: NDArray[np.integer]) -> tuple[float, float]:
+    """Evidently's Z-test of two categories: ``(z, two-sided p-value)`` of the difference between the shares of the
+    second category in the reference and in the current window, with the pooled share's standard error; the same
+    single category on both sides gives ``(0, 1)``."""
+    n1, n2 = float(ref_counts.sum()), float(cur_counts.sum())
+    p1 = 1.0 - float(ref_counts[0]) / n1
+    p2 = 1.0 - float(cur_counts[0]) / n2
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    if pooled in (0.0, 1.0):
+        return 0.0, 1.0
+    z = (p1 - p2) / math.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2))
+    return z, float(2.0 * ndtr(-abs(z)))

@@ -57,6 +57,9 @@ def test_discrete_numeric_bins_collapse_and_categoricals_are_counted() -> None:
     assert isinstance(visits, NumericProfile)
     assert visits.bin_edges == [0.0, 1.0, 2.0, 3.0]  # repeated quantiles collapse: one bin per value
     assert visits.bin_counts[0] == 0 and min(visits.bin_counts[1:]) > 4000
+    assert visits.values is not None and sum(visits.values.values()) == visits.count
+    assert sorted(visits.values, key=float) == ["0.0", "1.0", "2.0", "3.0"]
+    assert profile.features["age"].values is None  # type: ignore[union-attr]
     plan, zip_code = profile.features["plan"], profile.features["zip"]
     assert isinstance(plan, CategoricalProfile) and isinstance(zip_code, CategoricalProfile)
     assert list(plan.counts) == ["basic", "pro", "team"]

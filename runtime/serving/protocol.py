@@ -42,6 +42,8 @@ __all__ = [
 
 Columns = dict[str, np.ndarray]
 _CONTENT_TYPES = frozenset({"np", "pd"})
+_FP32_MAX = float(np.finfo(np.float32).max)
+_FP64_MAX = float(np.finfo(np.float64).max)
 
 
 @dataclass
@@ -186,13 +188,10 @@ def _float_block(block_type: str | None, data: list[Any], rows: int, width: int)
     if block_type is None or not set(map(type, data)) <= {float, int}:
         return None
     block = np.asarray(data, dtype=np.float64).reshape(rows, width)
-    if not np.isfinite(block).all():
-        return None
-    if block_type == "FP32":
-        with np.errstate(over="ignore"):
-            narrow = block.astype(np.float32)
-        return narrow if np.isfinite(narrow).all() else None  # beyond float32: the per-column checks refuse it
-    return block
+    largest = np.abs(block).max()
+    if block_type == "FP32":  # NaN, infinities and values beyond float32: the per-column checks refuse them
+        return block.astype(np.float32) if largest <= _FP32_MAX else None
+    return block if largest <= _FP64_MAX else None
 
 
 def _entity_ids(where: str, value: Any, rows: int | None, kind: type | None = None) -> list[Any]:

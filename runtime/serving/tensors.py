@@ -90,6 +90,13 @@ def flatten(where: str, data: Any, shape: list[int]) -> list[Any]:
         raise InvalidInput(f"{where}: 'data' must be a list, got {type(data).__name__}")
     if len(shape) <= 1 or not data or not isinstance(data[0], list):
         return data
+    if (
+        len(shape) == 2
+        and len(data) == shape[0]
+        and set(map(type, data)) == {list}
+        and set(map(len, data)) == {shape[1]}
+    ):
+        return list(itertools.chain.from_iterable(data))  # the usual [N, K] matrix, checked in C-level passes
     flat: list[Any] = []
     _nested(where, data, shape, (), flat)
     return flat

@@ -31,6 +31,9 @@ __all__ = [
     "PUSHGATEWAY_CHART_VERSION",
     "Monitoring",
     "MonitoringArgs",
+    "dashboards",
+    "endpoint_rules",
+    "platform_rules",
 ]
 
 PROMETHEUS_CHARTS_REPO = "https://prometheus-community.github.io/helm-charts"

@@ -3,7 +3,7 @@
 Every Deployment, Job and CronJob of the platform is assembled from these functions, so the
 hardening rules (non-root, read-only root filesystem, no capabilities, seccomp, pinned images,
 requests and limits) live in exactly one place. What the runtime is told (``MLOPS_*`` variables,
-Secrets, the workload spec file) is in :mod:`.runtime_config`.
+Secrets, the workload spec file) is in :mod:`.runtime_config`, whose names are imported here too.
 """
 
 from __future__ import annotations
@@ -17,7 +17,19 @@ import pulumi_kubernetes as k8s
 from pulumi_mlops.runtime.config import ResourceSpec
 
 from .context import ClusterContext, GpuScheduling
-from .runtime_config import cpus_env
+from .runtime_config import (
+    SPEC_DIR,
+    SPEC_FILE,
+    SPEC_KEY,
+    cpus_env,
+    join_uri,
+    runtime_env,
+    secret_env,
+    secret_value,
+    spec_checksum,
+    spec_config_map,
+    spec_volume,
+)
 
 __all__ = [
     "AWAIT_TIMEOUT_ANNOTATION",
@@ -29,21 +41,32 @@ __all__ = [
     "REPLACE_UNREADY_ANNOTATION",
     "SHM_VOLUME",
     "SKIP_AWAIT_ANNOTATION",
+    "SPEC_DIR",
+    "SPEC_FILE",
+    "SPEC_KEY",
     "TMP_DIR",
     "GpuPlacement",
     "child_opts",
     "container",
     "container_security_context",
     "cpu_limit",
+    "cpus_env",
     "cron_job",
     "http_probes",
     "http_service",
+    "join_uri",
     "labels",
     "pod_security_context",
     "pod_spec",
     "resource_requirements",
+    "runtime_env",
+    "secret_env",
+    "secret_value",
     "selector_labels",
     "shm_mount",
+    "spec_checksum",
+    "spec_config_map",
+    "spec_volume",
 ]
 
 MODEL_LABEL = "pulumi-mlops.io/model"

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..config import DriftThresholds
 from .binned import WindowSummary
-from .profile import LOW_CARDINALITY, CategoricalProfile, FeatureProfile, NumericProfile
+from .profile import LOW_CARDINALITY, CategoricalProfile, FeatureProfile, NumericProfile, value_key
 from .report import FeatureDrift, Finding, Histogram, StatResult, TestName
 from .stats import chi2_goodness_of_fit, jensen_shannon, ks_from_positions, psi, z_proportions
 
@@ -101,7 +101,7 @@ def value_tests(
     distinct, counts = np.unique(values, return_counts=True)
     if distinct.size > LOW_CARDINALITY:
         return None
-    current = {repr(float(v)): int(c) for v, c in zip(distinct, counts, strict=True)}
+    current = {value_key(v): int(c) for v, c in zip(distinct, counts, strict=True)}
     keys = sorted({*prof.values, *current}, key=float)
     if len(keys) > LOW_CARDINALITY:
         return None

@@ -1,8 +1,9 @@
 """Compare one window of prediction logs with the reference profile and decide whether it drifted.
 
-Every numeric feature gets KS, PSI, normalized Wasserstein and Jensen-Shannon; every categorical one
-gets chi-square, PSI and Jensen-Shannon. One of them decides, chosen by kind and reference size the
-way Evidently's DataDriftPreset chooses:
+Every numeric feature gets KS, PSI, normalized Wasserstein and Jensen-Shannon (and, with at most 5 distinct values,
+chi-square, the Z-test for two values and Jensen-Shannon over its values); every categorical one gets chi-square,
+the Z-test when it has two categories, PSI and Jensen-Shannon. One of them decides, chosen by kind, reference size
+and distinct values the way Evidently's DataDriftPreset chooses:
 
 =================================  ==================================  =====================================
 kind                               reference values <= 1000            reference values > 1000
@@ -335,6 +336,16 @@ def detect_drift(
             }
         )
 
+    if profile.schema_version == 1:
+        findings.append(
+            Finding(
+                kind="old_profile",
+                severity="info",
+                message="the reference profile was written before numeric columns of at most 5 values and booleans "
+                "were tested as categories, as Evidently tests them: its columns are tested as it recorded them; "
+                "rebuild it (retrain, or build_profile) for Evidently's choice",
+            )
+        )
     unknown = sorted(set(spec.feature_overrides) - set(profile.features) - {PREDICTION})
     if unknown:
         findings.append(

@@ -47,6 +47,7 @@ __all__ = [
     "build_profile",
     "categorical_values",
     "numeric_values",
+    "value_key",
 ]
 
 PROFILE_FILENAME = "reference_profile.json"
@@ -137,8 +138,9 @@ FeatureProfile = Annotated[NumericProfile | CategoricalProfile, Field(discrimina
 class ReferenceProfile(StrictModel):
     """Everything drift detection needs to know about the reference data."""
 
-    schema_version: Literal[1] = 1
-    """Version of this file format."""
+    schema_version: Literal[1, 2] = 2
+    """Version of this file format: 2 records the values of numeric columns of few values (``values``) and profiles
+    booleans as categorical; a version 1 profile is still read, its columns tested as it recorded them."""
     rows: int = Field(ge=0)
     """Rows of the reference data."""
     bins: int = Field(default=DEFAULT_BINS, ge=2)
@@ -183,6 +185,11 @@ class ReferenceProfile(StrictModel):
             return cls.model_validate(json.loads(text))
         except (ValueError, TypeError) as exc:
             raise ProfileError(f"{source} is not a reference profile: {exc}") from None
+
+
+def value_key(value: float) -> str:
+    """The key of a numeric value in ``NumericProfile.values`` (``-0.0`` and ``0.0`` are one value)."""
+    return repr(float(value) + 0.0)
 
 
 def numeric_values(series: pd.Series) -> NDArray[np.float64]:
@@ -290,7 +297,7 @@ def _numeric_profile(series: pd.Series, bins: int, sample_size: int) -> NumericP
     few = None
     if 1 + int(np.count_nonzero(np.diff(finite))) <= LOW_CARDINALITY:
         distinct, counts = np.unique(finite, return_counts=True)
-        few = {repr(float(v)): int(c) for v, c in zip(distinct, counts, strict=True)}
+        few = {value_key(v): int(c) for v, c in zip(distinct, counts, strict=True)}
     return NumericProfile(
         dtype=str(series.dtype),
         count=count,

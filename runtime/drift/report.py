@@ -41,6 +41,7 @@ FindingKind = Literal[
     "performance_unavailable",
     "labels_by_position",
     "unknown_override",
+    "old_profile",
 ]
 ReportStatus = Literal["ok", "drift", "insufficient_data"]
 
@@ -57,7 +58,7 @@ class StatResult(StrictModel):
     p_value: float | None = None
     """P-value for ks, chi2 and z; null for the distances."""
     threshold: float
-    """Drift when the p-value is below it (ks, chi2) or the statistic above it (the others)."""
+    """Drift when the p-value is at most it (ks) or below it (chi2, z), or the statistic at least it (the others)."""
     drifted: bool
     """Whether this test alone says the feature drifted."""
 

@@ -5,8 +5,8 @@ constant-imputed, one-hot-encoded categorical columns, then a scikit-learn class
 convert with skl2onnx. Each DataFrame column becomes one ONNX input of shape ``[N, 1]``, in column
 order: ``float32`` for numeric columns, ``string`` for categorical ones (a null category is fed as
 ``""``, which the graph imputes as the pipeline does). skl2onnx may rewrite a column name into a
-graph input name (spaces and '/' become '_'); inputs are fed by position, so any column name works, and the
-column list is recorded in the graph's own metadata (``mlops.inputs``), which ``model.onnx``'s sha256 covers.
+graph input name (:func:`skl2onnx_names`); inputs are fed by position, so any column name works, and the column
+list is recorded in the graph's own metadata (``mlops.inputs``), which ``model.onnx``'s sha256 covers.
 The export is kept only when ONNX Runtime agrees with the native model on the holdout within
 ``tolerance``: every class probability of a classifier (absolute difference), the value of a
 regressor (difference divided by ``max(1, |native value|)``, since values carry their target's
@@ -20,6 +20,7 @@ import copy
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -39,6 +40,7 @@ __all__ = [
     "OnnxModel",
     "export_onnx",
     "record_inputs",
+    "skl2onnx_names",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,24 @@ class OnnxExport(StrictModel):
 
     def tag(self) -> str:
         return "exported" if self.status == "exported" else f"{self.status}: {self.reason}"[:250]
+
+
+def skl2onnx_names(columns: list[str]) -> list[str]:
+    """The graph input names skl2onnx makes of ``columns`` (``Topology._generate_unique_name``: every character but
+    letters, digits, ``_`` and ``+`` becomes ``_``, a leading digit gets a ``_`` before it, and a name already taken
+    gets the first free number appended)."""
+    taken: set[str] = set()
+    names = []
+    for column in columns:
+        seed = re.sub(r"[^\w+]", "_", column)
+        if re.match("^[0-9]", seed):
+            seed = "_" + seed
+        name, number = seed, 1
+        while name in taken:
+            name, number = f"{seed}{number}", number + 1
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def record_inputs(model: Any, inputs: list[OnnxInput]) -> None:

@@ -36,13 +36,25 @@ def inflate(body: bytes, encoding: str, limit: int) -> bytes:
             inflater, data = _inflate(body, -zlib.MAX_WBITS, limit)
         except zlib.error:
             raise InvalidInput(f"the body is not deflate data, as Content-Encoding says: {exc}") from None
-    if len(data) > limit:
-        raise PayloadTooLarge(f"the request body inflates to more than max_payload_bytes ({limit})")
-    if not inflater.eof:
-        raise InvalidInput(f"the {coding} body ends inside its compressed stream: it was cut short")
-    if inflater.unused_data:
-        raise InvalidInput(f"the {coding} body holds {len(inflater.unused_data)} bytes after its compressed stream")
-    return data
+    parts = [data]
+    size = len(data)
+    while True:
+        if size > limit:
+            raise PayloadTooLarge(f"the request body inflates to more than max_payload_bytes ({limit})")
+        if not inflater.eof:
+            raise InvalidInput(f"the {coding} body ends inside its compressed stream: it was cut short")
+        rest = inflater.unused_data
+        if not rest:
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+        if wbits != ENCODINGS["gzip"]:
+            raise InvalidInput(f"the {coding} body holds {len(rest)} bytes after its compressed stream")
+        try:  # a gzip file may hold several members, one after the other (RFC 1952)
+            inflater, data = _inflate(rest, wbits, limit - size)
+        except zlib.error as exc:
+            raise InvalidInput(f"the {coding} body holds {len(rest)} bytes after its first member that are not gzip "
+                               f"data: {exc}") from None  # fmt: skip
+        parts.append(data)
+        size += len(data)
 
 
 def _inflate(body: bytes, wbits: int, limit: int) -> tuple[zlib._Decompress, bytes]:

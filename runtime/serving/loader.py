@@ -63,6 +63,14 @@ class ModelSource(Protocol):
         ...
 
 
+def _absent(exc: BaseException) -> bool:
+    """Whether a download failed because the artifact does not exist (MLflow's ``RESOURCE_DOES_NOT_EXIST``, or a
+    missing file of a local store), not because the store could not be reached."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    return getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
+
+
 def warm_up(model: ServedModel, example: list[dict[str, Any]] | None = None) -> None:
     """Predict once on the input example (or a synthesized row); a model that fails here is refused."""
     try:
@@ -222,6 +230,7 @@ class MlflowModelSource:
             ONNX_STATUS_TAG,
             OnnxExport,
             OnnxModel,
+            skl2onnx_names,
         )
 
         expected = tags.get(ONNX_SHA_TAG)
@@ -235,11 +244,17 @@ class MlflowModelSource:
             folder = workdir / "onnx"
             folder.mkdir()
             payload = Path(self.client.download_artifacts(run_id, ONNX_ARTIFACT, str(folder))).read_bytes()
-            report = OnnxExport.model_validate_json(
-                Path(self.client.download_artifacts(run_id, ONNX_REPORT_ARTIFACT, str(folder))).read_text()
-            )
+            report_text = Path(self.client.download_artifacts(run_id, ONNX_REPORT_ARTIFACT, str(folder))).read_text()
         except Exception as exc:
+            if _absent(exc):  # the run has no such artifact: downloading again cannot help
+                raise ModelRefused(f"{name} version {version}: its run has no ONNX artifact: {exc}") from exc
             raise ModelLoadError(f"cannot download the ONNX artifact of {name} version {version}: {exc}") from exc
+        try:
+            report = OnnxExport.model_validate_json(report_text)
+        except ValueError as exc:
+            raise ModelRefused(
+                f"{name} version {version}: {ONNX_REPORT_ARTIFACT} is not an ONNX export report: {exc}"
+            ) from None
         if hashlib.sha256(payload).hexdigest() != expected:
             raise ModelRefused(f"{name} version {version}: model.onnx does not match {ONNX_SHA_TAG}")
         try:
@@ -250,11 +265,14 @@ class MlflowModelSource:
             ) from exc
         except Exception as exc:
             raise ModelRefused(f"{name} version {version}: ONNX Runtime cannot load model.onnx: {exc}") from exc
-        if model.recorded_inputs is None and (model.matrix or model.graph_inputs != model.signature_columns):
+        if model.recorded_inputs is None and (
+            model.matrix or model.graph_inputs != skl2onnx_names(model.signature_columns)
+        ):
             raise ModelRefused(
                 f"{name} version {version}: model.onnx does not record its input columns ({INPUTS_METADATA}) and its "
-                f"input names {model.graph_inputs} are not the columns of {ONNX_REPORT_ARTIFACT}, so the column order "
-                "cannot be checked; register the version again to export it with them"
+                f"input names {model.graph_inputs} are not those skl2onnx makes of the columns of "
+                f"{ONNX_REPORT_ARTIFACT}, so the column order cannot be checked; register the version again to "
+                "export it with them"
             )
         return model
 

@@ -24,10 +24,12 @@ from .loader import ModelSource
 from .metrics import ServingMetrics
 from .model import ServedModel
 
-__all__ = ["MAX_FORMAT_RETRY_SECONDS", "ModelManager"]
+__all__ = ["MAX_FORMAT_RETRIES", "MAX_FORMAT_RETRY_SECONDS", "ModelManager"]
 
 MAX_FORMAT_RETRY_SECONDS = 900.0
 """Longest delay between loads of a version that waits for its ONNX export (the delay doubles from the poll)."""
+MAX_FORMAT_RETRIES = 8
+"""Loads of one version for its ONNX export before the native flavor is kept for good."""
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class ModelManager:
         self._refused: set[str] = set()
         self._retry_delay = poll_seconds
         self._retry_at = 0.0
+        self._retries = 0
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -70,6 +73,8 @@ class ModelManager:
         """
         previous = self.current
         self.current = model
+        if previous is None or previous.version != model.version:  # a new version starts its own back-off
+            self._retry_delay, self._retries = self.poll_seconds, 0
         if model.retry_format:
             self._retry_at = time.monotonic() + self._retry_delay
         gc.freeze()
@@ -91,7 +96,8 @@ class ModelManager:
             self.last_error = str(exc)
             return False
         if self.current is not None and self.current.version == version:
-            if self.current.retry_format and time.monotonic() >= self._retry_at:
+            due = self.current.retry_format and self._retries < MAX_FORMAT_RETRIES
+            if due and time.monotonic() >= self._retry_at:
                 return await self._retry_format(loop, self.current)
             return False
         if version in self._refused:
@@ -114,12 +120,22 @@ class ModelManager:
     async def _retry_format(self, loop: asyncio.AbstractEventLoop, current: ServedModel) -> bool:
         """Load the served version again for its ONNX export; True when the new load was swapped in."""
         model: ServedModel | None = None
+        self._retries += 1
         try:
             model = await loop.run_in_executor(None, self.source.load, self.ref.name, current.version)
             why = model.format_reason
         except Exception as exc:
             why = str(exc)
+            self.metrics.model_loads.labels("failure").inc()
         if model is None or model.retry_format:
+            self.last_error = why
+            if self._retries >= MAX_FORMAT_RETRIES:
+                log.error(
+                    "%s version %s keeps its native flavor: its ONNX export did not load in %d attempts (%s); "
+                    "a new version, or a restart, tries again",
+                    current.name, current.version, self._retries, why,
+                )  # fmt: skip
+                return False
             self._retry_delay = min(self._retry_delay * 2, MAX_FORMAT_RETRY_SECONDS)
             self._retry_at = time.monotonic() + self._retry_delay
             log.warning(
@@ -127,6 +143,7 @@ class ModelManager:
                 current.name, current.version, why, self._retry_delay,
             )  # fmt: skip
             return False
+        self.last_error = None
         self._retry_delay = self.poll_seconds
         self.metrics.model_loads.labels("success").inc()
         log.info("%s version %s now serves in format %s (%s)", model.name, model.version, model.model_format, why)

@@ -188,7 +188,7 @@ def _float_block(block_type: str | None, data: list[Any], rows: int, width: int)
     if block_type is None or not set(map(type, data)) <= {float, int}:
         return None
     block = np.asarray(data, dtype=np.float64).reshape(rows, width)
-    largest = np.abs(block).max()
+    largest = np.abs(block).max() if block.size else 0.0
     if block_type == "FP32":  # NaN, infinities and values beyond float32: the per-column checks refuse them
         return block.astype(np.float32) if largest <= _FP32_MAX else None
     return block if largest <= _FP64_MAX else None

@@ -126,7 +126,10 @@ def test_secrets_come_only_from_kubernetes_secrets(built):
 
 
 def test_runtime_env_refuses_what_the_platform_sets_itself():
+    from pulumi_mlops.components.k8s import workload
     from pulumi_mlops.components.k8s.runtime_config import runtime_env
+
+    assert workload.runtime_env is runtime_env, "still importable where it was before the module split"
 
     with pytest.raises(ValueError, match="cpus is set from the container's CPU limit"):
         runtime_env(cpus="8")

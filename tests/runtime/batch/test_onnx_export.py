@@ -86,3 +86,28 @@ def test_a_one_input_graph_takes_the_numeric_columns_as_one_block() -> None:
     objects = {**as_views, "c": np.array([None, 1.0, 2, 3.5, None, 0], dtype=object)}
     nan_frame = head.assign(c=[np.nan, 1.0, 2, 3.5, np.nan, 0])
     np.testing.assert_allclose(model.predict_proba_columns(objects), model.predict_proba(nan_frame), atol=1e-6)
+
+
+def test_skl2onnx_names_are_the_graph_inputs_skl2onnx_makes() -> None:
+    """Exports from before the graph recorded its columns are checked by these names: they must be skl2onnx's own,
+    renaming and collisions included."""
+    from pulumi_mlops.runtime.registry.onnx_export import skl2onnx_names
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    columns = ["a b/c", "x-y.z", "é ü", "1st", "a_b_c", "a b c", "p+q"]
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({c: rng.uniform(size=80) for c in columns})
+    pipeline = Pipeline(
+        [
+            ("preprocess", ColumnTransformer([("numeric", SimpleImputer(strategy="median"), columns)])),
+            ("model", LogisticRegression()),
+        ]
+    ).fit(frame, frame["a b/c"] > 0.5)
+    report, payload = export_onnx(pipeline, frame)
+    assert payload is not None, report.reason
+    model = OnnxModel(payload, report.inputs)
+    assert model.graph_inputs == skl2onnx_names(columns) == ["a_b_c", "x_y_z", "é_ü", "_1st", "a_b_c1", "a_b_c2", "p+q"]
+    assert [i.name for i in model.recorded_inputs or []] == columns

@@ -164,3 +164,28 @@ def test_inputs_of_the_wrong_kind_are_refused_naming_the_argument() -> None:
     ):
         with pytest.raises(ProfileError, match=fragment):
             build_profile(bad, None, [])  # type: ignore[arg-type]
+
+
+def test_negative_zero_is_the_value_zero() -> None:
+    rng = np.random.default_rng(6)
+    rounded = np.round(rng.normal(scale=0.4, size=900))  # -1.0, -0.0, 0.0 and 1.0, as rounding makes them
+    profile = build_profile(pd.DataFrame({"x": rounded}), None, [])
+    prof = profile.features["x"]
+    assert isinstance(prof, NumericProfile) and prof.values is not None
+    assert sorted(prof.values, key=float) == ["-1.0", "0.0", "1.0"]
+    window = pd.DataFrame({"x": -np.round(rng.normal(scale=0.4, size=600))})  # its zeros come out as -0.0 first
+    x = _feature(detect_drift(profile, window, DriftSpec(min_rows=10)), "x")
+    assert x.test == "chi2" and not x.drifted, x
+
+
+def test_a_profile_written_before_the_value_tests_is_read_and_noted() -> None:
+    frame = pd.DataFrame({"x": np.random.default_rng(8).normal(size=400)})
+    old = build_profile(frame, None, []).model_dump()
+    old["schema_version"] = 1
+    for feature in old["features"].values():
+        feature.pop("values", None)
+    profile = type(build_profile(frame, None, [])).model_validate(old)
+    report = detect_drift(profile, frame, DriftSpec(min_rows=10))
+    finding = next(f for f in report.findings if f.kind == "old_profile")
+    assert finding.severity == "info" and "rebuild it" in finding.message
+    assert build_profile(frame, None, []).schema_version == 2

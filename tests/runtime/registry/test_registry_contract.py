@@ -52,7 +52,7 @@ def test_load_model_version_verifies_and_loads(train_version, local_settings: Ru
     loaded = load_model_version("contract-mlp", "challenger", local_settings)
     assert isinstance(loaded.model, Pipeline) and loaded.version == result.version
     assert loaded.signature_columns == result.features
-    assert loaded.profile is not None and loaded.profile["schema_version"] == 1
+    assert loaded.profile is not None and loaded.profile["schema_version"] == 2
     assert set(loaded.profile["features"]) == set(result.features)
     frame = result.holdout[loaded.signature_columns]
     np.testing.assert_allclose(loaded.model.predict_proba(frame), result.pipeline.predict_proba(frame), rtol=1e-6)

@@ -262,6 +262,18 @@ def test_a_compressed_request_is_inflated_as_tritonclient_compresses_it(
     np.testing.assert_allclose(read_response(response)["probability"], expected, rtol=1e-12)
 
 
+def test_a_gzip_body_of_several_members_is_inflated_whole(shared_server: LiveServer, registry: Registry) -> None:
+    """RFC 1952 lets a gzip file hold several members (pigz, streaming compressors); all of them are the body."""
+    records = rows(3, seed=9)
+    body, headers = triton_request(_columns(records))
+    packed = gzip.compress(body[:10]) + gzip.compress(body[10:])
+    response = httpx.post(
+        f"{shared_server.url}/v2/models/{MODEL}/infer", content=packed, headers={**headers, "Content-Encoding": "gzip"}
+    )
+    assert response.status_code == 200, response.text
+    assert len(read_response(response)["probability"]) == 3
+
+
 def _post_encoded(server: LiveServer, body: bytes, coding: str) -> httpx.Response:
     return httpx.post(
         f"{server.url}/v2/models/{MODEL}/infer",

@@ -329,6 +329,20 @@ REFUSED = {
         broken(("inputs", 0), {**GOOD["inputs"][0], "datatype": "FP16", "data": [1e10, 1.0]}),
         "do not fit the tensor's datatype FP16",
     ),
+    "an empty matrix": (
+        {
+            "inputs": [
+                {
+                    "name": "m",
+                    "datatype": "FP64",
+                    "shape": [0, 2],
+                    "data": [],
+                    "parameters": {"columns": ["tenure", "score"]},
+                }
+            ]
+        },
+        "the request holds no rows",
+    ),
     "INT64 matrix carrying floats": (
         _with_matrix(["tenure", "score"], "INT64", [[1.5, 2.0], [3.0, 4.0]]),
         "1.5 is not an integer, but the tensor's datatype is INT64",

@@ -5,6 +5,7 @@ Each loads the real registered version through :class:`MlflowModelSource`, as th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,3 +186,62 @@ def test_a_failed_onnx_download_serves_natively_and_is_retried_until_onnx_loads(
     assert "trying it again later" not in manager.current.format_reason
     assert manager._retry_delay == 1.0
     _check_predictions(manager.current, result)
+
+
+@pytest.mark.parametrize("damage", ["corrupt report", "no model.onnx"])
+def test_a_missing_or_unreadable_export_serves_natively_without_retries(
+    trained: tuple[RuntimeSettings, Any], artifacts: Path, damage: str
+) -> None:
+    settings, result = trained
+    if damage == "corrupt report":
+        (artifacts / "onnx.json").write_text("{not json")
+        fragment = "onnx.json is not an ONNX export report"
+    else:
+        (artifacts / "model.onnx").unlink()
+        fragment = "its run has no ONNX artifact"
+    model = _load(settings, result.version)
+    assert model.model_format == "native" and fragment in model.format_reason
+    assert not model.retry_format, "downloading again cannot help"
+
+
+def test_onnx_retries_stop_after_their_cap_count_their_failures_and_restart_with_a_new_version(
+    trained: tuple[RuntimeSettings, Any],
+) -> None:
+    from pulumi_mlops.runtime.serving import MlflowModelSource
+    from pulumi_mlops.runtime.serving.manager import MAX_FORMAT_RETRIES, ModelManager
+    from pulumi_mlops.runtime.serving.metrics import ServingMetrics
+
+    settings, result = trained
+    _client(settings).set_registered_model_alias(NAME, "capped", result.version)
+    source = MlflowModelSource(settings)
+    loads = {"count": 0}
+    load = source.load
+
+    def counted(name: str, version: str) -> Any:
+        loads["count"] += 1
+        if loads["count"] > 1:
+            raise ConnectionError("registry unreachable")  # every retry fails outright
+        return load(name, version)
+
+    def unreachable(run_id: str, path: str, dst_path: str | None = None) -> str:
+        raise ConnectionError("artifact store unreachable")
+
+    source.client.download_artifacts = unreachable
+    source.load = counted  # type: ignore[method-assign]
+    metrics = ServingMetrics()
+    manager = ModelManager(ModelRef(name=NAME, alias="capped"), source, metrics, poll_seconds=1.0)
+
+    async def scenario() -> None:
+        await manager.check()
+        for _ in range(MAX_FORMAT_RETRIES + 3):
+            manager._retry_at = 0.0
+            await manager.check()
+
+    asyncio.run(scenario())
+    assert manager.current is not None and manager.current.model_format == "native"
+    assert loads["count"] == 1 + MAX_FORMAT_RETRIES, "no load after the cap"
+    assert metrics.model_loads.labels("failure")._value.get() == MAX_FORMAT_RETRIES
+    assert manager.last_error == "registry unreachable"
+    assert manager._retry_delay > 1.0
+    manager.install(dataclasses.replace(manager.current, version="99"))
+    assert (manager._retry_delay, manager._retries) == (1.0, 0), "a new version starts its own back-off"

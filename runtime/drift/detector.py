@@ -66,6 +66,7 @@ from .profile import (
     NumericProfile,
     ReferenceProfile,
     categorical_values,
+    repeated_names,
 )
 from .report import DriftReport, FeatureDrift, Finding, PerformanceDrift, WindowInfo
 from .stats import ks_pvalues
@@ -255,12 +256,11 @@ def _checked_inputs(profile: object, current: object, spec: object) -> pd.DataFr
         raise TypeError(
             f"spec must be a DriftSpec (DriftSpec.model_validate(a_dict) reads one), got {type(spec).__name__}"
         )
-    names = [str(c) for c in current.columns]
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
+    twice = repeated_names(current.columns)
+    if twice:
         raise ValueError(f"the window has columns {twice} more than once: give each column once")
     if any(type(c) is not str for c in current.columns):
-        current = current.set_axis(names, axis=1)
+        current = current.set_axis([str(c) for c in current.columns], axis=1)
     return current
 
 

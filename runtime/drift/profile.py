@@ -16,6 +16,7 @@ This module depends on numpy, pandas and pydantic only.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -47,6 +48,7 @@ __all__ = [
     "build_profile",
     "categorical_values",
     "numeric_values",
+    "repeated_names",
     "value_key",
 ]
 
@@ -185,6 +187,12 @@ class ReferenceProfile(StrictModel):
             return cls.model_validate(json.loads(text))
         except (ValueError, TypeError) as exc:
             raise ProfileError(f"{source} is not a reference profile: {exc}") from None
+
+
+def repeated_names(columns: Any) -> list[str]:
+    """Column names that occur more than once once read as text (profiles key columns by ``str(name)``)."""
+    counts = Counter(map(str, columns))
+    return sorted(name for name, count in counts.items() if count > 1)
 
 
 def value_key(value: float) -> str:
@@ -361,9 +369,8 @@ def build_profile(
             f"the reference data has {len(df)} rows and {df.shape[1]} columns: profile the training data (or a "
             "sample of it), one column per model input"
         )
-    names = [str(c) for c in df.columns]
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
+    twice = repeated_names(df.columns)
+    if twice:
         raise ProfileError(f"the reference data has columns {twice} more than once: give each column once")
     if bins < 2:
         raise ProfileError(f"bins must be at least 2, got {bins}")

@@ -29,7 +29,7 @@ import numpy as np
 from .binary import BinaryInputs, wants_binary
 from .errors import InvalidInput
 from .schema import ColumnSpec, ModelSchema
-from .tensors import INT_RANGES, check_declared, tensor_fields
+from .tensors import FLOAT_MAX, INT_RANGES, check_declared, tensor_fields
 
 __all__ = [
     "Columns",
@@ -42,8 +42,6 @@ __all__ = [
 
 Columns = dict[str, np.ndarray]
 _CONTENT_TYPES = frozenset({"np", "pd"})
-_FP32_MAX = float(np.finfo(np.float32).max)
-_FP64_MAX = float(np.finfo(np.float64).max)
 
 
 @dataclass
@@ -190,8 +188,8 @@ def _float_block(block_type: str | None, data: list[Any], rows: int, width: int)
     block = np.asarray(data, dtype=np.float64).reshape(rows, width)
     largest = np.abs(block).max() if block.size else 0.0
     if block_type == "FP32":  # NaN, infinities and values beyond float32: the per-column checks refuse them
-        return block.astype(np.float32) if largest <= _FP32_MAX else None
-    return block if largest <= _FP64_MAX else None
+        return block.astype(np.float32) if largest <= FLOAT_MAX["FP32"] else None
+    return block if largest <= FLOAT_MAX["FP64"] else None
 
 
 def _entity_ids(where: str, value: Any, rows: int | None, kind: type | None = None) -> list[Any]:

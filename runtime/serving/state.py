@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 from pulumi_mlops.runtime.config import RuntimeSettings, ServingSpec
+from pydantic import TypeAdapter, ValidationError
 from starlette.types import Receive, Scope
 
 from .batching import MicroBatcher
@@ -270,12 +271,13 @@ class ServerState:
         await self.prediction_log.close()
 
 
-_TRUE = frozenset({"true", "1", "yes"})
-_FALSE = frozenset({"false", "0", "no", ""})
+_FLAG = TypeAdapter(bool)
+"""Reads a query flag as pydantic reads a boolean (true/false, 1/0, yes/no, on/off, t/f, y/n; any case)."""
 
 
 def _wants_explanations(scope: Scope) -> bool:
-    """``?explain=true`` (or ``1``, ``yes``, any case) on the request; ``false``, ``0``, ``no`` or no flag: False."""
+    """``?explain=true`` (or another boolean spelling, :data:`_FLAG`) on the request; False for a false one, an
+    empty one or none."""
     query = scope.get("query_string", b"")
     if not query:
         return False
@@ -283,8 +285,11 @@ def _wants_explanations(scope: Scope) -> bool:
     for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
         if key != "explain":
             continue
-        flag = value.strip().lower()
-        if flag not in _TRUE and flag not in _FALSE:
-            raise InvalidInput(f"query parameter explain must be true or false, got {value!r}")
-        wanted = flag in _TRUE
+        if not value.strip():
+            wanted = False
+            continue
+        try:
+            wanted = _FLAG.validate_python(value.strip())
+        except ValidationError:
+            raise InvalidInput(f"query parameter explain must be true or false, got {value!r}") from None
     return wanted

@@ -16,10 +16,19 @@ from typing import Any
 import numpy as np
 import orjson
 
-from .binary import BinaryInputs
+from .binary import BINARY_DTYPES, BinaryInputs
 from .errors import InvalidInput
 
-__all__ = ["DATATYPES", "INT_RANGES", "check_declared", "check_shape", "flatten", "parse_json", "tensor_fields"]
+__all__ = [
+    "DATATYPES",
+    "FLOAT_MAX",
+    "INT_RANGES",
+    "check_declared",
+    "check_shape",
+    "flatten",
+    "parse_json",
+    "tensor_fields",
+]
 
 DATATYPES = frozenset(
     {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"}
@@ -104,23 +113,14 @@ def flatten(where: str, data: Any, shape: list[int]) -> list[Any]:
 
 def _nested(where: str, data: list[Any], shape: list[int], at: tuple[int, ...], flat: list[Any]) -> None:
     axis = len(at)
+    last = axis == len(shape) - 1
     if len(data) != shape[axis]:
         raise InvalidInput(
-            f"{where}: data{''.join(f'[{i}]' for i in at)} holds {len(data)} items but shape {shape} needs "
-            f"{shape[axis]} on axis {axis}"
+            f"{where}: data{''.join(f'[{i}]' for i in at)} holds {len(data)} {'values' if last else 'items'} but "
+            f"shape {shape} needs {shape[axis]} on axis {axis}"
         )
-    if axis == len(shape) - 1:
+    if last:
         flat.extend(data)
-        return
-    if axis == len(shape) - 2 and set(map(type, data)) == {list}:
-        width = shape[-1]
-        if any(len(row) != width for row in data):
-            row = next(i for i, r in enumerate(data) if len(r) != width)
-            raise InvalidInput(
-                f"{where}: data{''.join(f'[{i}]' for i in (*at, row))} holds {len(data[row])} values but shape "
-                f"{shape} needs {width} on axis {axis + 1}"
-            )
-        flat.extend(itertools.chain.from_iterable(data))
         return
     for index, item in enumerate(data):
         if not isinstance(item, list):
@@ -170,15 +170,14 @@ def tensor_fields(
     return name, datatype, shape, data, parameters
 
 
-_INTEGER_TYPES: dict[str, Any] = {
-    "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
-    "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
-}  # fmt: skip
-INT_RANGES = {name: (int(np.iinfo(kind).min), int(np.iinfo(kind).max)) for name, kind in _INTEGER_TYPES.items()}
+INT_RANGES = {
+    name: (int(np.iinfo(kind).min), int(np.iinfo(kind).max))
+    for name, kind in BINARY_DTYPES.items()
+    if kind.kind in "iu" and name != "BOOL"
+}
 """Smallest and largest value of each integer datatype."""
-
-
-_FLOAT_MAX = {"FP16": float(np.finfo(np.float16).max), "FP32": float(np.finfo(np.float32).max)}
+FLOAT_MAX = {name: float(np.finfo(kind).max) for name, kind in BINARY_DTYPES.items() if kind.kind == "f"}
+"""Largest finite value of each float datatype."""
 
 
 def check_declared(where: str, datatype: str, column_datatype: str, array: np.ndarray) -> None:
@@ -203,5 +202,5 @@ def check_declared(where: str, datatype: str, column_datatype: str, array: np.nd
         lowest, highest = INT_RANGES[datatype]
         if low < lowest or high > highest:
             raise InvalidInput(f"{where}: values from {low} to {high} do not fit the tensor's datatype {datatype}")
-    elif datatype in _FLOAT_MAX and max(-low, high) > _FLOAT_MAX[datatype]:
+    elif datatype in FLOAT_MAX and max(-low, high) > FLOAT_MAX[datatype]:
         raise InvalidInput(f"{where}: values from {low} to {high} do not fit the tensor's datatype {datatype}")

@@ -18,6 +18,19 @@ FEATURES = ("tenure", "monthly_charges", "support_calls", "plan")
 PLANS = ("basic", "plus", "pro")
 
 
+def train_churn(home: Path, name: str, rows: int = 800) -> tuple[RuntimeSettings, Any]:
+    """``(settings, result)`` of ``mlops train`` run on generated churn data into a registry under ``home``: a
+    logistic regression registered as ``name`` (challenger), with its ONNX export and reference profile."""
+    from pulumi_mlops.runtime.config import ModelRef, TrainingSpec
+    from pulumi_mlops.runtime.training import train
+
+    settings = RuntimeSettings(home=str(home))
+    spec = TrainingSpec(
+        model=ModelRef(name=name), estimator="logistic_regression", data=f"generated://churn?rows={rows}"
+    )
+    return settings, train(spec, settings)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,20 +10,16 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from pulumi_mlops.runtime.config import ModelRef, RuntimeSettings, ServingSpec, TrainingSpec
+from pulumi_mlops.runtime.config import ModelRef, RuntimeSettings, ServingSpec
 from pulumi_mlops.runtime.data import generate_churn
-from serving_support import free_port, start_server
+from serving_support import free_port, start_server, train_churn
 
 NAME = "formats"
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[RuntimeSettings, Any]:
-    from pulumi_mlops.runtime.training import train
-
-    settings = RuntimeSettings(home=str(tmp_path_factory.mktemp("home")))
-    spec = TrainingSpec(model=ModelRef(name=NAME), estimator="logistic_regression", data="generated://churn?rows=800")
-    return settings, train(spec, settings)
+    return train_churn(tmp_path_factory.mktemp("home"), NAME)
 
 
 @pytest.fixture

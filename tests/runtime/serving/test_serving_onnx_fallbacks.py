@@ -13,19 +13,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pulumi_mlops.runtime.config import ModelRef, RuntimeSettings, TrainingSpec
+from pulumi_mlops.runtime.config import ModelRef, RuntimeSettings
 from pulumi_mlops.runtime.data import generate_churn
+from serving_support import train_churn
 
 NAME = "fallbacks"
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[RuntimeSettings, Any]:
-    from pulumi_mlops.runtime.training import train
-
-    settings = RuntimeSettings(home=str(tmp_path_factory.mktemp("home")))
-    spec = TrainingSpec(model=ModelRef(name=NAME), estimator="logistic_regression", data="generated://churn?rows=600")
-    return settings, train(spec, settings)
+    return train_churn(tmp_path_factory.mktemp("home"), NAME, rows=600)
 
 
 def _client(settings: RuntimeSettings) -> Any:
@@ -143,27 +140,34 @@ def test_an_export_from_before_the_columns_were_recorded_still_serves_with_onnx(
     _check_predictions(model, result)
 
 
-def test_a_failed_onnx_download_serves_natively_and_is_retried_until_onnx_loads(
-    trained: tuple[RuntimeSettings, Any],
-) -> None:
+def _manager(trained: tuple[RuntimeSettings, Any], alias: str, unreachable: Any) -> tuple[Any, Any, Any]:
+    """``(source, manager, metrics)`` following ``alias`` (set to the trained version), with 1 s polls, its source's
+    artifact downloads going through ``unreachable(download, run_id, path, dst_path)``."""
     from pulumi_mlops.runtime.serving import MlflowModelSource
     from pulumi_mlops.runtime.serving.manager import ModelManager
     from pulumi_mlops.runtime.serving.metrics import ServingMetrics
 
     settings, result = trained
-    _client(settings).set_registered_model_alias(NAME, "retry", result.version)
+    _client(settings).set_registered_model_alias(NAME, alias, result.version)
     source = MlflowModelSource(settings)
     download = source.client.download_artifacts
+    source.client.download_artifacts = lambda *args: unreachable(download, *args)
+    metrics = ServingMetrics()
+    return source, ModelManager(ModelRef(name=NAME, alias=alias), source, metrics, poll_seconds=1.0), metrics
+
+
+def test_a_failed_onnx_download_serves_natively_and_is_retried_until_onnx_loads(
+    trained: tuple[RuntimeSettings, Any],
+) -> None:
+    _, result = trained
     outage = {"on": True}
 
-    def flaky(run_id: str, path: str, dst_path: str | None = None) -> str:
+    def flaky(download: Any, run_id: str, path: str, dst_path: str | None = None) -> str:
         if outage["on"]:
             raise ConnectionError("artifact store unreachable")
         return str(download(run_id, path, dst_path))
 
-    source.client.download_artifacts = flaky
-    metrics = ServingMetrics()
-    manager = ModelManager(ModelRef(name=NAME, alias="retry"), source, metrics, poll_seconds=1.0)
+    _, manager, _ = _manager(trained, "retry", flaky)
 
     async def scenario() -> list[tuple[bool, str, bool]]:
         seen = [(await manager.check(), manager.current.model_format, manager.current.retry_format)]
@@ -207,13 +211,12 @@ def test_a_missing_or_unreadable_export_serves_natively_without_retries(
 def test_onnx_retries_stop_after_their_cap_count_their_failures_and_restart_with_a_new_version(
     trained: tuple[RuntimeSettings, Any],
 ) -> None:
-    from pulumi_mlops.runtime.serving import MlflowModelSource
-    from pulumi_mlops.runtime.serving.manager import MAX_FORMAT_RETRIES, ModelManager
-    from pulumi_mlops.runtime.serving.metrics import ServingMetrics
+    from pulumi_mlops.runtime.serving.manager import MAX_FORMAT_RETRIES
 
-    settings, result = trained
-    _client(settings).set_registered_model_alias(NAME, "capped", result.version)
-    source = MlflowModelSource(settings)
+    def unreachable(download: Any, run_id: str, path: str, dst_path: str | None = None) -> str:
+        raise ConnectionError("artifact store unreachable")
+
+    source, manager, metrics = _manager(trained, "capped", unreachable)
     loads = {"count": 0}
     load = source.load
 
@@ -223,13 +226,7 @@ def test_onnx_retries_stop_after_their_cap_count_their_failures_and_restart_with
             raise ConnectionError("registry unreachable")  # every retry fails outright
         return load(name, version)
 
-    def unreachable(run_id: str, path: str, dst_path: str | None = None) -> str:
-        raise ConnectionError("artifact store unreachable")
-
-    source.client.download_artifacts = unreachable
-    source.load = counted  # type: ignore[method-assign]
-    metrics = ServingMetrics()
-    manager = ModelManager(ModelRef(name=NAME, alias="capped"), source, metrics, poll_seconds=1.0)
+    source.load = counted
 
     async def scenario() -> None:
         await manager.check()
